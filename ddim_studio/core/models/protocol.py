@@ -1,0 +1,46 @@
+"""The one interface every model family is wrapped into: ``output = model(x_t, t)``.
+
+Samplers never ask which family they run (k-diffusion's ``external.py`` idea): a diffusers
+``UNet2DModel``, a converted original DDIM checkpoint and the exact-denoiser test oracles all
+look the same. ``output`` is the network's raw prediction in ``schedule.prediction_type``
+(ε, v or x₀); the DDIM step turns it into ``pred_eps`` and ``pred_x0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from ddim_studio.core.schedule import NoiseSchedule
+
+
+@runtime_checkable
+class DiffusionModel(Protocol):
+    """A noise predictor with its training schedule and sample shape."""
+
+    schedule: NoiseSchedule
+    sample_shape: tuple[int, int, int]  # (C, H, W)
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's prediction for a batch ``x_t`` at integer timesteps ``t`` (shape (N,))."""
+        ...
+
+
+class ModelLoadError(Exception):
+    """A model that cannot be loaded; the message says what is wrong and what to do instead."""
+
+
+@dataclass
+class ModelInfo:
+    """What the UI and CLI show about a loaded model."""
+
+    name: str
+    source: str
+    family: str  # "diffusers", "ddim-original", "oracle"
+    sample_shape: tuple[int, int, int]
+    num_parameters: int
+    prediction_type: str
+    clip_sample_requested: bool = False
+    notes: list[str] = field(default_factory=list)  # e.g. "no scheduler config: default schedule used"

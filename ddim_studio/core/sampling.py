@@ -1,0 +1,207 @@
+"""Sampling and inversion as generators of typed steps; plain functions wrap them.
+
+A caller streams previews by reading ``StepResult.pred_x0`` and cancels by no longer iterating
+(k-diffusion reports ``denoised`` through a callback; here each step is a frozen dataclass).
+Device and dtype come from the input latents; the sequence's ᾱ values are moved there once per
+run, so a step makes no host tensor and no ``.item()`` call.
+
+Inversion convention: decoding over τ calls the model at τ_S, …, τ_1; encoding calls it at
+τ_1, …, τ_S, and its step i is the inverse of decode step τ_i → τ_{i−1} with ε_θ(x_{τ_i}, τ_i)
+approximated by ε_θ(x_{τ_{i−1}}, τ_i) (the known point, the same timestep). The first step starts
+from x₀ at ᾱ = 1. diffusers' ``DDIMInverseScheduler`` (with ``set_alpha_to_one=True``) makes the
+same choice for ε-models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ddim_studio.core.ddim import ddim_inverse_step, ddim_step
+from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.noise import ImageNoise
+from ddim_studio.core.schedule import make_timesteps
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step of a sampling or inversion run.
+
+    Attributes:
+        index: 0-based step number.
+        total: number of steps in the run (S).
+        timestep: the timestep the model was called at in this step.
+        x_t: the latent after this step (x₀ after the last sampling step, x_T after the last
+            inversion step).
+        pred_x0: the predicted x₀ of this step.
+    """
+
+    index: int
+    total: int
+    timestep: int
+    x_t: torch.Tensor
+    pred_x0: torch.Tensor
+
+
+def check_eta(eta: float) -> float:
+    """Return η if it lies in [0, 1], else raise a ValueError that says so."""
+    if not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must lie between 0 (deterministic DDIM) and 1 (DDPM), got {eta}.")
+    return float(eta)
+
+
+def check_latents(model: DiffusionModel, x: torch.Tensor, what: str) -> None:
+    """Raise a ValueError unless ``x`` is an (N, C, H, W) batch of the model's sample shape."""
+    expected = tuple(model.sample_shape)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        c, h, w = expected
+        raise ValueError(
+            f"{what} must have shape (N, {c}, {h}, {w}) for this model, got {tuple(x.shape)}; "
+            f"resize images to {h}×{w} (imaging.fit_to_model does it)."
+        )
+
+
+def resolve_timesteps(model: DiffusionModel, steps: int | None, spacing: str, timesteps: Sequence[int] | None) -> list[int]:
+    """The decreasing timestep list of a run: ``timesteps`` as given, else built from steps and spacing."""
+    schedule = model.schedule
+    if timesteps is not None:
+        seq = [int(t) for t in timesteps]
+        if not seq or any(b > a for a, b in zip(seq, seq[1:])):
+            raise ValueError("timesteps must be a non-empty, non-increasing sequence (noisiest first).")
+        if seq[-1] < 0 or seq[0] >= schedule.num_train_timesteps:
+            raise ValueError(f"timesteps must lie in [0, {schedule.num_train_timesteps}).")
+        return seq
+    if steps is None:
+        raise ValueError("Give either steps or an explicit timesteps list.")
+    return make_timesteps(steps, schedule.num_train_timesteps, spacing, schedule.steps_offset)
+
+
+def _levels(model: DiffusionModel, seq: list[int], like: torch.Tensor) -> torch.Tensor:
+    """ᾱ at each timestep of ``seq`` followed by 1 (the clean level), on ``like``'s device and dtype."""
+    alpha_bar = model.schedule.alpha_bar
+    values = torch.cat([alpha_bar[torch.tensor(seq)], torch.ones(1, dtype=alpha_bar.dtype)])
+    return values.to(device=like.device, dtype=like.dtype)
+
+
+def _call(model: DiffusionModel, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return model(x, t.expand(x.shape[0]))
+
+
+def iter_sample(
+    model: DiffusionModel,
+    x_T: torch.Tensor,
+    *,
+    steps: int | None = 50,
+    eta: float = 0.0,
+    spacing: str = "uniform",
+    timesteps: Sequence[int] | None = None,
+    noise: ImageNoise | None = None,
+    clip_sample: bool = False,
+) -> Iterator[StepResult]:
+    """Run DDIM from x_T down to x₀, yielding one StepResult per model call.
+
+    Args:
+        model: the network behind the DiffusionModel protocol.
+        x_T: starting latents (N, C, H, W); their device and dtype are the run's.
+        steps: S; ignored when ``timesteps`` is given.
+        eta: η ∈ [0, 1]; with η > 0, ``noise`` supplies each step's per-image z.
+        spacing: how τ is chosen (see ``schedule.make_timesteps``).
+        timesteps: an explicit non-increasing list (a repeated timestep is an identity step at η = 0).
+        noise: the per-image noise streams that drew x_T (``noise.initial_noise``).
+        clip_sample: clip pred_x0 to [−1, 1] at every step.
+    """
+    eta = check_eta(eta)
+    check_latents(model, x_T, "x_T")
+    seq = resolve_timesteps(model, steps, spacing, timesteps)
+    if eta > 0 and noise is None:
+        raise ValueError("Sampling with eta > 0 needs the images' noise streams: pass noise=ImageNoise(seeds, …).")
+    levels = _levels(model, seq, x_T)
+    t_all = torch.tensor(seq, dtype=torch.long).to(x_T.device)
+    prediction_type = model.schedule.prediction_type
+    x = x_T
+    for i, t in enumerate(seq):
+        z = noise.draw() if eta > 0 and noise is not None else None
+        with torch.inference_mode():
+            output = _call(model, x, t_all[i])
+            x, pred_x0 = ddim_step(
+                x, output.to(x.dtype), levels[i], levels[i + 1],
+                eta=eta, noise=z, prediction_type=prediction_type, clip_sample=clip_sample,
+            )
+        yield StepResult(index=i, total=len(seq), timestep=t, x_t=x, pred_x0=pred_x0)
+
+
+def iter_invert(
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int | None = 50,
+    spacing: str = "uniform",
+    timesteps: Sequence[int] | None = None,
+    clip_sample: bool = False,
+) -> Iterator[StepResult]:
+    """Encode images x₀ into their latents x_T by running the DDIM ODE backwards.
+
+    Uses the same τ as ``iter_sample`` with the same arguments, visited in increasing order, so
+    decoding the result with those arguments reconstructs x₀ (error falling as S grows).
+    """
+    check_latents(model, x_0, "x_0")
+    seq = resolve_timesteps(model, steps, spacing, timesteps)
+    up = seq[::-1]
+    levels = _levels(model, up, x_0)  # ᾱ(τ_1), …, ᾱ(τ_S), 1
+    t_all = torch.tensor(up, dtype=torch.long).to(x_0.device)
+    prediction_type = model.schedule.prediction_type
+    x = x_0
+    for i, t in enumerate(up):
+        current = levels[-1] if i == 0 else levels[i - 1]
+        with torch.inference_mode():
+            output = _call(model, x, t_all[i])
+            x, pred_x0 = ddim_inverse_step(
+                x, output.to(x.dtype), current, levels[i],
+                alpha_bar_model=levels[i], prediction_type=prediction_type, clip_sample=clip_sample,
+            )
+        yield StepResult(index=i, total=len(up), timestep=t, x_t=x, pred_x0=pred_x0)
+
+
+def _last(results: Iterator[StepResult]) -> torch.Tensor:
+    last = None
+    for last in results:
+        pass
+    if last is None:
+        raise ValueError("The run had no steps.")
+    return last.x_t
+
+
+def sample(model: DiffusionModel, x_T: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    """Decode x_T to images x₀ in [−1, 1] (all keyword arguments of ``iter_sample``)."""
+    return _last(iter_sample(model, x_T, **kwargs))  # type: ignore[arg-type]
+
+
+def invert(model: DiffusionModel, x_0: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    """Encode images x₀ to latents x_T (all keyword arguments of ``iter_invert``)."""
+    return _last(iter_invert(model, x_0, **kwargs))  # type: ignore[arg-type]
+
+
+def reconstruct(
+    model: DiffusionModel, x_0: torch.Tensor, *, steps: int = 50, spacing: str = "uniform",
+    clip_sample: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode then decode with η = 0; returns (x_T, reconstruction)."""
+    x_T = invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
+    return x_T, sample(model, x_T, steps=steps, spacing=spacing, eta=0.0, clip_sample=clip_sample)
+
+
+def generate(
+    model: DiffusionModel,
+    seeds: Sequence[int],
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    **kwargs: object,
+) -> Iterator[StepResult]:
+    """Sample one image per seed: x_T and the η-noise come from each seed's own generator."""
+    from ddim_studio.core.noise import initial_noise
+
+    x_T, stream = initial_noise(seeds, tuple(model.sample_shape), device, dtype)
+    return iter_sample(model, x_T, noise=stream, **kwargs)  # type: ignore[arg-type]

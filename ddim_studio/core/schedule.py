@@ -1,0 +1,272 @@
+"""Noise schedules (betas → ᾱ) and the timestep sequences τ that DDIM walks.
+
+Notation (DDIM paper, Song et al. 2021, which writes α_t for DDPM's ᾱ_t):
+
+=================  ==================  ==========================================
+code               paper               meaning
+=================  ==================  ==========================================
+``betas``          β_t                 per-step noise variance, t = 0 … T−1
+``alpha_bar``      α_t (DDPM ᾱ_t)      cumulative product of (1 − β), 0-based t
+``timesteps``      τ                   the S timesteps visited, strictly decreasing
+``steps``          S                   length of τ
+=================  ==================  ==========================================
+
+Timesteps are 0-based as in diffusers and the official DDIM code: timestep t uses
+``alpha_bar[t]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
+
+
+class ScheduleError(ValueError):
+    """A schedule or timestep request that cannot be satisfied; the message says how to fix it."""
+
+
+def _cosine_betas(num_train_timesteps: int, max_beta: float = 0.999) -> np.ndarray:
+    """Betas of the squaredcos_cap_v2 schedule (Nichol & Dhariwal 2021), as diffusers builds them."""
+
+    def alpha_bar_fn(t: float) -> float:
+        return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    betas = []
+    for i in range(num_train_timesteps):
+        t1 = i / num_train_timesteps
+        t2 = (i + 1) / num_train_timesteps
+        betas.append(min(1 - alpha_bar_fn(t2) / alpha_bar_fn(t1), max_beta))
+    return np.asarray(betas, dtype=np.float64)
+
+
+def make_betas(
+    beta_schedule: str = "linear",
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    num_train_timesteps: int = 1000,
+) -> torch.Tensor:
+    """Betas for one of ``linear``, ``scaled_linear`` or ``squaredcos_cap_v2`` (float32, like diffusers)."""
+    if num_train_timesteps < 1:
+        raise ScheduleError(f"num_train_timesteps must be at least 1, got {num_train_timesteps}.")
+    if beta_schedule == "linear":
+        return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
+    if beta_schedule == "scaled_linear":
+        root = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float32)
+        return root**2
+    if beta_schedule == "squaredcos_cap_v2":
+        return torch.tensor(_cosine_betas(num_train_timesteps), dtype=torch.float32)
+    raise ScheduleError(
+        f"Unknown beta_schedule {beta_schedule!r}; choose one of {', '.join(BETA_SCHEDULES)}."
+    )
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """The training noise schedule of a model: ᾱ per timestep and how the model is parameterised.
+
+    Attributes:
+        alpha_bar: ᾱ_t for t = 0 … T−1, float32 on the CPU (converted once per run to the
+            sampler's device and dtype).
+        prediction_type: what the network outputs: ``epsilon``, ``v_prediction`` or ``sample``.
+        steps_offset: diffusers' offset added to ``leading`` timesteps.
+        clip_sample: what the model's config asked for; reported, never applied silently.
+    """
+
+    alpha_bar: torch.Tensor
+    prediction_type: str = "epsilon"
+    steps_offset: int = 0
+    clip_sample: bool = False
+    beta_schedule: str = "linear"
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """T, the number of training timesteps."""
+        return int(self.alpha_bar.shape[0])
+
+    @classmethod
+    def from_betas(cls, betas: torch.Tensor, **kwargs: Any) -> NoiseSchedule:
+        """Build from betas: ᾱ is the float32 cumulative product of (1 − β).
+
+        float32, as in diffusers and the official DDIM code, so that samples match theirs to the bit
+        pattern of the schedule rather than drifting by the schedule's own round-off.
+        """
+        alpha_bar = torch.cumprod(1.0 - betas.to(torch.float32), dim=0)
+        return cls(alpha_bar=alpha_bar, **kwargs)
+
+    @classmethod
+    def linear(cls, num_train_timesteps: int = 1000, **kwargs: Any) -> NoiseSchedule:
+        """The DDPM paper's schedule: linear β from 1e-4 to 0.02."""
+        return cls.from_betas(make_betas("linear", 1e-4, 0.02, num_train_timesteps), **kwargs)
+
+    @classmethod
+    def from_diffusers_config(cls, config: Mapping[str, Any]) -> NoiseSchedule:
+        """Build from a diffusers ``scheduler_config.json`` mapping (missing keys take diffusers' defaults)."""
+        if config.get("trained_betas") is not None:
+            betas = torch.tensor(config["trained_betas"], dtype=torch.float32)
+        else:
+            betas = make_betas(
+                str(config.get("beta_schedule", "linear")),
+                float(config.get("beta_start", 1e-4)),
+                float(config.get("beta_end", 0.02)),
+                int(config.get("num_train_timesteps", 1000)),
+            )
+        prediction_type = str(config.get("prediction_type", "epsilon"))
+        check_prediction_type(prediction_type)
+        return cls.from_betas(
+            betas,
+            prediction_type=prediction_type,
+            steps_offset=int(config.get("steps_offset", 0)),
+            clip_sample=bool(config.get("clip_sample", False)),
+            beta_schedule=str(config.get("beta_schedule", "linear")),
+        )
+
+    @classmethod
+    def from_ddim_config(cls, diffusion: Mapping[str, Any]) -> NoiseSchedule:
+        """Build from the original DDIM config's ``diffusion`` section (or a flat mapping with its keys)."""
+        try:
+            betas = make_betas(
+                str(diffusion["beta_schedule"]),
+                float(diffusion["beta_start"]),
+                float(diffusion["beta_end"]),
+                int(diffusion["num_diffusion_timesteps"]),
+            )
+        except KeyError as exc:
+            raise ScheduleError(
+                f"The DDIM config lacks {exc.args[0]!r}; it needs beta_schedule, beta_start, "
+                "beta_end and num_diffusion_timesteps."
+            ) from None
+        return cls.from_betas(betas, prediction_type="epsilon", beta_schedule=str(diffusion["beta_schedule"]))
+
+    def to_diffusers_config(self) -> dict[str, Any]:
+        """The fields of a diffusers ``scheduler_config.json`` that describe this schedule."""
+        return {
+            "_class_name": "DDIMScheduler",
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_schedule": self.beta_schedule,
+            "beta_start": 0.0001,
+            "beta_end": 0.02,
+            "prediction_type": self.prediction_type,
+            "clip_sample": False,
+            "steps_offset": self.steps_offset,
+            "set_alpha_to_one": True,
+            "timestep_spacing": "leading",
+        }
+
+
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+def check_prediction_type(prediction_type: str) -> None:
+    """Raise a ScheduleError unless ``prediction_type`` is one the engine samples."""
+    if prediction_type not in PREDICTION_TYPES:
+        raise ScheduleError(
+            f"Unknown prediction_type {prediction_type!r}; the engine samples "
+            f"{', '.join(PREDICTION_TYPES)}."
+        )
+
+
+def _distinct_fill(official: list[int], steps: int, num_train_timesteps: int) -> list[int]:
+    """Make an increasing list of exactly ``steps`` distinct timesteps closest to ``official``.
+
+    Rule: walk the official (non-decreasing) list and bump every value that is not above its
+    predecessor to predecessor + 1; then, if the end overshoots T − 1, walk back from the end
+    pulling values down to successor − 1. Values that were already distinct and in range are kept,
+    so where the official formula gives S distinct steps it is returned unchanged.
+    """
+    seq = list(official[:steps])
+    for i in range(1, len(seq)):
+        if seq[i] <= seq[i - 1]:
+            seq[i] = seq[i - 1] + 1
+    upper = num_train_timesteps - 1
+    for i in range(len(seq) - 1, -1, -1):
+        limit = upper if i == len(seq) - 1 else seq[i + 1] - 1
+        if seq[i] > limit:
+            seq[i] = limit
+    return seq
+
+
+def _uniform(steps: int, num_train_timesteps: int) -> list[int]:
+    """The official code's ``range(0, T, T // S)``, cut to its first S values when it gives more.
+
+    ``range(0, T, T // S)`` yields more than S values whenever S does not divide T (31 for S = 30,
+    T = 1000). Keeping its first S values keeps the official stride and every value official;
+    only the noisiest surplus steps are dropped.
+    """
+    skip = num_train_timesteps // steps
+    return list(range(0, num_train_timesteps, skip))[:steps]
+
+
+def _quadratic(steps: int, num_train_timesteps: int) -> list[int]:
+    """The official code's ``int(x) for x in linspace(0, sqrt(0.8 T), S)²``, de-duplicated."""
+    official = [int(x) for x in (np.linspace(0, np.sqrt(num_train_timesteps * 0.8), steps) ** 2)]
+    return _distinct_fill(official, steps, num_train_timesteps)
+
+
+def _diffusers(spacing: str, steps: int, num_train_timesteps: int, steps_offset: int) -> list[int]:
+    """Timesteps exactly as diffusers' ``DDIMScheduler.set_timesteps`` builds them, increasing."""
+    if spacing == "linspace":
+        seq = np.linspace(0, num_train_timesteps - 1, steps).round()[::-1].copy().astype(np.int64)
+    elif spacing == "leading":
+        ratio = num_train_timesteps // steps
+        seq = (np.arange(0, steps) * ratio).round()[::-1].copy().astype(np.int64) + steps_offset
+    else:
+        ratio_f = num_train_timesteps / steps
+        seq = np.round(np.arange(num_train_timesteps, 0, -ratio_f)).astype(np.int64) - 1
+    # trailing's float arange can overshoot by one value (−1 for S = 103): keep diffusers' first S
+    return [int(t) for t in seq[:steps][::-1]]
+
+
+def make_timesteps(
+    steps: int,
+    num_train_timesteps: int = 1000,
+    spacing: str = "uniform",
+    steps_offset: int = 0,
+) -> list[int]:
+    """The S timesteps τ that sampling visits, strictly decreasing (the first is the noisiest).
+
+    Args:
+        steps: S, how many model calls sampling makes (1 ≤ S ≤ T).
+        num_train_timesteps: T of the model's training schedule.
+        spacing: ``uniform`` or ``quadratic`` (the official DDIM code) or ``leading``,
+            ``trailing``, ``linspace`` (diffusers' ``DDIMScheduler``, identical for the same
+            ``steps_offset``; where diffusers' float arithmetic yields S + 1 values, as trailing
+            does for S = 103, its first S are kept and the stray −1 dropped).
+        steps_offset: diffusers' offset for ``leading`` spacing; ignored by the others.
+
+    Returns:
+        A list of S distinct ints in [0, T), strictly decreasing.
+
+    Raises:
+        ScheduleError: S outside [1, T], an unknown spacing, or a spacing that cannot give S
+            distinct steps (quadratic needs S ≤ T).
+    """
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool):
+        raise ScheduleError(f"steps must be an integer, got {steps!r}.")
+    if not 1 <= steps <= num_train_timesteps:
+        raise ScheduleError(
+            f"steps must be between 1 and the model's {num_train_timesteps} training timesteps, "
+            f"got {steps}; choose a smaller number of steps."
+        )
+    if spacing == "uniform":
+        seq = _uniform(int(steps), num_train_timesteps)
+    elif spacing == "quadratic":
+        seq = _quadratic(int(steps), num_train_timesteps)
+    elif spacing in ("leading", "trailing", "linspace"):
+        seq = _diffusers(spacing, int(steps), num_train_timesteps, steps_offset)
+    else:
+        raise ScheduleError(f"Unknown spacing {spacing!r}; choose one of {', '.join(SPACINGS)}.")
+    if len(set(seq)) != steps or min(seq) < 0 or max(seq) >= num_train_timesteps:
+        raise ScheduleError(
+            f"The {spacing!r} spacing cannot give {steps} distinct timesteps out of "
+            f"{num_train_timesteps}{' with steps_offset ' + str(steps_offset) if steps_offset else ''}; "
+            "choose fewer steps or another spacing."
+        )
+    return sorted(seq, reverse=True)

@@ -1,0 +1,57 @@
+"""Command-line driver for training: resume, train with a progress bar, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ddim_studio.training.trainer import TrainConfig, Trainer
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``ddim-studio train``."""
+    parser = parser or argparse.ArgumentParser(prog="ddim-studio train")
+    parser.add_argument("--workdir", type=Path, default=Path("training-run"), help="folder for state.pt (resumed if present)")
+    parser.add_argument("--steps", type=int, default=TrainConfig.total_steps, help="total optimiser updates of the run")
+    parser.add_argument("--until", type=int, default=None, help="stop after this many updates (default: --steps)")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    parser.add_argument("--export", type=Path, default=None, help="write a diffusers model folder here when done")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run or resume training; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(total_steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)
+    trainer = Trainer(cfg, args.workdir)
+    if trainer.load():
+        print(f"resumed at step {trainer.step}", file=sys.stderr)
+    until = args.until or cfg.total_steps
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=until, initial=trainer.step, unit="step", file=sys.stderr, mininterval=5.0)
+
+    def progress(step: int, loss: float, lr: float) -> None:
+        bar.update(1)
+        if step % 100 == 0:
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            if trainer.history and trainer.history[-1]["step"] == step:
+                print(json.dumps(trainer.history[-1]), file=sys.stderr, flush=True)
+
+    trainer.run(until, checkpoint_every_s=args.checkpoint_every, on_progress=progress)
+    bar.close()
+    if args.export is not None:
+        from ddim_studio.training.export import export_model
+
+        export_model(trainer, args.export)
+    return 0
