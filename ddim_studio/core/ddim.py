@@ -16,8 +16,8 @@ code                paper           meaning
 ``sigma``           σ_t(η)          standard deviation of the added noise
 ==================  ==============  ===================================================
 
-ᾱ arguments are 0-d tensors on the latent's device (or floats), so a step makes no host tensor
-and forces no host–device synchronisation.
+ᾱ arguments are Python floats (the samplers read them from the CPU schedule once per run) or
+0-d tensors on the latent's device; either way a step forces no host–device synchronisation.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def _sqrt(value: Scalar) -> Scalar:
     return value.sqrt() if isinstance(value, torch.Tensor) else value**0.5
 
 
-def split_output(output: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: Scalar, prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+def split_output(
+    output: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: Scalar, prediction_type: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Turn a network output into (pred_eps, pred_x0) at noise level ``alpha_bar_t``.
 
     ``epsilon``: eq. (12)'s x₀ = (x_t − √(1−α_t) ε) / √α_t. ``v_prediction``: v = √α ε − √(1−α) x₀,
@@ -94,7 +96,9 @@ def ddim_step(
     x_prev = _sqrt(alpha_bar_prev) * pred_x0 + direction
     if eta > 0:
         if noise is None:
-            raise ValueError("ddim_step with eta > 0 needs `noise` (a standard normal tensor shaped like x_t).")
+            raise ValueError(
+                "ddim_step with eta > 0 needs `noise` (a standard normal tensor shaped like x_t)."
+            )
         x_prev = x_prev + sigma_t * noise
     return x_prev, pred_x0
 

@@ -21,7 +21,9 @@ def lerp(x_a: torch.Tensor, x_b: torch.Tensor, lam: float | torch.Tensor) -> tor
 def slerp(x_a: torch.Tensor, x_b: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
     """Spherical interpolation of two latents of the same shape (lerp when nearly parallel)."""
     if x_a.shape != x_b.shape:
-        raise ValueError(f"Latents to interpolate must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}.")
+        raise ValueError(
+            f"Latents to interpolate must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}."
+        )
     a64, b64 = x_a.double().flatten(), x_b.double().flatten()
     denom = a64.norm() * b64.norm()
     if float(denom) == 0.0:
@@ -36,7 +38,9 @@ def slerp(x_a: torch.Tensor, x_b: torch.Tensor, lam: float | torch.Tensor) -> to
     return (w_a * x_a.double() + w_b * x_b.double()).to(x_a.dtype)
 
 
-def interpolation_path(x_a: torch.Tensor, x_b: torch.Tensor, frames: int, method: str = "slerp") -> torch.Tensor:
+def interpolation_path(
+    x_a: torch.Tensor, x_b: torch.Tensor, frames: int, method: str = "slerp"
+) -> torch.Tensor:
     """``frames`` latents from x_a to x_b inclusive, stacked as (frames, C, H, W) for one batched decode.
 
     ``x_a`` and ``x_b`` are single latents, shaped (C, H, W) or (1, C, H, W).

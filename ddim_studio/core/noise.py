@@ -32,8 +32,13 @@ def seeds_for(seed: int, count: int) -> list[int]:
 class ImageNoise:
     """One independent noise stream per image, drawn on the CPU and moved to the latents' device."""
 
-    def __init__(self, seeds: Sequence[int], shape: tuple[int, ...], device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        shape: tuple[int, ...],
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         self.seeds = [check_seed(int(s)) for s in seeds]
         self.shape = tuple(shape)
         self.device = torch.device(device)
@@ -42,14 +47,20 @@ class ImageNoise:
 
     def draw(self) -> torch.Tensor:
         """The next standard normal draw of every image, stacked as (N, *shape)."""
-        cpu = torch.stack([torch.randn(self.shape, generator=g, dtype=torch.float32) for g in self._generators])
+        cpu = torch.stack(
+            [torch.randn(self.shape, generator=g, dtype=torch.float32) for g in self._generators]
+        )
         if self.device.type == "cuda":
             return cpu.pin_memory().to(self.device, self.dtype, non_blocking=True)
         return cpu.to(self.device, self.dtype)
 
 
-def initial_noise(seeds: Sequence[int], shape: tuple[int, ...], device: torch.device | str = "cpu",
-                  dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ImageNoise]:
+def initial_noise(
+    seeds: Sequence[int],
+    shape: tuple[int, ...],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, ImageNoise]:
     """x_T for each seed and the stream that continues with the per-step η-noise."""
     stream = ImageNoise(seeds, shape, device, dtype)
     return stream.draw(), stream

@@ -2,8 +2,9 @@
 
 A caller streams previews by reading ``StepResult.pred_x0`` and cancels by no longer iterating
 (k-diffusion reports ``denoised`` through a callback; here each step is a frozen dataclass).
-Device and dtype come from the input latents; the sequence's ᾱ values are moved there once per
-run, so a step makes no host tensor and no ``.item()`` call.
+Device and dtype come from the input latents; the sequence's ᾱ values are read once per run as
+Python floats and the timestep tensors are made before the loop, so a step creates no host
+tensor and makes no ``.item()`` call.
 
 Inversion convention: decoding over τ calls the model at τ_S, …, τ_1; encoding calls it at
 τ_1, …, τ_S, and its step i is the inverse of decode step τ_i → τ_{i−1} with ε_θ(x_{τ_i}, τ_i)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -63,12 +65,14 @@ def check_latents(model: DiffusionModel, x: torch.Tensor, what: str) -> None:
         )
 
 
-def resolve_timesteps(model: DiffusionModel, steps: int | None, spacing: str, timesteps: Sequence[int] | None) -> list[int]:
+def resolve_timesteps(
+    model: DiffusionModel, steps: int | None, spacing: str, timesteps: Sequence[int] | None
+) -> list[int]:
     """The decreasing timestep list of a run: ``timesteps`` as given, else built from steps and spacing."""
     schedule = model.schedule
     if timesteps is not None:
         seq = [int(t) for t in timesteps]
-        if not seq or any(b > a for a, b in zip(seq, seq[1:])):
+        if not seq or any(b > a for a, b in pairwise(seq)):
             raise ValueError("timesteps must be a non-empty, non-increasing sequence (noisiest first).")
         if seq[-1] < 0 or seq[0] >= schedule.num_train_timesteps:
             raise ValueError(f"timesteps must lie in [0, {schedule.num_train_timesteps}).")
@@ -78,15 +82,20 @@ def resolve_timesteps(model: DiffusionModel, steps: int | None, spacing: str, ti
     return make_timesteps(steps, schedule.num_train_timesteps, spacing, schedule.steps_offset)
 
 
-def _levels(model: DiffusionModel, seq: list[int], like: torch.Tensor) -> torch.Tensor:
-    """ᾱ at each timestep of ``seq`` followed by 1 (the clean level), on ``like``'s device and dtype."""
+def _levels(model: DiffusionModel, seq: list[int]) -> list[float]:
+    """ᾱ at each timestep of ``seq`` followed by 1 (the clean level), as Python floats.
+
+    Floats read once from the CPU schedule: the step arithmetic then multiplies tensors by
+    scalars, creating no tensor and forcing no device synchronisation per step.
+    """
     alpha_bar = model.schedule.alpha_bar
-    values = torch.cat([alpha_bar[torch.tensor(seq)], torch.ones(1, dtype=alpha_bar.dtype)])
-    return values.to(device=like.device, dtype=like.dtype)
+    return [float(alpha_bar[t]) for t in seq] + [1.0]
 
 
-def _call(model: DiffusionModel, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return model(x, t.expand(x.shape[0]))
+def _timestep_batches(seq: list[int], like: torch.Tensor) -> list[torch.Tensor]:
+    """One (N,) long tensor per step on the latents' device, made before the loop starts."""
+    t_all = torch.tensor(seq, dtype=torch.long).to(like.device)
+    return [t_all[i].expand(like.shape[0]) for i in range(len(seq))]
 
 
 def iter_sample(
@@ -116,18 +125,26 @@ def iter_sample(
     check_latents(model, x_T, "x_T")
     seq = resolve_timesteps(model, steps, spacing, timesteps)
     if eta > 0 and noise is None:
-        raise ValueError("Sampling with eta > 0 needs the images' noise streams: pass noise=ImageNoise(seeds, …).")
-    levels = _levels(model, seq, x_T)
-    t_all = torch.tensor(seq, dtype=torch.long).to(x_T.device)
+        raise ValueError(
+            "Sampling with eta > 0 needs the images' noise streams: pass noise=ImageNoise(seeds, …)."
+        )
+    levels = _levels(model, seq)
+    t_batches = _timestep_batches(seq, x_T)
     prediction_type = model.schedule.prediction_type
     x = x_T
     for i, t in enumerate(seq):
         z = noise.draw() if eta > 0 and noise is not None else None
         with torch.inference_mode():
-            output = _call(model, x, t_all[i])
+            output = model(x, t_batches[i])
             x, pred_x0 = ddim_step(
-                x, output.to(x.dtype), levels[i], levels[i + 1],
-                eta=eta, noise=z, prediction_type=prediction_type, clip_sample=clip_sample,
+                x,
+                output.to(x.dtype),
+                levels[i],
+                levels[i + 1],
+                eta=eta,
+                noise=z,
+                prediction_type=prediction_type,
+                clip_sample=clip_sample,
             )
         yield StepResult(index=i, total=len(seq), timestep=t, x_t=x, pred_x0=pred_x0)
 
@@ -149,25 +166,30 @@ def iter_invert(
     check_latents(model, x_0, "x_0")
     seq = resolve_timesteps(model, steps, spacing, timesteps)
     up = seq[::-1]
-    levels = _levels(model, up, x_0)  # ᾱ(τ_1), …, ᾱ(τ_S), 1
-    t_all = torch.tensor(up, dtype=torch.long).to(x_0.device)
+    levels = _levels(model, up)  # ᾱ(τ_1), …, ᾱ(τ_S), 1
+    t_batches = _timestep_batches(up, x_0)
     prediction_type = model.schedule.prediction_type
     x = x_0
     for i, t in enumerate(up):
         current = levels[-1] if i == 0 else levels[i - 1]
         with torch.inference_mode():
-            output = _call(model, x, t_all[i])
+            output = model(x, t_batches[i])
             x, pred_x0 = ddim_inverse_step(
-                x, output.to(x.dtype), current, levels[i],
-                alpha_bar_model=levels[i], prediction_type=prediction_type, clip_sample=clip_sample,
+                x,
+                output.to(x.dtype),
+                current,
+                levels[i],
+                alpha_bar_model=levels[i],
+                prediction_type=prediction_type,
+                clip_sample=clip_sample,
             )
         yield StepResult(index=i, total=len(up), timestep=t, x_t=x, pred_x0=pred_x0)
 
 
 def _last(results: Iterator[StepResult]) -> torch.Tensor:
     last = None
-    for last in results:
-        pass
+    for step in results:
+        last = step
     if last is None:
         raise ValueError("The run had no steps.")
     return last.x_t
@@ -184,7 +206,11 @@ def invert(model: DiffusionModel, x_0: torch.Tensor, **kwargs: object) -> torch.
 
 
 def reconstruct(
-    model: DiffusionModel, x_0: torch.Tensor, *, steps: int = 50, spacing: str = "uniform",
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int = 50,
+    spacing: str = "uniform",
     clip_sample: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode then decode with η = 0; returns (x_T, reconstruction)."""

@@ -32,7 +32,9 @@ class Scene:
     cy: float
 
 
-def _random_colour(rng: np.random.Generator, saturation: tuple[float, float], value: tuple[float, float]) -> tuple[int, int, int]:
+def _random_colour(
+    rng: np.random.Generator, saturation: tuple[float, float], value: tuple[float, float]
+) -> tuple[int, int, int]:
     h = rng.uniform(0.0, 1.0)
     s = rng.uniform(*saturation)
     v = rng.uniform(*value)

@@ -108,7 +108,7 @@ class NoiseSchedule:
 
     @classmethod
     def from_diffusers_config(cls, config: Mapping[str, Any]) -> NoiseSchedule:
-        """Build from a diffusers ``scheduler_config.json`` mapping (missing keys take diffusers' defaults)."""
+        """Build from a diffusers ``scheduler_config.json`` mapping (missing keys: diffusers' defaults)."""
         if config.get("trained_betas") is not None:
             betas = torch.tensor(config["trained_betas"], dtype=torch.float32)
         else:
@@ -168,8 +168,7 @@ def check_prediction_type(prediction_type: str) -> None:
     """Raise a ScheduleError unless ``prediction_type`` is one the engine samples."""
     if prediction_type not in PREDICTION_TYPES:
         raise ScheduleError(
-            f"Unknown prediction_type {prediction_type!r}; the engine samples "
-            f"{', '.join(PREDICTION_TYPES)}."
+            f"Unknown prediction_type {prediction_type!r}; the engine samples {', '.join(PREDICTION_TYPES)}."
         )
 
 

@@ -15,14 +15,22 @@ from ddim_studio.training.trainer import TrainConfig, Trainer
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Arguments of ``ddim-studio train``."""
     parser = parser or argparse.ArgumentParser(prog="ddim-studio train")
-    parser.add_argument("--workdir", type=Path, default=Path("training-run"), help="folder for state.pt (resumed if present)")
-    parser.add_argument("--steps", type=int, default=TrainConfig.total_steps, help="total optimiser updates of the run")
-    parser.add_argument("--until", type=int, default=None, help="stop after this many updates (default: --steps)")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("training-run"), help="folder for state.pt (resumed if present)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=TrainConfig.total_steps, help="total optimiser updates of the run"
+    )
+    parser.add_argument(
+        "--until", type=int, default=None, help="stop after this many updates (default: --steps)"
+    )
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
-    parser.add_argument("--export", type=Path, default=None, help="write a diffusers model folder here when done")
+    parser.add_argument(
+        "--export", type=Path, default=None, help="write a diffusers model folder here when done"
+    )
     return parser
 
 

@@ -84,7 +84,9 @@ def ema_decay_at(step: int, cfg: TrainConfig) -> float:
     return min(cfg.ema_max_decay, (1 + step) / (10 + step))
 
 
-def training_target(x0: torch.Tensor, noise: torch.Tensor, alpha_bar_t: torch.Tensor, prediction_type: str) -> torch.Tensor:
+def training_target(
+    x0: torch.Tensor, noise: torch.Tensor, alpha_bar_t: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
     """What the network learns to output for x_t = √ᾱ x0 + √(1−ᾱ) ε."""
     if prediction_type == "epsilon":
         return noise
@@ -159,7 +161,9 @@ class Trainer:
     # -- training ----------------------------------------------------------------------------
     def batch(self, step: int) -> torch.Tensor:
         """The fresh scenes of one step (deterministic from the data seed and the step)."""
-        images = make_scenes(self.cfg.batch_size, self.cfg.data_seed, self.cfg.image_size, start=step * self.cfg.batch_size)
+        images = make_scenes(
+            self.cfg.batch_size, self.cfg.data_seed, self.cfg.image_size, start=step * self.cfg.batch_size
+        )
         return torch.from_numpy(to_model_range(images)).to(self.device)
 
     def loss(self, x0: torch.Tensor, generator: torch.Generator, model: nn.Module) -> torch.Tensor:
@@ -186,7 +190,7 @@ class Trainer:
         self.opt.step()
         decay = ema_decay_at(self.step, self.cfg)
         with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), self.model.parameters()):
+            for p_ema, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
                 p_ema.lerp_(p, 1 - decay)
         self.step += 1
         return float(loss.detach())
@@ -194,7 +198,9 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, count: int = 256) -> dict[str, float]:
         """Held-out x0 MSE at several noise levels, for the raw and the EMA weights."""
-        x0 = torch.from_numpy(to_model_range(make_scenes(count, HELD_OUT_SEED, self.cfg.image_size))).to(self.device)
+        x0 = torch.from_numpy(to_model_range(make_scenes(count, HELD_OUT_SEED, self.cfg.image_size))).to(
+            self.device
+        )
         result: dict[str, float] = {"step": float(self.step)}
         for name, model in (("raw", self.model), ("ema", self.ema)):
             model.eval()
@@ -210,9 +216,13 @@ class Trainer:
             model.train()
         return result
 
-    def run(self, until_step: int, checkpoint_every_s: float = 300.0,
-            on_progress: Callable[[int, float, float], None] | None = None,
-            eval_every: int = 1000) -> None:
+    def run(
+        self,
+        until_step: int,
+        checkpoint_every_s: float = 300.0,
+        on_progress: Callable[[int, float, float], None] | None = None,
+        eval_every: int = 1000,
+    ) -> None:
         """Train until ``until_step`` updates, checkpointing every ``checkpoint_every_s`` seconds."""
         last_save = time.monotonic()
         self.model.train()
@@ -230,7 +240,9 @@ class Trainer:
         self.save()
 
 
-def pred_x0_from_output(out: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor, prediction_type: str) -> torch.Tensor:
+def pred_x0_from_output(
+    out: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
     """x0 implied by a network output for the given parameterisation."""
     if prediction_type == "epsilon":
         return (x_t - (1 - alpha_bar_t).sqrt() * out) / alpha_bar_t.sqrt()

@@ -34,7 +34,9 @@ def test_split_output_recovers_truth(prediction_type: str) -> None:
     x0, eps = torch.randn(4, 3, 8, 8, generator=g), torch.randn(4, 3, 8, 8, generator=g)
     a = SCHEDULE.alpha_bar[321]
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-    output = {"epsilon": eps, "sample": x0, "v_prediction": a.sqrt() * eps - (1 - a).sqrt() * x0}[prediction_type]
+    output = {"epsilon": eps, "sample": x0, "v_prediction": a.sqrt() * eps - (1 - a).sqrt() * x0}[
+        prediction_type
+    ]
     pred_eps, pred_x0 = split_output(output, x_t, a, prediction_type)
     torch.testing.assert_close(pred_eps, eps, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(pred_x0, x0, rtol=1e-4, atol=1e-4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,12 @@ from ddim_studio.core.schedule import NoiseSchedule, ScheduleError, make_betas, 
 
 @pytest.mark.parametrize("beta_schedule", ["linear", "scaled_linear", "squaredcos_cap_v2"])
 def test_alpha_bar_matches_diffusers(beta_schedule: str) -> None:
-    config = {"num_train_timesteps": 1000, "beta_schedule": beta_schedule, "beta_start": 1e-4, "beta_end": 0.02}
+    config = {
+        "num_train_timesteps": 1000,
+        "beta_schedule": beta_schedule,
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+    }
     ours = NoiseSchedule.from_diffusers_config(config).alpha_bar
     theirs = DDIMScheduler(**config).alphas_cumprod
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
@@ -91,7 +98,7 @@ def test_quadratic_repairs_repeats_by_bumping() -> None:
 def test_always_exactly_s_strictly_decreasing(steps: int, spacing: str) -> None:
     seq = make_timesteps(steps, 1000, spacing)
     assert len(seq) == steps
-    assert all(a > b for a, b in zip(seq, seq[1:]))
+    assert all(a > b for a, b in pairwise(seq))
     assert 0 <= seq[-1] and seq[0] < 1000
 
 

@@ -21,7 +21,9 @@ from tests.helpers.models import UNetModel, tiny_unet
 SEEDS = [3, 11]
 
 
-def _scheduler_config(prediction_type: str, spacing: str, steps_offset: int = 0, train_steps: int = 1000) -> dict:
+def _scheduler_config(
+    prediction_type: str, spacing: str, steps_offset: int = 0, train_steps: int = 1000
+) -> dict:
     return {
         "num_train_timesteps": train_steps,
         "beta_schedule": "linear",

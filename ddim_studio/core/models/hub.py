@@ -1,0 +1,93 @@
+"""Fetching a diffusers UNet folder from the Hugging Face hub by id (``google/ddpm-cifar10-32``).
+
+Only the files the studio reads are downloaded: configs and the UNet's safetensors weights, at the
+repository root or in ``unet/`` and ``scheduler/``. Pickled ``.bin`` weights are fetched only when
+the caller allows it (they are still opened with the tensors-only loader).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ddim_studio.core.models.protocol import ModelLoadError
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".ckpt", ".pt")
+_TRUE = ("1", "on", "yes", "true", "y")
+
+
+def looks_like_hub_id(source: str) -> bool:
+    """Whether ``source`` has the shape ``owner/name`` of a hub repository (not a file path).
+
+    A string ending in a weight-file suffix (``runs/model.ckpt``) is taken for a path.
+    """
+    return bool(_HUB_ID.fullmatch(source)) and not source.lower().endswith(_WEIGHT_SUFFIXES)
+
+
+def hub_allow_patterns(allow_pickle: bool = False) -> list[str]:
+    """The files :func:`download_from_hub` asks for.
+
+    Args:
+        allow_pickle: also fetch ``diffusion_pytorch_model.bin`` (pickled weights).
+
+    Returns:
+        Exact file names at the root and in ``unet/`` / ``scheduler/`` (no wildcards, so a
+        pipeline repository's text encoder or VAE weights are never downloaded).
+    """
+    patterns = ["model_index.json", "scheduler_config.json", "scheduler/scheduler_config.json"]
+    weights = ["diffusion_pytorch_model.safetensors"]
+    if allow_pickle:
+        weights.append("diffusion_pytorch_model.bin")
+    for prefix in ("", "unet/"):
+        patterns.append(f"{prefix}config.json")
+        patterns.extend(f"{prefix}{name}" for name in weights)
+    return patterns
+
+
+def _offline_requested() -> bool:
+    """``HF_HUB_OFFLINE`` read now (huggingface_hub reads it once, at import)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE or bool(constants.HF_HUB_OFFLINE)
+
+
+def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Path | None = None) -> Path:
+    """Download (or find in the cache) the UNet files of ``repo_id`` and return the local folder.
+
+    Args:
+        repo_id: ``owner/name`` on the Hugging Face hub.
+        allow_pickle: also fetch pickled ``.bin`` weights.
+        cache_dir: the hub cache to use (default: huggingface_hub's).
+
+    Raises:
+        ModelLoadError: the hub cannot be reached, the repository does not exist or is gated, or
+            nothing usable was found (the message says how to open a local copy instead).
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            repo_id,
+            allow_patterns=hub_allow_patterns(allow_pickle),
+            cache_dir=cache_dir,
+            local_files_only=_offline_requested(),
+        )
+    except Exception as exc:  # offline, not found, gated, HTTP and connection errors alike
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"Could not reach the Hugging Face hub for '{repo_id}'; download the folder elsewhere and "
+            f"open it with --model PATH. ({type(exc).__name__}: {reason})"
+        ) from None
+    return Path(folder)
+
+
+def missing_weights_hint(allow_pickle: bool) -> str:
+    """What to say when a hub download holds no weights the studio may open."""
+    if allow_pickle:
+        return "the repository has no diffusion_pytorch_model.safetensors or .bin at its root or in unet/"
+    return (
+        "the repository has no diffusion_pytorch_model.safetensors; if it only ships pickled .bin "
+        "weights, allow them with --allow-pickle (they are still opened as tensors only)"
+    )

@@ -1,0 +1,125 @@
+"""One entry point that opens any model the studio knows: :func:`load_model`.
+
+=========================================  ==============================================
+source                                     opened as
+=========================================  ==============================================
+``None``                                   the shipped default model (:data:`DEFAULT_MODEL_DIR`)
+a folder                                   diffusers UNet folder or pipeline folder
+a ``.safetensors/.ckpt/.pth/.bin/.pt``     original DDIM checkpoint, converted
+``owner/name`` that is not a path          diffusers folder from the Hugging Face hub
+=========================================  ==============================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import ddim_studio
+from ddim_studio.core.models.ddim_original import load_ddim_checkpoint
+from ddim_studio.core.models.diffusers_adapter import (
+    WEIGHT_NAMES,
+    check_placement,
+    find_unet_dir,
+    load_diffusers_folder,
+    resolve_device,
+)
+from ddim_studio.core.models.hub import download_from_hub, looks_like_hub_id, missing_weights_hint
+from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
+from ddim_studio.core.models.safe_load import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
+
+__all__ = ["DEFAULT_MODEL_DIR", "load_model", "resolve_device"]
+
+#: The model shipped with the studio, opened when no model is named.
+DEFAULT_MODEL_DIR = Path(ddim_studio.__file__).parent / "resources" / "models" / "shapes32"
+_CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
+
+
+def _load_from_hub(
+    repo_id: str, *, device: str | torch.device, dtype: torch.dtype, allow_pickle: bool
+) -> tuple[DiffusionModel, ModelInfo]:
+    folder = download_from_hub(repo_id, allow_pickle=allow_pickle)
+    unet_dir = find_unet_dir(folder)
+    if not (unet_dir / "config.json").is_file():
+        raise ModelLoadError(
+            f"The hub repository '{repo_id}' has no config.json at its root or in unet/; it is not a "
+            "diffusers UNet2DModel repository."
+        )
+    if not any((unet_dir / name).is_file() for name in WEIGHT_NAMES):
+        raise ModelLoadError(f"Downloaded '{repo_id}', but {missing_weights_hint(allow_pickle)}.")
+    model, info = load_diffusers_folder(folder, device=device, dtype=dtype, name=repo_id)
+    info.source = repo_id
+    info.notes.append(f"from the Hugging Face hub, cached in {folder}")
+    return model, info
+
+
+def _load_file(
+    path: Path,
+    *,
+    config: Path | None,
+    resolution: int | None,
+    device: str | torch.device,
+    dtype: torch.dtype,
+) -> tuple[DiffusionModel, ModelInfo]:
+    if path.suffix.lower() not in _CHECKPOINT_SUFFIXES:
+        raise ModelLoadError(
+            f"'{path.name}' is not a model file; open a diffusers model folder or a checkpoint "
+            f"({', '.join(_CHECKPOINT_SUFFIXES)})."
+        )
+    return load_ddim_checkpoint(path, config=config, resolution=resolution, device=device, dtype=dtype)
+
+
+def load_model(
+    source: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    resolution: int | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    allow_pickle: bool = False,
+) -> tuple[DiffusionModel, ModelInfo]:
+    """Open a model for sampling.
+
+    Args:
+        source: a diffusers folder, an original DDIM checkpoint file, a hub id ``owner/name``, or
+            None for the shipped default model.
+        config: the original DDIM config (YAML or flat JSON) of a checkpoint file; diffusers
+            folders carry their own ``config.json``.
+        resolution: the image size of an original checkpoint opened without a config.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``… or ``"auto"`` (cuda, then mps, then cpu).
+        dtype: the weight dtype (a floating torch dtype).
+        allow_pickle: also download pickled ``.bin`` weights from the hub. Local ``.bin``/``.ckpt``
+            files are always read, with the tensors-only loader.
+
+    Returns:
+        The model (a :class:`DiffusionModel`) and its :class:`ModelInfo`.
+
+    Raises:
+        ModelLoadError: anything that keeps the model from loading; the message says what to do.
+    """
+    check_placement(device, dtype)
+    if source is None:
+        if not DEFAULT_MODEL_DIR.is_dir():
+            raise ModelLoadError(
+                f"The default model is missing: expected a model folder at '{DEFAULT_MODEL_DIR}'. "
+                "Reinstall the studio or open a model with --model PATH."
+            )
+        source = DEFAULT_MODEL_DIR
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if config is not None:
+            raise ModelLoadError(
+                "--model-config is for original DDIM checkpoint files; a diffusers folder carries its "
+                "own config.json."
+            )
+        return load_diffusers_folder(path, device=device, dtype=dtype)
+    if path.is_file():
+        config_path = Path(config).expanduser() if config is not None else None
+        return _load_file(path, config=config_path, resolution=resolution, device=device, dtype=dtype)
+    if isinstance(source, str) and looks_like_hub_id(source):
+        return _load_from_hub(source, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    raise ModelLoadError(
+        f"'{source}' does not exist: give a model folder, a checkpoint file, or a Hugging Face hub id "
+        "such as google/ddpm-cifar10-32."
+    )

@@ -1,0 +1,193 @@
+"""The output folder: saving pairs, names, listing, trash, and the default location."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import platformdirs
+import pytest
+import torch
+from PIL import Image
+
+from ddim_studio.core.imaging import read_params
+from ddim_studio.core.latents import load_latent
+from ddim_studio.core.store import (
+    OUTPUT_DIR_ENV,
+    OutputStore,
+    StoreError,
+    atomic_write,
+    default_output_dir,
+    sanitize_stem,
+)
+
+PARAMS = {"prompt": "η = 0.5, 日本語, ✓", "eta": 0.5, "seed": 3}
+
+
+def picture(colour: tuple[int, int, int] = (200, 30, 30)) -> Image.Image:
+    return Image.new("RGB", (8, 8), colour)
+
+
+def write_bytes(data: bytes) -> Callable[[BinaryIO], None]:
+    def writer(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    return writer
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_save_image_writes_png_and_latent_with_params(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path / "out")
+    x = torch.randn(4, 8, 8)
+    item = store.save_image(picture(), PARAMS, stem="portrait", latent=x)
+    assert item.png == tmp_path / "out" / "portrait.png"
+    assert item.latent == tmp_path / "out" / "portrait.safetensors"
+    assert item.params == PARAMS and item.stem == "portrait" and item.mtime > 0
+    assert read_params(item.png) == PARAMS
+    with Image.open(item.png) as img:
+        assert img.convert("RGB").getpixel((0, 0)) == (200, 30, 30)
+    loaded, params = load_latent(item.latent)
+    assert torch.equal(loaded, x) and params == PARAMS
+
+
+def test_taken_names_are_bumped_for_both_files(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    first = store.save_image(picture(), {"n": 1}, stem="a", latent=torch.zeros(4, 2, 2))
+    second = store.save_image(picture(), {"n": 2}, stem="a", latent=torch.ones(4, 2, 2))
+    third = store.save_image(picture(), {"n": 3}, stem="a")
+    assert (first.stem, second.stem, third.stem) == ("a", "a-1", "a-2")
+    assert second.latent == tmp_path / "a-1.safetensors" and third.latent is None
+    assert read_params(first.png) == {"n": 1} and load_latent(second.latent)[1] == {"n": 2}
+
+
+def test_a_stray_latent_bumps_the_pair_and_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "a.safetensors").write_bytes(b"someone else's")
+    item = OutputStore(tmp_path).save_image(picture(), {}, stem="a", latent=torch.zeros(4, 2, 2))
+    assert (item.png.name, item.latent and item.latent.name) == ("a-1.png", "a-1.safetensors")
+    assert (tmp_path / "a.safetensors").read_bytes() == b"someone else's"
+    assert names(tmp_path) == ["a-1.png", "a-1.safetensors", "a.safetensors"]
+
+
+def test_atomic_write_returns_the_written_path_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_bytes(b"old")
+    written = atomic_write(target, write_bytes(b"new"))
+    assert written == tmp_path / "notes-1.txt" and written.read_bytes() == b"new"
+    assert target.read_bytes() == b"old" and names(tmp_path) == ["notes-1.txt", "notes.txt"]
+
+
+def test_atomic_write_with_a_long_name(tmp_path: Path) -> None:
+    target = tmp_path / ("n" * 240 + ".bin")
+    assert atomic_write(target, write_bytes(b"x")) == target and names(tmp_path) == [target.name]
+
+
+@pytest.mark.parametrize(
+    "stem",
+    ["../evil", "..", "a/../b", "/abs", "/etc/passwd", "a/b", "a\\b", "C:evil", "C:\\x", "", "...", " . "],
+)
+def test_path_tricks_and_empty_names_are_refused(tmp_path: Path, stem: str) -> None:
+    with pytest.raises(StoreError) as info:
+        OutputStore(tmp_path / "out").save_image(picture(), {}, stem=stem)
+    assert info.value.kind == "bad_name"
+    assert not (tmp_path / "out").exists() or names(tmp_path / "out") == []
+    assert names(tmp_path) in ([], ["out"])
+
+
+@pytest.mark.parametrize(
+    ("stem", "clean"),
+    [
+        ("portrait", "portrait"),
+        ("η 日本語 ✓", "η 日本語 ✓"),
+        ("ab:c*d?e", "ab_c_d_e"),
+        ("tab\there", "tab_here"),
+        (".hidden", "hidden"),
+        ("trailing. ", "trailing"),
+        ("con", "con_"),
+        ("LPT1.x", "LPT1.x_"),
+        ("x" * 400, "x" * 150),
+        ("日" * 100, "日" * 50),
+    ],
+)
+def test_stems_are_sanitised(stem: str, clean: str) -> None:
+    assert sanitize_stem(stem) == clean
+
+
+def test_list_items_newest_first_pairs_latents_and_skips_junk(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    old = store.save_image(picture(), {"n": "old"}, stem="b-old", latent=torch.zeros(4, 2, 2))
+    new = store.save_image(picture(), {"n": "new"}, stem="a-new")
+    same = store.save_image(picture(), {"n": "same"}, stem="c-same")
+    os.utime(old.png, (1_000_000, 1_000_000))
+    os.utime(new.png, (3_000_000, 3_000_000))
+    os.utime(same.png, (3_000_000, 3_000_000))
+    good = new.png.read_bytes()
+    (tmp_path / "truncated.png").write_bytes(good[: len(good) // 2])
+    (tmp_path / ".a-new.png.tmp-0123456789ab").write_bytes(good)
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    Image.new("RGB", (2, 2)).save(tmp_path / "foreign.png")
+    os.utime(tmp_path / "foreign.png", (2_000_000, 2_000_000))
+    items = store.list_items()
+    assert [it.png.name for it in items] == ["a-new.png", "c-same.png", "foreign.png", "b-old.png"]
+    assert [it.params for it in items] == [{"n": "new"}, {"n": "same"}, {}, {"n": "old"}]
+    assert items[3].latent == old.latent and items[0].latent is None
+    assert store.list_items() == items  # served from the cache the second time
+
+
+def test_list_items_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
+    assert OutputStore(tmp_path / "never-created").list_items() == []
+
+
+def test_list_items_sees_changes(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    item = store.save_image(picture(), {"v": 1}, stem="x")
+    assert store.list_items()[0].params == {"v": 1}
+    item.png.unlink()
+    assert store.list_items() == []
+
+
+def test_delete_to_trash_and_restore(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    item = store.save_image(picture(), {"k": 1}, stem="x", latent=torch.zeros(4, 2, 2))
+    trashed = store.delete(item)
+    assert trashed is not None and trashed.png.parent == store.trash_dir
+    assert trashed.latent == store.trash_dir / "x.safetensors"
+    assert store.list_items() == [] and names(tmp_path) == [".trash"]
+    assert [it.png.name for it in store.list_trash()] == ["x.png"]
+    store.save_image(picture(), {"k": 2}, stem="x")  # the name is free again
+    restored = store.restore(trashed)
+    assert restored.png.name == "x-1.png" and restored.latent == tmp_path / "x-1.safetensors"
+    assert read_params(restored.png) == {"k": 1} and store.list_trash() == []
+
+
+def test_trash_keeps_same_named_items_apart(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    first = store.delete(store.save_image(picture(), {"n": 1}, stem="x"))
+    second = store.delete(store.save_image(picture(), {"n": 2}, stem="x"))
+    assert first is not None and second is not None
+    assert (first.png.name, second.png.name) == ("x.png", "x-1.png")
+    assert read_params(first.png) == {"n": 1} and read_params(second.png) == {"n": 2}
+
+
+def test_delete_for_good(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    item = store.save_image(picture(), {}, stem="x", latent=torch.zeros(4, 2, 2))
+    assert store.delete(item, to_trash=False) is None
+    assert names(tmp_path) == []
+    store.delete(item, to_trash=False)  # already gone: nothing to do
+
+
+def test_default_output_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "mine"))
+    assert default_output_dir() == tmp_path / "mine"
+    monkeypatch.setenv(OUTPUT_DIR_ENV, "  ")
+    expected = Path(platformdirs.user_data_dir("ddim-studio", appauthor=False)) / "outputs"
+    assert default_output_dir() == expected
+    monkeypatch.delenv(OUTPUT_DIR_ENV)
+    assert default_output_dir() == expected
