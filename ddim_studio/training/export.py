@@ -63,6 +63,7 @@ def export_model(
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     tmp = out_dir / "diffusion_pytorch_model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.chmod(0o644)
     os.replace(tmp, out_dir / "diffusion_pytorch_model.safetensors")
     _atomic_text(out_dir / "config.json", json.dumps(_unet_config(model), indent=2, default=list))
     sched = trainer.schedule.to_diffusers_config()

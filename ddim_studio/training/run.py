@@ -31,18 +31,32 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--export", type=Path, default=None, help="write a diffusers model folder here when done"
     )
+    parser.add_argument("--export-only", action="store_true", help="export the saved state without training")
+    parser.add_argument("--weights", choices=["ema", "raw"], default="ema", help="which weights to export")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run or resume training; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train with parsed ``ddim-studio train`` arguments; returns the exit code."""
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(total_steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)
     trainer = Trainer(cfg, args.workdir)
     if trainer.load():
         print(f"resumed at step {trainer.step}", file=sys.stderr)
+    if args.export_only:
+        if args.export is None:
+            print("ddim-studio train: error: --export-only needs --export DIR", file=sys.stderr)
+            return 2
+        from ddim_studio.training.export import export_model
+
+        export_model(trainer, args.export, weights=args.weights)
+        return 0
     until = args.until or cfg.total_steps
 
     from tqdm import tqdm
@@ -61,5 +75,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         from ddim_studio.training.export import export_model
 
-        export_model(trainer, args.export)
+        export_model(trainer, args.export, weights=args.weights)
     return 0

@@ -1,0 +1,176 @@
+"""The DDIM paper's tables and figures, reproduced on the shipped default model.
+
+    python benchmarks/paper_tables.py [--num 1000] [--recon 64] [--out benchmarks/results]
+
+- Table 1 shape: SWD (×10³, Laplacian-pyramid patches; lower is better) between ``--num`` samples
+  and ``--num`` held-out real scenes, for S ∈ {10, 20, 50, 100} and η ∈ {0, 0.2, 0.5, 1}, beside
+  the same distance between two disjoint real sets (the floor) and random-init samples (the ceiling).
+- Table 2 shape: encode → decode per-dimension MSE on a [0, 1] scale over ``--recon`` held-out real
+  scenes for S ∈ {10, 20, 50, 100, 200, 500, 1000}, beside the paper's CIFAR-10 numbers.
+- Figures: consistency (one x_T at S = 10, 20, 50, 100, 1000) and slerp vs lerp, as PNGs in docs/.
+Writes ``paper_tables.md`` into ``--out`` and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ddim_studio.core.imaging import tensor_to_uint8  # noqa: E402
+from ddim_studio.core.interpolation import interpolation_path  # noqa: E402
+from ddim_studio.core.models import DiffusersUNet, load_model  # noqa: E402
+from ddim_studio.core.noise import initial_noise  # noqa: E402
+from ddim_studio.core.sampling import invert, sample  # noqa: E402
+from ddim_studio.core.scenes import make_scenes, to_model_range  # noqa: E402
+from ddim_studio.training.metrics import swd  # noqa: E402
+
+PAPER_TABLE2 = {10: 0.014, 20: 0.0065, 50: 0.0023, 100: 0.0009, 200: 0.0004, 500: 0.0001, 1000: 0.0001}
+HELD_OUT_A, HELD_OUT_B = 10_000, 10_001
+BATCH = 250
+
+
+def real_set(seed: int, count: int) -> torch.Tensor:
+    """Held-out scenes (never trained on) in [−1, 1]."""
+    return torch.from_numpy(to_model_range(make_scenes(count, seed)))
+
+
+def draw(model: DiffusersUNet, count: int, steps: int, eta: float, seed: int = 0) -> torch.Tensor:
+    """``count`` samples with per-image seeds ``seed …``, in batches."""
+    out = []
+    for start in range(0, count, BATCH):
+        seeds = range(seed + start, seed + min(count, start + BATCH))
+        x_T, stream = initial_noise(seeds, model.sample_shape)
+        out.append(sample(model, x_T, steps=steps, eta=eta, noise=stream))
+    return torch.cat(out)
+
+
+def table1(model: DiffusersUNet, num: int, steps_list: list[int], etas: list[float]) -> str:
+    """Rows of SWD per (η, S), plus the floor and the random-init ceiling."""
+    reference = real_set(HELD_OUT_A, num)
+    floor = swd(real_set(HELD_OUT_B, num), reference)["mean"]
+    random_unet = DiffusersUNet(
+        type(model.unet).from_config(model.unet.config).eval(), model.schedule, model.sample_shape
+    )
+    ceiling = swd(draw(random_unet, min(num, 250), 10, 0.0), reference)["mean"]
+    lines = [
+        "| η \\ S | " + " | ".join(str(s) for s in steps_list) + " |",
+        "|---" * (len(steps_list) + 1) + "|",
+    ]
+    for eta in etas:
+        cells = []
+        for steps in steps_list:
+            start = time.perf_counter()
+            cells.append(f"{swd(draw(model, num, steps, eta), reference)['mean']:.1f}")
+            print(
+                f"  table 1: η={eta} S={steps}: {cells[-1]} ({time.perf_counter() - start:.0f} s)", flush=True
+            )
+        lines.append(f"| {eta:g} | " + " | ".join(cells) + " |")
+    lines.append(
+        f"\nFloor (two disjoint real sets of {num}): **{floor:.1f}**. "
+        f"Random-init model, S = 10: {ceiling:.1f}. SWD ×10³, lower is better; {num} samples per cell."
+    )
+    return "\n".join(lines)
+
+
+def table2(model: DiffusersUNet, count: int, steps_list: list[int]) -> str:
+    """Encode → decode per-dimension MSE on a [0, 1] scale, beside the paper's CIFAR-10 numbers."""
+    x0 = real_set(HELD_OUT_A, count)
+    ours = []
+    for steps in steps_list:
+        start = time.perf_counter()
+        rec = torch.cat(
+            [
+                sample(model, invert(model, x0[i : i + BATCH], steps=steps), steps=steps)
+                for i in range(0, count, BATCH)
+            ]
+        )
+        ours.append(float((((rec - x0) / 2) ** 2).mean()))
+        print(f"  table 2: S={steps}: {ours[-1]:.5f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    head = "| S | " + " | ".join(str(s) for s in steps_list) + " |"
+    rule = "|---" * (len(steps_list) + 1) + "|"
+    row = "| this model | " + " | ".join(f"{e:.5f}" for e in ours) + " |"
+    paper = "| paper, CIFAR-10 | " + " | ".join(str(PAPER_TABLE2.get(s, "–")) for s in steps_list) + " |"
+    return "\n".join([head, rule, row, paper, f"\n{count} held-out scenes, η = 0, uniform spacing."])
+
+
+def strip(images: torch.Tensor, scale: int = 3) -> Image.Image:
+    """A horizontal strip of images, upscaled with nearest neighbour."""
+    arr = tensor_to_uint8(images)
+    row = np.concatenate(list(arr), axis=1)
+    img = Image.fromarray(row)
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def figures(model: DiffusersUNet, docs: Path) -> None:
+    """Consistency strip, slerp-vs-lerp strips and a 8×8 sample grid as PNGs."""
+    docs.mkdir(parents=True, exist_ok=True)
+    x_T, _ = initial_noise(range(4), model.sample_shape)
+    rows = [
+        strip(torch.stack([sample(model, x_T[i : i + 1], steps=s)[0] for s in (10, 20, 50, 100, 1000)]))
+        for i in range(4)
+    ]
+    stack(rows).save(docs / "consistency.png")
+    a, b = initial_noise([11], model.sample_shape)[0], initial_noise([29], model.sample_shape)[0]
+    paths = [sample(model, interpolation_path(a, b, 9, m), steps=50) for m in ("slerp", "lerp")]
+    stack([strip(p) for p in paths]).save(docs / "interpolation.png")
+    grid = draw(model, 64, 50, 0.0, seed=100)
+    arr = tensor_to_uint8(grid).reshape(8, 8, *grid.shape[2:], 3).transpose(0, 2, 1, 3, 4)
+    img = Image.fromarray(arr.reshape(8 * grid.shape[2], 8 * grid.shape[3], 3))
+    img.resize((img.width * 3, img.height * 3), Image.Resampling.NEAREST).save(docs / "samples.png")
+
+
+def stack(rows: list[Image.Image], gap: int = 6) -> Image.Image:
+    """Rows stacked vertically on a dark background."""
+    width = max(r.width for r in rows)
+    out = Image.new("RGB", (width, sum(r.height for r in rows) + gap * (len(rows) - 1)), (30, 30, 34))
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.height + gap
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    parser.add_argument("--num", type=int, default=1000)
+    parser.add_argument("--recon", type=int, default=64)
+    parser.add_argument("--steps", default="10,20,50,100")
+    parser.add_argument("--etas", default="0,0.2,0.5,1")
+    parser.add_argument("--recon-steps", default="10,20,50,100,200,500,1000")
+    parser.add_argument("--only", default="table1,table2,figures")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    model, info = load_model(args.model)
+    assert isinstance(model, DiffusersUNet)
+    parts = [f"# Paper tables on {info.name}\n"]
+    only = args.only.split(",")
+    if "figures" in only:
+        figures(model, ROOT / "docs")
+    if "table1" in only:
+        steps, etas = [int(s) for s in args.steps.split(",")], [float(e) for e in args.etas.split(",")]
+        parts += ["## Table 1 shape: sample quality (SWD)\n", table1(model, args.num, steps, etas), ""]
+    if "table2" in only:
+        parts += [
+            "## Table 2 shape: reconstruction error\n",
+            table2(model, args.recon, [int(s) for s in args.recon_steps.split(",")]),
+            "",
+        ]
+    text = "\n".join(parts)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "paper_tables.md" if only == ["table1", "table2", "figures"] else f"paper_{'_'.join(only)}.md"
+    (args.out / name).write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The command line, run as a user runs it: files written, summaries, errors in one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ddim_studio.cli import main
+from ddim_studio.core.imaging import read_params
+from ddim_studio.core.latents import load_latent
+from ddim_studio.core.noise import initial_noise
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_sample_writes_images_latents_and_params(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    summary = run_cli(
+        capsys,
+        "sample",
+        "--model",
+        str(tiny_model_dir),
+        "--num",
+        "3",
+        "--seed",
+        "5",
+        "--steps",
+        "4",
+        "--eta",
+        "0.5",
+        "--save-latents",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert summary["seeds"] == [5, 6, 7]
+    assert len(summary["timesteps"]) == 4
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == ["seed-000005.png", "seed-000006.png", "seed-000007.png"]
+    params = read_params(pngs[1])
+    assert params is not None and params["seed"] == 6 and params["eta"] == 0.5
+    assert params["timesteps"] == summary["timesteps"] and params["clip_sample"] is False
+    x_T, saved = load_latent(out / "seed-000006.safetensors")
+    assert torch.equal(x_T, initial_noise([6], (3, 8, 8))[0][0])
+    assert saved["seed"] == 6
+
+
+def test_sample_resumes_exactly_and_batch_size_changes_only_round_off(
+    tiny_model_dir: Path, tmp_path: Path, capsys
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["--model", str(tiny_model_dir), "--num", "4", "--steps", "3", "--eta", "1", "--json"]
+    run_cli(capsys, "sample", *common, "--batch-size", "4", "--out", str(a))
+    run_cli(capsys, "sample", *common, "--batch-size", "1", "--out", str(b))
+    for name in ("seed-000000.png", "seed-000003.png"):
+        pa, pb = (torch.from_numpy(np.asarray(Image.open(d / name))).int() for d in (a, b))
+        assert int((pa - pb).abs().max()) <= 1  # convolution kernels differ per batch shape
+    kept = (a / "seed-000002.png").read_bytes()
+    (a / "seed-000002.png").unlink()
+    again = run_cli(capsys, "sample", *common, "--batch-size", "4", "--out", str(a))
+    assert again["skipped"] == [0, 1, 3] and [Path(f).name for f in again["files"]] == ["seed-000002.png"]
+    assert (a / "seed-000002.png").read_bytes() == kept
+
+
+def test_encode_decode_round_trip(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (40, 20), (200, 30, 60)).save(image)
+    summary = run_cli(
+        capsys,
+        "encode",
+        str(image),
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "20",
+        "--out",
+        str(tmp_path / "enc"),
+        "--json",
+    )
+    result = summary["results"][0]
+    assert result["mse"] > 0 and result["psnr"] == pytest.approx(10 * math.log10(1 / result["mse"]))
+    latent = tmp_path / "enc" / "photo-recon.safetensors"
+    assert latent.exists() and (tmp_path / "enc" / "photo-recon.png").exists()
+    decoded = run_cli(
+        capsys,
+        "decode",
+        str(latent),
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "20",
+        "--out",
+        str(tmp_path / "dec"),
+        "--json",
+    )
+    again = Image.open(decoded["files"][0])
+    first = Image.open(tmp_path / "enc" / "photo-recon.png")
+    assert np.array_equal(
+        np.asarray(again), np.asarray(first)
+    )  # decode is the exact inverse of encode's decode
+
+
+def test_interpolate_writes_strip_and_gif(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    summary = run_cli(
+        capsys,
+        "interpolate",
+        "seed:1",
+        "seed:2",
+        "--frames",
+        "5",
+        "--batch-size",
+        "2",
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    strip, gif = (Path(f) for f in summary["files"])
+    assert Image.open(strip).size == (8 * 5, 8)
+    with Image.open(gif) as anim:
+        assert anim.n_frames == 5 + 3  # there and back
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sample", "--eta", "2"], "eta must lie between 0"),
+        (["sample", "--steps", "0"], "must be at least 1"),
+        (["sample", "--spacing", "cosine"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_user_errors_exit_1_with_one_line(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
+    assert main(["sample", "--model", str(tiny_model_dir), "--steps", "1001", "--out", str(tmp_path)]) == 1
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert main(["encode", str(bad), "--model", str(tiny_model_dir), "--out", str(tmp_path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("ddim-studio ") for line in lines)
+
+
+def test_two_processes_write_the_same_files_as_one(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes (gloo) shards the seeds; the files equal a 1-process run."""
+    args = [
+        "sample",
+        "--model",
+        str(tiny_model_dir),
+        "-n",
+        "5",
+        "--steps",
+        "3",
+        "--eta",
+        "0.5",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single, multi = tmp_path / "one", tmp_path / "two"
+    subprocess.run(
+        [sys.executable, "-m", "ddim_studio", *args, "--out", str(single)], check=True, env=env, timeout=120
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "ddim_studio",
+            *args,
+            "--out",
+            str(multi),
+        ],
+        check=True,
+        env=env,
+        timeout=180,
+    )
+    names = sorted(p.name for p in single.iterdir())
+    assert names == sorted(p.name for p in multi.iterdir()) and len(names) == 5
+    for name in names:
+        assert (single / name).read_bytes() == (multi / name).read_bytes()
