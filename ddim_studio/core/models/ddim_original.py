@@ -231,5 +231,6 @@ def load_ddim_checkpoint(
         num_parameters=sum(p.numel() for p in unet.parameters()),
         prediction_type=schedule.prediction_type,
         notes=notes + config_notes,
+        num_train_timesteps=schedule.num_train_timesteps,
     )
     return DiffusersUNet(unet, schedule, sample_shape), info

@@ -314,5 +314,6 @@ def load_diffusers_folder(
         prediction_type=schedule.prediction_type,
         clip_sample_requested=schedule.clip_sample,
         notes=notes,
+        num_train_timesteps=schedule.num_train_timesteps,
     )
     return model, info

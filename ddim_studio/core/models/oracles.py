@@ -75,6 +75,7 @@ class GaussianOracle:
             sample_shape=self.sample_shape,
             num_parameters=0,
             prediction_type="epsilon",
+            num_train_timesteps=self.schedule.num_train_timesteps,
         )
 
 
@@ -124,4 +125,5 @@ class FiniteSetOracle:
             sample_shape=self.sample_shape,
             num_parameters=0,
             prediction_type="epsilon",
+            num_train_timesteps=self.schedule.num_train_timesteps,
         )

@@ -1,0 +1,1 @@
+"""Encode mode: invert an image to its latent x_T with DDIM, and decode it back."""

@@ -1,0 +1,325 @@
+"""Encode mode's controller: loads what was dropped, inverts it, shows the error, and passes x_T on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PySide6.QtCore import QObject, Signal
+
+from ddim_studio.core.imaging import (
+    ImageLoadError,
+    crop_box,
+    fit_to_model,
+    load_image,
+    pil_to_tensor,
+    read_params,
+    tensor_to_uint8,
+)
+from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.store import SavedItem
+from ddim_studio.ui import dialogs
+from ddim_studio.ui.context import Services
+from ddim_studio.ui.encode.encode_view import EncodeView
+from ddim_studio.ui.encode.latent_actions import LATENT_SUFFIX, LatentActions
+from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
+from ddim_studio.ui.qt_image import to_qimage
+from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
+from ddim_studio.ui.visuals import error_map, error_stats, latent_image
+from ddim_studio.workers.jobs import EncodeJob, EncodeResult, SampleJob, SampleResult, StepEvent
+
+
+class EncodeController(LatentActions, QObject):
+    """Wires the Encode view to image loading, encode/decode jobs, latents and the gallery.
+
+    Signals:
+        sendToInterpolate(object, str): a SlotContent for slot "A" or "B".
+    """
+
+    sendToInterpolate = Signal(object, str)  # noqa: N815
+
+    def __init__(
+        self,
+        view: EncodeView,
+        services: Services,
+        *,
+        gallery_selection: Callable[[], SavedItem | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.gallery_selection = gallery_selection or (lambda: None)
+        self.view = view
+        self.services = services
+        self.tracker = JobTracker(services.jobs, self)
+        self.source_name = ""
+        self.source_image: Image.Image | None = None
+        self.fitted: Image.Image | None = None
+        self.x_T: torch.Tensor | None = None
+        self.reconstruction: np.ndarray | None = None
+        self.mse: float | None = None
+        self.psnr: float | None = None
+        self.params: dict[str, Any] = {}
+        self._task: asyncio.Task[Any] | None = None
+        self._streaming_variations = False
+        self._serial = 0
+        view.steps.set_value(services.settings.get("defaults/encode_steps"))
+        view.openRequested.connect(self.open_dialog)
+        view.filesDropped.connect(self.load_paths)
+        view.fromGalleryRequested.connect(lambda: self.load_item(self.gallery_selection()))
+        view.encodeRequested.connect(self.encode)
+        view.cancelRequested.connect(self.cancel)
+        view.saveLatentRequested.connect(self.save_latent_dialog)
+        view.addToGalleryRequested.connect(self.add_to_gallery)
+        view.variationsRequested.connect(self.variations)
+        view.sendRequested.connect(self.send)
+        self.tracker.step.connect(self._on_step)
+        services.model.ready.connect(lambda _info: self._model_ready())
+
+    # ---- loading ------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        """Ask for an image or latent file and load it."""
+        path = dialogs.open_file(
+            self.view,
+            "Open an image or latent",
+            dialogs.IMAGE_FILTER.replace(";;All", ";;Latents (*.safetensors);;All"),
+        )
+        if path is not None:
+            self.load_path(path)
+
+    def load_paths(self, paths: list[Path]) -> None:
+        """Load the first of several dropped files."""
+        if len(paths) > 1:
+            self.services.notifier.info(f"Several files were dropped; using {paths[0].name}.")
+        if paths:
+            self.load_path(Path(paths[0]))
+
+    def load_item(self, item: SavedItem | None) -> None:
+        """Load a gallery item (its PNG, restoring its latent when it has one)."""
+        if item is None:
+            self.services.notifier.info("Select a picture in the gallery first.")
+            return
+        self.load_path(item.png)
+
+    def load_path(self, path: Path) -> bool:
+        """Load an image (ready to encode) or a latent / studio PNG (restored); False on failure."""
+        if path.suffix.lower() == LATENT_SUFFIX:
+            return self._load_latent_file(path)
+        try:
+            loaded = load_image(path)
+            params = read_params(path) if path.suffix.lower() == ".png" else None
+        except ImageLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        for warning in loaded.warnings:
+            self.services.notifier.warning(f"{path.name}: {warning}")
+        self._prepare(loaded.image, path.name)
+        plan = plan_restore(self.view, path, params, self.services.model)
+        if plan.action == "restore":
+            self._restore(plan)
+        elif plan.action == "encode" and plan.note:
+            self.services.notifier.info(plan.note)
+        return True
+
+    def encode_image(self, path: Path, *, steps: int | None = None) -> bool:
+        """Load an image and invert it at once, ignoring any studio parameters it carries."""
+        try:
+            loaded = load_image(path)
+        except ImageLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        self._prepare(loaded.image, path.name)
+        if steps is not None:
+            self.view.steps.set_value(steps)
+        self.encode()
+        return True
+
+    def _load_latent_file(self, path: Path) -> bool:
+        try:
+            x_T, params = load_latent(path)
+        except LatentLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        latent = x_T[0] if x_T.ndim == 4 else x_T
+        if tuple(latent.shape) != tuple(
+            self.services.model.info.sample_shape if self.services.model.info else ()
+        ):
+            self.services.notifier.error(
+                f"{path.name} holds a latent of shape {tuple(latent.shape)}, but the model needs "
+                f"{tuple(self.services.model.info.sample_shape) if self.services.model.info else '?'}."
+            )
+            return False
+        self.source_image, self.fitted, self.source_name = None, None, path.name
+        self.view.source_canvas.set_image(to_qimage(latent_image(latent)))
+        self.view.source_label.setText(f"{path.name} · latent {tuple(latent.shape)}")
+        self.view.original.set_image(None, "no image: a latent file")
+        self.view.encode_button.setEnabled(False)
+        self._restore(RestorePlan("restore", latent=latent, params=params, source=path.name))
+        return True
+
+    def _prepare(self, image: Image.Image, name: str) -> None:
+        """Show the picture, the crop to the model's size and the fitted input; clear old results."""
+        height, width = self.services.model.size()
+        self.source_image, self.source_name = image, name
+        self.fitted = fit_to_model(image, (width, height))
+        box = crop_box(image.size, (width, height))
+        self.view.source_canvas.set_image(to_qimage(np.asarray(image.convert("RGB"))), crop=box)
+        crop = f"{box[2] - box[0]}×{box[3] - box[1]}"
+        self.view.source_label.setText(
+            f"{name} · {image.width}×{image.height} → crop {crop} → {width}×{height}"
+        )
+        self.view.original.set_image(to_qimage(np.asarray(self.fitted)), f"{width}×{height} model input")
+        self._clear_results()
+        self.view.encode_button.setEnabled(True)
+        self.view.progress.finish("Ready — press Encode (Ctrl+Enter)", full=False)
+
+    def _clear_results(self) -> None:
+        self.x_T, self.reconstruction, self.mse, self.psnr, self.params = None, None, None, None, {}
+        self.view.latent.set_image(None, "")
+        self.view.reconstruction.set_image(None, "")
+        self.view.error.set_image(None, "")
+        self.view.set_metrics(None, None)
+        self.view.set_has_latent(False)
+
+    def _model_ready(self) -> None:
+        if self.source_image is not None and self.fitted is not None:
+            height, width = self.services.model.size()
+            if self.fitted.size != (width, height):
+                self._prepare(self.source_image, self.source_name)
+
+    # ---- encoding -----------------------------------------------------------------------------
+    def encode(self) -> None:
+        """Invert the loaded picture to x_T and decode it back."""
+        if self.fitted is None:
+            self.services.notifier.info("Drop or open an image first.")
+            return
+        if not self.services.model.is_loaded:
+            self.services.notifier.warning("The model is still loading; Encode will work once it is ready.")
+            return
+        job = EncodeJob(
+            pil_to_tensor(self.fitted), steps=self.view.steps.value(), spacing=self.view.spacing.currentText()
+        )
+        self.services.settings.set("defaults/encode_steps", job.steps)
+        self.cancel()
+        self._serial += 1
+        self._task = spawn(self._encode(job, self._serial), self.services.notifier)
+
+    async def _encode(self, job: EncodeJob, serial: int) -> None:
+        self._clear_results()
+        self.view.progress.start(f"Encoding with S = {job.steps}…")
+        status, value = await guarded(
+            self.tracker.run(job, group="encode"), self.services.notifier, "Encoding"
+        )
+        if serial != self._serial:
+            return  # a newer flow took over
+        if status != "ok":
+            self.view.progress.finish(
+                "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
+            )
+            return
+        result: EncodeResult = value
+        params = {
+            "kind": "encode",
+            "source": self.source_name,
+            "steps": job.steps,
+            "spacing": job.spacing,
+            "mse": result.mse[0],
+            "psnr": result.psnr[0],
+        }
+        self._show_result(
+            result.x_T[0], tensor_to_uint8(result.reconstruction)[0], result.mse[0], result.psnr[0], params
+        )
+
+    def _show_result(
+        self, x_T: torch.Tensor, recon: np.ndarray, mse: float, psnr: float, params: dict[str, Any]
+    ) -> None:
+        self.x_T, self.reconstruction, self.mse, self.psnr, self.params = x_T, recon, mse, psnr, params
+        self.view.latent.set_image(to_qimage(latent_image(x_T)), f"σ = {float(x_T.std()):.2f}")
+        self.view.reconstruction.set_image(to_qimage(recon), f"S = {params.get('steps', '?')}")
+        if self.fitted is not None:
+            original = np.asarray(self.fitted)
+            self.view.error.set_image(
+                to_qimage(error_map(original, recon)),
+                f"max |Δ| = {np.abs(original.astype(int) - recon.astype(int)).max() / 255:.3f}",
+            )
+        self.view.set_metrics(mse, psnr)
+        self.view.set_has_latent(True)
+        self.view.progress.finish(f"Done · MSE {mse:.5f} · PSNR {psnr:.2f} dB")
+
+    def _restore(self, plan: RestorePlan) -> None:
+        """Decode a known latent (a studio PNG's or a latent file's) instead of inverting."""
+        params = dict(plan.params)
+        steps = int(params.get("steps", self.view.steps.value()))
+        self.view.steps.set_value(steps)
+        spacing = str(params.get("spacing", self.view.spacing.currentText()))
+        self.view.spacing.setCurrentIndex(max(0, self.view.spacing.findText(spacing)))
+        eta = float(params.get("eta", 0.0))
+        seed = params.get("seed")
+        seeds = (int(seed),) if isinstance(seed, int) and eta > 0 else ()
+        if plan.latent is None:
+            job = SampleJob((int(seed),), steps=steps, eta=eta, spacing=spacing, batch_size=1)  # type: ignore[arg-type]
+        else:
+            job = SampleJob(
+                seeds,
+                steps=steps,
+                eta=eta if seeds else 0.0,
+                spacing=spacing,
+                batch_size=1,
+                x_T=plan.latent.unsqueeze(0),
+            )
+        self.cancel()
+        self._serial += 1
+        self._task = spawn(
+            self._decode_restored(job, plan.source, params, self._serial), self.services.notifier
+        )
+
+    async def _decode_restored(
+        self, job: SampleJob, source: str, params: dict[str, Any], serial: int
+    ) -> None:
+        self._clear_results()
+        self.view.progress.start(f"Restoring {source}: decoding its x_T with S = {job.steps}…")
+        status, value = await guarded(
+            self.tracker.run(job, group="encode"), self.services.notifier, "Restoring"
+        )
+        if serial != self._serial:
+            return  # a newer flow took over
+        if status != "ok":
+            self.view.progress.finish(
+                "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
+            )
+            return
+        result: SampleResult = value
+        recon = tensor_to_uint8(result.images)[0]
+        original = np.asarray(self.fitted) if self.fitted is not None else recon
+        mse, psnr = error_stats(original, recon)
+        params = {
+            **params,
+            "kind": "encode",
+            "source": source,
+            "steps": job.steps,
+            "spacing": job.spacing,
+            "mse": mse,
+            "psnr": psnr,
+            "restored": True,
+        }
+        self._show_result(result.x_T[0], recon, mse, psnr, params)
+        self.services.notifier.info(f"Restored the latent and parameters of {source} (no inversion needed).")
+
+    def cancel(self) -> bool:
+        """Stop the running encode or decode; True if one was running."""
+        return self.tracker.cancel()
+
+    def _on_step(self, event: StepEvent) -> None:
+        frames = event.preview_xt if event.phase == "encode" else event.preview
+        if self._streaming_variations:
+            for k in range(frames.shape[0]):
+                self.view.variations.set_image(event.batch_offset + k, to_qimage(frames[k]))
+        elif frames.shape[0]:
+            panel = self.view.latent if event.phase == "encode" else self.view.reconstruction
+            panel.set_image(to_qimage(frames[0]), f"step {event.index + 1} of {event.total}")
+        done, total, text = step_progress(event)
+        self.view.progress.step(done, total, text)

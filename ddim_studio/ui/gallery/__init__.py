@@ -1,0 +1,1 @@
+"""The shared gallery: the output folder as thumbnails, details and actions."""

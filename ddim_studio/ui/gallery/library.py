@@ -1,0 +1,112 @@
+"""The gallery's data: the output store behind Qt signals, with errors reported in words.
+
+Every mode saves through :class:`Library`, so the gallery learns about new pictures at once and
+store failures (disk full, no permission) become messages instead of exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from PySide6.QtCore import QObject, Signal
+
+from ddim_studio.core.store import OutputStore, SavedItem, StoreError
+from ddim_studio.ui.notify import Notifier
+
+logger = logging.getLogger("ddim_studio.ui")
+PARAMS_VERSION = 1
+
+
+def stamp(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the studio's version and a creation time added (ISO 8601, local time)."""
+    out = {"app": "ddim-studio", "params_version": PARAMS_VERSION}
+    out.update(params)
+    out.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return out
+
+
+class Library(QObject):
+    """Saves pictures to the output folder and keeps the list the gallery shows.
+
+    Signals:
+        reset(list): the whole list changed (startup, refresh, new output folder).
+        added(object): a SavedItem was saved (newest first, so it goes on top).
+        removed(object): a SavedItem was deleted.
+
+    Args:
+        root: the output folder.
+        notifier: where errors are reported.
+    """
+
+    reset = Signal(list)
+    added = Signal(object)
+    removed = Signal(object)
+
+    def __init__(self, root: Path, notifier: Notifier, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._notifier = notifier
+        self.store = OutputStore(root)
+        self.items: list[SavedItem] = []
+
+    @property
+    def root(self) -> Path:
+        """The output folder."""
+        return self.store.root
+
+    def set_root(self, root: Path) -> None:
+        """Switch to another output folder and rescan it."""
+        if Path(root) != self.store.root:
+            self.store = OutputStore(root)
+        self.refresh()
+
+    def refresh(self) -> list[SavedItem]:
+        """Rescan the output folder (newest first); on error keep the old list and report it."""
+        try:
+            self.items = self.store.list_items()
+        except StoreError as exc:
+            self._notifier.error(exc.message)
+        except OSError as exc:  # pragma: no cover - store maps these, belt and braces
+            self._notifier.error(f"The output folder could not be read: {exc}")
+        self.reset.emit(list(self.items))
+        return self.items
+
+    def save(
+        self, image: Image.Image, params: dict[str, Any], *, stem: str, latent: torch.Tensor | None = None
+    ) -> SavedItem | None:
+        """Save one picture (and its latent); returns the item, or None after reporting a failure."""
+        try:
+            item = self.store.save_image(image, stamp(params), stem=stem, latent=latent)
+        except StoreError as exc:
+            self._notifier.error(exc.message)
+            return None
+        except (OSError, ValueError) as exc:
+            logger.exception("saving %s failed", stem)
+            self._notifier.error(f"{stem} could not be saved: {exc}")
+            return None
+        self.items.insert(0, item)
+        self.added.emit(item)
+        return item
+
+    def delete(self, item: SavedItem) -> bool:
+        """Move an item to the output folder's ``.trash``; False (and a message) on failure."""
+        try:
+            self.store.delete(item, to_trash=True)
+        except StoreError as exc:
+            self._notifier.error(exc.message)
+            return False
+        self.items = [it for it in self.items if it.png != item.png]
+        self.removed.emit(item)
+        self._notifier.info(f"Moved {item.png.name} to {self.store.trash_dir}.")
+        return True
+
+    def find(self, png: Path) -> SavedItem | None:
+        """The item of a PNG path, if the gallery has it."""
+        for item in self.items:
+            if item.png == png:
+                return item
+        return None

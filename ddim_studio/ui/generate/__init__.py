@@ -1,0 +1,1 @@
+"""Generate mode: sample images from seeds with DDIM, watch every step, compare like the paper."""

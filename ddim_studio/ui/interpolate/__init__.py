@@ -1,0 +1,1 @@
+"""Interpolate mode: morph between two latents (slerp or lerp) and export the result."""

@@ -1,0 +1,330 @@
+"""Interpolate mode's controller: fills slots A and B, encodes image slots, decodes the path, exports it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QImage
+
+from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
+from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.noise import initial_noise
+from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.ui import dialogs
+from ddim_studio.ui.context import Services
+from ddim_studio.ui.interpolate import export
+from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
+from ddim_studio.ui.slots import SlotContent
+from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
+from ddim_studio.ui.visuals import latent_image
+from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
+
+SLOTS = ("A", "B")
+
+
+class InterpolateController(QObject):
+    """Wires the Interpolate view to slot sources, encode and interpolate jobs, exports and the gallery."""
+
+    def __init__(
+        self,
+        view: InterpolateView,
+        services: Services,
+        *,
+        gallery_selection: Callable[[], SavedItem | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.services = services
+        self.tracker = JobTracker(services.jobs, self)
+        self.slots: dict[str, SlotContent | None] = {"A": None, "B": None}
+        self.result: InterpolateResult | None = None
+        self.frames: list[np.ndarray] = []
+        self.run_params: dict[str, Any] = {}
+        self.gallery_selection = gallery_selection or (lambda: None)
+        self._encoding_slot = ""
+        self._task: asyncio.Task[Any] | None = None
+        view.frames.setValue(services.settings.get("defaults/frames"))
+        view.steps.set_value(services.settings.get("defaults/steps"))
+        view.runRequested.connect(self.run)
+        view.cancelRequested.connect(self.cancel)
+        view.scrubbed.connect(self.scrub)
+        view.exportGifRequested.connect(lambda: self._export_dialog("gif"))
+        view.exportStripRequested.connect(lambda: self._export_dialog("strip"))
+        view.exportFramesRequested.connect(lambda: self._export_dialog("frames"))
+        view.addFrameRequested.connect(self.add_frame_to_gallery)
+        view.swapRequested.connect(self.swap)
+        for name in SLOTS:
+            widget = view.slot(name)
+            widget.filesDropped.connect(lambda paths, n=name: self.fill_from_path(n, Path(paths[0])))
+            widget.openImageRequested.connect(lambda n=name: self._open_dialog(n, dialogs.IMAGE_FILTER))
+            widget.openLatentRequested.connect(lambda n=name: self._open_dialog(n, dialogs.LATENT_FILTER))
+            widget.seedChosen.connect(lambda seed, n=name: self.fill_from_seed(n, seed))
+            widget.galleryRequested.connect(lambda n=name: self._fill_from_gallery_selection(n))
+        self.tracker.step.connect(self._on_step)
+
+    # ---- filling slots ------------------------------------------------------------------------
+    def set_slot(self, name: str, content: SlotContent | None) -> None:
+        """Put ``content`` into slot ``name`` and show it."""
+        self.slots[name] = content
+        if content is None:
+            self.view.slot(name).show_content(None, "empty")
+            return
+        seed = content.params.get("seed")
+        if isinstance(seed, int) and 0 <= seed <= self.view.slot(name).seed.maximum():
+            self.view.slot(name).seed.setValue(seed)
+        state = "" if content.ready else " · encoded on Run"
+        self.view.slot(name).show_content(to_qimage(content.thumb), content.label + state)
+
+    def fill_from_seed(self, name: str, seed: int) -> bool:
+        """Slot ``name`` ← x_T drawn from ``seed`` (as Generate draws it)."""
+        shape = tuple(self.services.model.info.sample_shape) if self.services.model.info else None
+        if shape is None:
+            self.services.notifier.warning("The model is still loading; pick a seed once it is ready.")
+            return False
+        x_T, _noise = initial_noise([int(seed)], shape)
+        latent = x_T[0]
+        self.set_slot(
+            name,
+            SlotContent(
+                "seed", f"seed {seed}", latent_image(latent), latent=latent, params={"seed": int(seed)}
+            ),
+        )
+        return True
+
+    def fill_from_path(self, name: str, path: Path) -> bool:
+        """Slot ``name`` ← an image file (encoded on Run), a studio PNG with its latent, or a latent file."""
+        if path.suffix.lower() == ".safetensors":
+            return self._fill_from_latent(name, path)
+        latent_path = path.with_suffix(".safetensors")
+        if (
+            path.suffix.lower() == ".png"
+            and latent_path.is_file()
+            and self._fill_from_latent(name, latent_path, thumb=path)
+        ):
+            return True
+        try:
+            loaded = load_image(path)
+        except ImageLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        height, width = self.services.model.size()
+        fitted = fit_to_model(loaded.image, (width, height))
+        self.set_slot(
+            name,
+            SlotContent(
+                "image",
+                path.name,
+                np.asarray(fitted),
+                image=pil_to_tensor(fitted)[0],
+                params={"source": path.name},
+            ),
+        )
+        return True
+
+    def fill_from_item(self, item: SavedItem | None, name: str) -> bool:
+        """Slot ``name`` ← a gallery item (its latent when it has one)."""
+        if item is None:
+            self.services.notifier.info("Select a picture in the gallery first.")
+            return False
+        return self.fill_from_path(name, item.png)
+
+    def _fill_from_gallery_selection(self, name: str) -> None:
+        self.fill_from_item(self.gallery_selection(), name)
+
+    def _fill_from_latent(self, name: str, path: Path, thumb: Path | None = None) -> bool:
+        try:
+            x_T, params = load_latent(path)
+        except LatentLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        latent = x_T[0] if x_T.ndim == 4 else x_T
+        shape = (
+            tuple(self.services.model.info.sample_shape) if self.services.model.info else tuple(latent.shape)
+        )
+        if tuple(latent.shape) != shape:
+            self.services.notifier.error(
+                f"{path.name}: its latent has shape {tuple(latent.shape)}, but the model needs {shape}."
+            )
+            return False
+        picture = QImage(str(thumb)) if thumb is not None else QImage()
+        pixels = qimage_to_array(picture) if not picture.isNull() else latent_image(latent)
+        label = (thumb or path).name
+        if params.get("kind") == "sample" and "seed" in params:
+            label = f"seed {params['seed']} · {label}"
+        self.set_slot(name, SlotContent("latent", label, pixels, latent=latent, params=params))
+        return True
+
+    def _open_dialog(self, name: str, file_filter: str) -> None:
+        path = dialogs.open_file(self.view, f"Fill slot {name}", file_filter)
+        if path is not None:
+            self.fill_from_path(name, path)
+
+    def swap(self) -> None:
+        """Exchange slots A and B."""
+        a, b = self.slots["A"], self.slots["B"]
+        self.set_slot("A", b)
+        self.set_slot("B", a)
+
+    # ---- running ------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Encode image slots, then decode the whole path into the filmstrip."""
+        missing = [n for n in SLOTS if self.slots[n] is None]
+        if missing:
+            self.services.notifier.info(
+                f"Fill slot {' and '.join(missing)} first (drop an image, a latent, "
+                "a gallery item or pick a seed)."
+            )
+            return
+        if not self.services.model.is_loaded:
+            self.services.notifier.warning("The model is still loading; Run will work once it is ready.")
+            return
+        self.cancel()
+        self._task = spawn(self._run(), self.services.notifier)
+
+    async def _run(self) -> None:
+        v = self.view
+        steps, spacing = v.steps.value(), v.spacing.currentText()
+        for name in SLOTS:
+            if not await self._ensure_latent(name, steps, spacing):
+                return
+        a, b = self.slots["A"], self.slots["B"]
+        assert a is not None and b is not None and a.latent is not None and b.latent is not None
+        count, method = v.frames.value(), v.method.currentText()
+        self.services.settings.set("defaults/frames", count)
+        job = InterpolateJob(
+            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8
+        )
+        v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
+        v.fit_film()
+        v.set_has_frames(False)
+        v.progress.start(f"Decoding {count} frames ({method})…")
+        status, value = await guarded(
+            self.tracker.run(job, group="interpolate"), self.services.notifier, "Interpolating"
+        )
+        if status != "ok":
+            v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
+            return
+        self.run_params = {
+            "kind": "interpolate",
+            "frames": count,
+            "method": method,
+            "steps": steps,
+            "spacing": spacing,
+            "a": a.label,
+            "b": b.label,
+        }
+        self._show_result(value)
+
+    async def _ensure_latent(self, name: str, steps: int, spacing: str) -> bool:
+        """Encode slot ``name`` if it holds an image; False when that failed or was cancelled."""
+        content = self.slots[name]
+        if content is None or content.ready:
+            return content is not None
+        assert content.image is not None
+        self._encoding_slot = name
+        self.view.progress.start(f"Encoding slot {name} ({content.label})…")
+        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing)
+        try:
+            status, value = await guarded(
+                self.tracker.run(job, group="interpolate"), self.services.notifier, f"Encoding slot {name}"
+            )
+        finally:
+            self._encoding_slot = ""
+        if status != "ok":
+            self.view.progress.finish(
+                "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
+            )
+            self.set_slot(name, content)
+            return False
+        content.latent, content.kind = value.x_T[0], "latent"
+        content.params = {**content.params, "steps": steps, "spacing": spacing, "psnr": value.psnr[0]}
+        self.set_slot(name, content)
+        return True
+
+    def _show_result(self, result: InterpolateResult) -> None:
+        self.result = result
+        self.frames = list(tensor_to_uint8(result.images))
+        self.view.film.set_images([to_qimage(f) for f in self.frames], self.view.film.captions())
+        self.view.set_has_frames(True)
+        self.view.scrubber.setRange(0, len(self.frames) - 1)
+        self.view.scrubber.setValue(0)
+        self.scrub(0)
+        self.view.progress.finish(f"Done · {len(self.frames)} frames · {result.method}")
+
+    def cancel(self) -> bool:
+        """Stop encoding or decoding; True if something was running."""
+        return self.tracker.cancel()
+
+    def _on_step(self, event: StepEvent) -> None:
+        if event.phase == "encode" and self._encoding_slot and event.preview_xt.shape[0]:
+            self.view.slot(self._encoding_slot).canvas.set_image(to_qimage(event.preview_xt[0]))
+        elif event.phase != "encode":
+            for k in range(event.preview.shape[0]):
+                self.view.film.set_image(event.batch_offset + k, to_qimage(event.preview[k]))
+            if event.preview.shape[0]:
+                self.view.large.set_image(to_qimage(event.preview[0]))
+        done, total, text = step_progress(event)
+        self.view.progress.step(done, total, text)
+
+    def scrub(self, index: int) -> None:
+        """Show frame ``index`` large."""
+        if not self.frames:
+            return
+        index = max(0, min(index, len(self.frames) - 1))
+        self.view.large.set_image(to_qimage(self.frames[index]))
+        self.view.film.set_selected(index)
+        lam = index / max(1, len(self.frames) - 1)
+        self.view.scrub_label.setText(f"frame {index + 1} of {len(self.frames)} · λ = {lam:.3f}")
+
+    # ---- output -------------------------------------------------------------------------------
+    def add_frame_to_gallery(self, index: int | None = None) -> SavedItem | None:
+        """Save frame ``index`` (default: the one shown) with its latent in the gallery."""
+        if self.result is None or not self.frames:
+            return None
+        index = self.view.scrubber.value() if index is None else index
+        params = {**self.run_params, "frame": index, "lambda": index / max(1, len(self.frames) - 1)}
+        image = Image.fromarray(self.frames[index])
+        latent = self.result.latents[index].to(torch.float32)
+        stem = f"interp_{self.run_params.get('method', 'slerp')}_{index + 1:02d}of{len(self.frames)}"
+        return self.services.library.save(image, params, stem=stem, latent=latent)
+
+    def export(self, kind: str, path: Path) -> Path | list[Path] | None:
+        """Export as ``gif``, ``strip`` or ``frames`` (``path`` is a folder for frames); None on failure."""
+        if not self.frames:
+            self.services.notifier.info("Run an interpolation first.")
+            return None
+        try:
+            if kind == "gif":
+                written: Path | list[Path] = export.export_gif(path, self.frames)
+            elif kind == "strip":
+                written = export.export_strip(path, self.frames, self.run_params)
+            else:
+                written = export.export_frames(path, self.frames, self.run_params)
+        except (StoreError, OSError, ValueError) as exc:
+            self.services.notifier.error(f"The export failed: {getattr(exc, 'message', None) or exc}")
+            return None
+        where = written[0].parent if isinstance(written, list) else written
+        self.services.notifier.info(f"Exported to {where}.")
+        return written
+
+    def _export_dialog(self, kind: str) -> None:
+        root = self.services.library.root
+        if kind == "frames":
+            path = dialogs.choose_folder(self.view, "Export frames into folder", str(root))
+        else:
+            suffix = ".gif" if kind == "gif" else ".png"
+            file_filter = "GIF animation (*.gif)" if kind == "gif" else "PNG image (*.png)"
+            path = dialogs.save_file(
+                self.view, "Export interpolation", file_filter, str(root / f"interpolation{suffix}")
+            )
+        if path is not None:
+            self.export(kind, path)

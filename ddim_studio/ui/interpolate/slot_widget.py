@@ -1,0 +1,109 @@
+"""One interpolation endpoint (A or B): a drop target with its picture and the ways to fill it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
+
+from ddim_studio.ui import theme
+from ddim_studio.ui.encode.encode_view import local_files
+from ddim_studio.ui.widgets.controls import ElidedLabel
+from ddim_studio.ui.widgets.image_view import PixelCanvas
+
+MAX_SEED = 2**31 - 1
+THUMB = 84
+
+
+class SlotWidget(QFrame):
+    """Slot A or B: drop an image or latent on it, or pick a file, a gallery item or a seed."""
+
+    filesDropped = Signal(list)  # noqa: N815 - list[Path]
+    openImageRequested = Signal()  # noqa: N815
+    openLatentRequested = Signal()  # noqa: N815
+    galleryRequested = Signal()  # noqa: N815
+    seedChosen = Signal(int)  # noqa: N815
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.setObjectName("DropZone")
+        self.setAcceptDrops(True)
+        self.canvas = PixelCanvas("drop an image")
+        self.canvas.setFixedSize(THUMB, THUMB)
+        title = QLabel(f"SLOT {name}")
+        title.setProperty("role", "heading")
+        self.label = ElidedLabel("empty")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setValue(0 if name == "A" else 1)
+        self.seed.setMinimumWidth(70)
+        self.seed.setToolTip(f"Draw slot {name}'s x_T from this seed")
+        self.image_button = self._button("image", "Open an image (it is encoded when you press Run)")
+        self.latent_button = self._button("latent", "Open a latent .safetensors file")
+        self.gallery_button = self._button("gallery", "Use the picture selected in the gallery")
+        self.seed_button = self._button("seed", f"Use this seed's x_T as slot {name}")
+        sources = QHBoxLayout()
+        sources.setSpacing(4)
+        for button in (self.image_button, self.latent_button, self.gallery_button):
+            sources.addWidget(button)
+        sources.addStretch(1)
+        seed_row = QHBoxLayout()
+        seed_row.setSpacing(4)
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_button)
+        right = QVBoxLayout()
+        right.setSpacing(4)
+        right.addWidget(title)
+        right.addWidget(self.label)
+        right.addLayout(sources)
+        right.addLayout(seed_row)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(10)
+        layout.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(right, 1)
+        self.image_button.clicked.connect(self.openImageRequested)
+        self.latent_button.clicked.connect(self.openLatentRequested)
+        self.gallery_button.clicked.connect(self.galleryRequested)
+        self.seed_button.clicked.connect(lambda: self.seedChosen.emit(self.seed.value()))
+
+    def _button(self, icon_name: str, tip: str) -> QToolButton:
+        button = QToolButton()
+        theme.apply_icon(button, icon_name)
+        button.setToolTip(tip)
+        button.setProperty("icononly", True)
+        button.setIconSize(QSize(18, 18))
+        button.setFixedSize(34, 30)
+        return button
+
+    def show_content(self, image: QImage | None, label: str) -> None:
+        """Show what fills the slot."""
+        self.canvas.set_image(image)
+        self.label.setText(label)
+
+    # ---- drag and drop ------------------------------------------------------------------------
+    def _set_hover(self, on: bool) -> None:
+        self.setProperty("hover", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if local_files(event):
+            event.acceptProposedAction()
+            self._set_hover(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt API
+        self._set_hover(False)
+        super().dragLeaveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        self._set_hover(False)
+        files = local_files(event)
+        if files:
+            event.acceptProposedAction()
+            self.filesDropped.emit(files)
+        else:
+            event.ignore()

@@ -1,0 +1,271 @@
+"""The studio window: the mode rail, the three modes, the gallery dock, menus and the status bar.
+
+The window lays out the views at once (Qt only, no torch), shows itself, and then :meth:`attach`
+builds the services and controllers (``ui.wiring``) and starts loading the model in the worker.
+It routes requests that cross modes and holds no math.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ddim_studio.ui import theme
+from ddim_studio.ui.encode.encode_view import EncodeView
+from ddim_studio.ui.gallery.gallery_model import GalleryModel
+from ddim_studio.ui.gallery.gallery_view import GalleryView
+from ddim_studio.ui.generate.generate_view import GenerateView
+from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.menus import build_menus
+from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.widgets.banner import Banner
+from ddim_studio.ui.widgets.mode_rail import ModeRail
+from ddim_studio.ui.window_actions import WindowActions
+
+if TYPE_CHECKING:
+    from ddim_studio.ui.context import Services
+    from ddim_studio.ui.encode.encode_controller import EncodeController
+    from ddim_studio.ui.gallery.gallery_controller import GalleryController
+    from ddim_studio.ui.generate.generate_controller import GenerateController
+    from ddim_studio.ui.interpolate.interpolate_controller import InterpolateController
+    from ddim_studio.workers.runner import JobRunner
+
+MODES = (
+    ("Generate", "generate", "Sample new images from seeds (Ctrl+1)"),
+    ("Encode", "encode", "Invert an image to its latent x_T and back (Ctrl+2)"),
+    ("Interpolate", "interpolate", "Morph between two latents (Ctrl+3)"),
+)
+STATUS_MS = 8000
+
+
+class MainWindow(WindowActions, QMainWindow):
+    """The whole studio.
+
+    Args:
+        settings: the settings to use (default: the per-user INI file).
+        model_source: the model to open (default: ``$DDIM_STUDIO_MODEL``, the last one, or the shipped one).
+        runner: a job runner to use (tests may pass one with an in-memory model).
+        load_model: start loading the model once the window is attached.
+        defer_attach: only lay out the window; the caller calls :meth:`attach` once it is drawn.
+    """
+
+    services: Services
+    gallery: GalleryController
+    generate: GenerateController
+    encode: EncodeController
+    interpolate: InterpolateController
+
+    def __init__(
+        self,
+        *,
+        settings: AppSettings | None = None,
+        model_source: str | None = None,
+        runner: JobRunner | None = None,
+        load_model: bool = True,
+        defer_attach: bool = False,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("DDIM Studio")
+        self.setWindowIcon(theme.app_icon())
+        self.setObjectName("MainWindow")
+        self.settings = settings or AppSettings(parent=self)
+        self.model_source: str | None = None
+        self.attached = False
+        self._pending = (runner, model_source)
+        self._load_model = load_model
+        self._closed = False
+        self._build_views()
+        self._build_central()
+        self._build_gallery()
+        self.menus = build_menus(self)
+        self.menuBar().setEnabled(False)
+        self._build_status_bar()
+        self._restore_state()
+        if not defer_attach:
+            self.attach()
+
+    def attach(self) -> None:
+        """Build the services and controllers (this imports torch), then start loading the model."""
+        if self.attached or self._closed:
+            return
+        from ddim_studio.ui import wiring
+
+        runner, model_source = self._pending
+        wiring.attach(self, runner, model_source)
+        self.attached = True
+        self.menuBar().setEnabled(True)
+        self._build_shortcuts()
+        self.update_model_label()
+        QTimer.singleShot(0, self._start)
+
+    # ---- construction -------------------------------------------------------------------------
+    def _build_views(self) -> None:
+        self.gallery_model = GalleryModel(self)
+        self.gallery_view = GalleryView(self.gallery_model)
+        self.generate_view = GenerateView()
+        self.encode_view = EncodeView()
+        self.interpolate_view = InterpolateView()
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        central.setObjectName("Central")
+        self.rail = ModeRail(list(MODES))
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("ModeStack")
+        for view in (self.generate_view, self.encode_view, self.interpolate_view):
+            self.stack.addWidget(view)
+        self.banner = Banner()
+        banner_row = QVBoxLayout()
+        banner_row.setContentsMargins(12, 10, 12, 0)
+        banner_row.addWidget(self.banner)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addLayout(banner_row)
+        right_layout.addWidget(self.stack, 1)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.rail)
+        row.addWidget(right, 1)
+        self.setCentralWidget(central)
+        self.rail.modeChanged.connect(self.set_mode)
+
+    def _build_gallery(self) -> None:
+        dock = QDockWidget("Gallery", self)
+        dock.setObjectName("GalleryDock")
+        dock.setWidget(self.gallery_view)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
+        )
+        dock.setAllowedAreas(
+            Qt.DockWidgetArea.RightDockWidgetArea
+            | Qt.DockWidgetArea.LeftDockWidgetArea
+            | Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        dock.setTitleBarWidget(QWidget())  # the panel has its own header
+        dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
+        self.gallery_dock = dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.busy_label = QLabel("")
+        self.model_label = QLabel("starting…")
+        self.model_label.setToolTip("The model in use: name · image size · device · precision")
+        bar.addPermanentWidget(self.busy_label)
+        bar.addPermanentWidget(self.model_label)
+
+    def _build_shortcuts(self) -> None:
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(self.run_current)
+        cancel = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        cancel.setContext(Qt.ShortcutContext.WindowShortcut)
+        cancel.activated.connect(self.cancel_current)
+
+    def _restore_state(self) -> None:
+        geometry, state = self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state)
+        self.set_mode(int(self.settings.value("window/mode", 0)))
+
+    def _start(self) -> None:
+        """After the window is drawn: scan the gallery, then load the model in the worker."""
+        if self._closed:
+            return
+        self.services.library.refresh()
+        if self._load_model:
+            source = self.model_source
+            self.services.model.load(source, remember=False, fallback=source is not None)
+        self.update_model_label()
+
+    # ---- status -------------------------------------------------------------------------------
+    def update_model_label(self) -> None:
+        """Show the model's name, size, device and precision (or what is happening instead)."""
+        self.model_label.setText(self.services.model.status_text())
+
+    def show_message(self, level: str, text: str) -> None:
+        """A message in the status bar; warnings and errors also in the banner (non-blocking)."""
+        self.statusBar().showMessage(text, STATUS_MS)
+        if level in ("warning", "error"):
+            self.banner.show_message(level, text)
+
+    def setting_changed(self, key: str) -> None:
+        """Apply a changed setting (output folder, preview rate, theme)."""
+        s = self.services
+        if key == "output_dir":
+            s.library.set_root(s.settings.output_dir())
+        elif key == "preview_fps":
+            s.runner.preview_fps = float(s.settings.get("preview_fps"))
+        elif key == "theme":
+            self.set_theme(s.settings.get("theme"))
+
+    # ---- modes --------------------------------------------------------------------------------
+    def mode(self) -> int:
+        """The index of the current mode (0 Generate, 1 Encode, 2 Interpolate)."""
+        return self.stack.currentIndex()
+
+    def set_mode(self, index: int) -> None:
+        """Switch to mode ``index``."""
+        index = max(0, min(int(index), self.stack.count() - 1))
+        self.stack.setCurrentIndex(index)
+        self.rail.set_current(index)
+        self.settings.set_value("window/mode", index)
+
+    def run_current(self) -> None:
+        """Ctrl+Enter: Generate, Encode or Run, depending on the mode."""
+        if not self.attached:
+            return
+        (self.generate.generate, self.encode.encode, self.interpolate.run)[self.mode()]()
+
+    def cancel_current(self) -> None:
+        """Esc: cancel the current mode's job."""
+        if not self.attached:
+            return
+        stopped = (self.generate.cancel, self.encode.cancel, self.interpolate.cancel)[self.mode()]()
+        if stopped:
+            self.statusBar().showMessage("Cancelling…", 2000)
+        elif self.banner.isVisible():
+            self.banner.dismiss()
+
+    def set_theme(self, name: str) -> None:
+        """Switch between the dark and light theme."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply_theme(app, name)
+        theme.refresh_icons(self)
+        self.settings.set("theme", theme.current_theme())
+        for action in self.menus.theme_group.actions():
+            action.setChecked(action.text().lower() == theme.current_theme())
+        self.update()
+
+    # ---- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        """Remember the layout, cancel running jobs and stop the worker thread."""
+        if not self._closed:
+            self._closed = True
+            self.settings.save_window_state(self.saveGeometry(), self.saveState())
+            if self.attached:
+                self.services.runner.cancel_all()
+                self.services.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,145 @@
+"""Which model the studio uses: loads it in the worker, remembers it, and describes it for the status bar."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QObject, Signal
+
+from ddim_studio.core.models.protocol import ModelInfo
+from ddim_studio.ui.notify import Notifier
+from ddim_studio.ui.settings import DEVICES, DTYPES, AppSettings
+from ddim_studio.workers.jobs import LoadModelJob, LoadModelResult
+from ddim_studio.workers.runner import JobRunner
+
+MODEL_ENV = "DDIM_STUDIO_MODEL"
+DEFAULT_T = 1000
+
+
+def startup_source(explicit: str | None, settings: AppSettings) -> str | None:
+    """The model to open at startup: ``explicit``, else ``$DDIM_STUDIO_MODEL``, else the last one opened.
+
+    None means the shipped default model.
+    """
+    for candidate in (explicit, os.environ.get(MODEL_ENV, "").strip(), settings.get("model/last")):
+        if candidate:
+            return candidate
+    return None
+
+
+class ModelController(QObject):
+    """Loads models through the runner and keeps what the window shows about the current one.
+
+    Signals:
+        loading(str): a load started (the source as text).
+        ready(object): a model is loaded (its ModelInfo).
+        failed(str): a load failed (the message).
+    """
+
+    loading = Signal(str)
+    ready = Signal(object)
+    failed = Signal(str)
+
+    def __init__(
+        self, runner: JobRunner, settings: AppSettings, notifier: Notifier, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings
+        self.notifier = notifier
+        self.info: ModelInfo | None = None
+        self.source: str | None = None
+        self._pending: dict[int, tuple[str | None, bool, bool]] = {}
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(lambda job_id: self._pending.pop(job_id, None))
+
+    # ---- what is loaded -----------------------------------------------------------------------
+    @property
+    def is_loaded(self) -> bool:
+        """Whether a model is ready."""
+        return self.info is not None
+
+    @property
+    def is_loading(self) -> bool:
+        """Whether a load job has not ended."""
+        return bool(self._pending)
+
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the model's images (32×32 before one is loaded)."""
+        if self.info is None:
+            return 32, 32
+        _c, height, width = self.info.sample_shape
+        return int(height), int(width)
+
+    def num_train_timesteps(self) -> int:
+        """T of the model (1000 when the model does not say)."""
+        value = getattr(self.info, "num_train_timesteps", None) if self.info is not None else None
+        return int(value) if isinstance(value, int) and value > 0 else DEFAULT_T
+
+    def device_name(self) -> str:
+        """Where the model runs, e.g. ``cpu`` or ``cuda``."""
+        return self.runner.device.type
+
+    def dtype_name(self) -> str:
+        """The weights' dtype, e.g. ``float32``."""
+        return str(self.runner.dtype).removeprefix("torch.")
+
+    def status_text(self) -> str:
+        """``name · 32×32 · cpu · float32``, or what is happening instead."""
+        if self.is_loading:
+            return "loading model…"
+        if self.info is None:
+            return "no model — File ▸ Open Model Folder…"
+        height, width = self.size()
+        return f"{self.info.name} · {height}×{width} · {self.device_name()} · {self.dtype_name()}"
+
+    # ---- loading ------------------------------------------------------------------------------
+    def load(self, source: str | None = None, *, remember: bool = True, fallback: bool = False) -> int:
+        """Load ``source`` (None: the shipped default) on the configured device and precision.
+
+        Args:
+            remember: add it to the recent models and reopen it next time.
+            fallback: if it fails, open the shipped default instead.
+
+        Returns:
+            The load job's id.
+        """
+        device = self.settings.get("model/device")
+        dtype = self.settings.get("model/dtype")
+        job = LoadModelJob(
+            source=source,
+            device=device if device in DEVICES else "auto",
+            dtype=dtype if dtype in DTYPES else "float32",
+        )
+        job_id = self.runner.replace(job, group="model")
+        self._pending = {job_id: (source, fallback, remember)}
+        self.source = source
+        self.loading.emit(source or "default model")
+        if remember and source:
+            self.settings.add_recent_model(source)
+        return job_id
+
+    def reload(self) -> int:
+        """Load the current model again (after a device or precision change)."""
+        return self.load(self.source, remember=False)
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        if job_id not in self._pending or not isinstance(result, LoadModelResult):
+            return
+        source, _fallback, remember = self._pending.pop(job_id)
+        self.info = result.info
+        if remember:
+            self.settings.set("model/last", source or "")
+        self.ready.emit(result.info)
+
+    def _on_failed(self, job_id: int, message: str, kind: str) -> None:
+        if job_id not in self._pending:
+            return
+        source, fallback, _remember = self._pending.pop(job_id)
+        self.notifier.error(f"The model could not be loaded: {message}")
+        if fallback and source is not None:
+            self.notifier.info("Opening the default model instead.")
+            self.load(None, remember=False)
+            return
+        self.failed.emit(message)

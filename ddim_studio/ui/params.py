@@ -1,0 +1,111 @@
+"""The parameters saved in studio PNGs: how they are named, shown and read back.
+
+Every saved picture carries a JSON object (see ``core.imaging.png_info``) with at least ``kind``
+(``sample``, ``variation``, ``encode`` or ``interpolate``) and the settings that made it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+KIND_NAMES = {
+    "sample": "Generated",
+    "variation": "Variation",
+    "encode": "Reconstruction",
+    "interpolate": "Interpolation frame",
+}
+
+_LABELS = (
+    ("kind", "Kind"),
+    ("seed", "Seed"),
+    ("steps", "Steps S"),
+    ("eta", "η"),
+    ("spacing", "Spacing"),
+    ("clip_sample", "Clip x₀"),
+    ("source", "Source"),
+    ("mse", "MSE"),
+    ("psnr", "PSNR"),
+    ("frame", "Frame"),
+    ("lambda", "λ"),
+    ("method", "Method"),
+    ("a", "Slot A"),
+    ("b", "Slot B"),
+    ("model", "Model"),
+    ("size", "Size"),
+    ("created", "Created"),
+)
+
+
+def format_value(key: str, value: Any) -> str:
+    """A parameter value as text for people."""
+    if key == "kind":
+        return KIND_NAMES.get(str(value), str(value))
+    if key == "eta" and isinstance(value, (int, float)):
+        return f"{value:.2f}"
+    if key == "mse" and isinstance(value, (int, float)):
+        return f"{value:.5f}"
+    if key == "psnr" and isinstance(value, (int, float)):
+        return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
+    if key == "lambda" and isinstance(value, (int, float)):
+        return f"{value:.3f}"
+    if key == "created" and isinstance(value, str):
+        return value.replace("T", " ")[:16]
+    if key == "size" and isinstance(value, (list, tuple)):
+        return "×".join(str(v) for v in value)
+    if key == "frame" and isinstance(value, int):
+        return str(value + 1)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def rows(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) pairs of the parameters worth showing, in a stable order."""
+    out = []
+    for key, label in _LABELS:
+        if key == "clip_sample" and not params.get(key):
+            continue  # only worth a line when it was on
+        if key in params and params[key] not in (None, ""):
+            text = format_value(key, params[key])
+            if key == "frame" and "frames" in params:
+                text = f"{text} of {params['frames']}"
+            out.append((label, text))
+    return out
+
+
+def details_html(params: Mapping[str, Any], extra: list[tuple[str, str]] | None = None) -> str:
+    """The parameters as a small two-column HTML table (keys muted)."""
+    lines = []
+    for label, text in rows(params) + list(extra or []):
+        lines.append(
+            f"<tr><td style='padding:2px 12px 2px 0; opacity:0.65'>{html.escape(label)}</td>"
+            f"<td style='padding:2px 0'>{html.escape(text)}</td></tr>"
+        )
+    if not lines:
+        return "<i>No DDIM Studio parameters in this picture.</i>"
+    return "<table cellspacing='0'>" + "".join(lines) + "</table>"
+
+
+def short_label(params: Mapping[str, Any]) -> str:
+    """A few words under a thumbnail: ``seed 42 · S 50`` or ``frame 3/9``."""
+    kind = params.get("kind")
+    if kind == "interpolate" and isinstance(params.get("frame"), int):
+        return f"frame {params['frame'] + 1}/{params.get('frames', '?')}"
+    if kind == "encode":
+        psnr = params.get("psnr")
+        return f"recon · {psnr:.1f} dB" if isinstance(psnr, (int, float)) and math.isfinite(psnr) else "recon"
+    if kind == "variation" and isinstance(params.get("eta"), (int, float)):
+        return f"var · η {params['eta']:.1f}"
+    if "seed" in params:
+        return f"seed {params['seed']}"
+    return "picture"
+
+
+def is_studio(params: Mapping[str, Any] | None) -> bool:
+    """True for parameters written by DDIM Studio."""
+    return bool(params) and ("kind" in params or params.get("app") == "ddim-studio")  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""Reusable widgets: image grids and canvases, sliders, progress rows, banners."""

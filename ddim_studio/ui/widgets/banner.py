@@ -1,0 +1,65 @@
+"""An inline, non-blocking message strip (errors stay until closed, info fades after a while)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+
+from ddim_studio.ui import theme
+
+INFO_TIMEOUT_MS = 6000
+_ICONS = {"error": "error", "warning": "warning", "info": "info"}
+
+
+class Banner(QFrame):
+    """A message with an icon and a close button, styled by its ``level`` property."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Banner")
+        self.icon = QLabel()
+        self.icon.setFixedSize(20, 20)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.close_button = QToolButton()
+        self.close_button.setProperty("flat", True)
+        theme.apply_icon(self.close_button, "close")
+        self.close_button.setToolTip("Dismiss")
+        self.close_button.clicked.connect(self.dismiss)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.setSpacing(10)
+        layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.dismiss)
+        self.level = ""
+        self.hide()
+
+    def show_message(self, level: str, message: str) -> None:
+        """Show ``message``; ``level`` is ``error``, ``warning`` or ``info`` (info hides itself)."""
+        self.level = level
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        c = theme.colors()
+        color = {"error": c.danger, "warning": "#e0af68", "info": c.accent}.get(level, c.icon)
+        self.icon.setPixmap(theme.svg_pixmap(_ICONS.get(level, "info"), 20, color))
+        self.text.setText(message)
+        self.show()
+        if level == "info":
+            self._timer.start(INFO_TIMEOUT_MS)
+        else:
+            self._timer.stop()
+
+    def message(self) -> str:
+        """The text shown (empty when hidden)."""
+        return self.text.text() if self.isVisible() else ""
+
+    def dismiss(self) -> None:
+        """Hide the banner."""
+        self._timer.stop()
+        self.hide()

@@ -1,0 +1,76 @@
+"""Turning what goes wrong in a job into a ``failed(job_id, message, kind)`` a person understands.
+
+=============  =====================================================================
+kind           raised by
+=============  =====================================================================
+``oom``        ``torch.OutOfMemoryError``, a RuntimeError saying "out of memory", MemoryError
+``numerical``  :class:`NumericalError` (NaN/Inf in x_t, the step named)
+``model``      ``ModelLoadError`` (also "No model is loaded yet …")
+``input``      ``ValueError`` from the core (bad steps, spacing, η, shapes, seeds …)
+``error``      anything else: its message, and the traceback logged with ``logging``
+=============  =====================================================================
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import torch
+
+from ddim_studio.core.models.protocol import ModelLoadError
+
+logger = logging.getLogger("ddim_studio.workers")
+
+OOM_HINT = "try a smaller batch size, float16, or the CPU"
+NO_MODEL_MESSAGE = "No model is loaded yet; open a model first, or wait until the default model has loaded."
+_OOM_TYPES: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t
+) + (MemoryError,)
+
+
+class JobCancelled(Exception):
+    """Raised inside the worker when a job's abort flag is seen; never leaves the worker."""
+
+
+class NumericalError(ArithmeticError):
+    """The latents became NaN or Inf; the message names the phase, step and timestep."""
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` means the device (or the host) ran out of memory."""
+    if isinstance(exc, _OOM_TYPES):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def classify(exc: BaseException, job_id: int, kind: str) -> tuple[str, str]:
+    """The error kind and the message to show for an exception raised by job ``job_id`` of ``kind``.
+
+    Unexpected exceptions (kind ``error``) are logged with their traceback.
+    """
+    if is_oom(exc):
+        logger.warning("Job %d (%s) ran out of memory: %s", job_id, kind, exc)
+        return "oom", f"Ran out of memory in the {kind} job; {OOM_HINT}."
+    if isinstance(exc, NumericalError):
+        logger.warning("Job %d (%s): %s", job_id, kind, exc)
+        return "numerical", str(exc)
+    if isinstance(exc, ModelLoadError):
+        logger.warning("Job %d (%s): %s", job_id, kind, exc)
+        return "model", str(exc)
+    if isinstance(exc, ValueError):
+        logger.info("Job %d (%s) rejected: %s", job_id, kind, exc)
+        return "input", str(exc)
+    logger.error("Job %d (%s) failed with an unexpected error", job_id, kind, exc_info=exc)
+    message = str(exc) or type(exc).__name__
+    return "error", f"The {kind} job failed: {message}"
+
+
+def release_memory() -> None:
+    """Collect garbage and return cached accelerator memory (call after the exception is dropped)."""
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        mps.empty_cache()

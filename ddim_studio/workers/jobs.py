@@ -1,0 +1,206 @@
+"""What the runner can be asked to do (jobs), what it answers (results) and its progress events.
+
+All are frozen dataclasses, safe to pass between threads (tensors inside are never modified).
+
+Jobs
+====
+- :class:`SampleJob` ``(seeds, steps=50, eta=0.0, spacing="uniform", batch_size=8, clip_sample=False,
+  x_T=None)``: one image per seed (image of seed ``s`` is the core's ``generate`` image of ``s``),
+  run in chunks of ``batch_size``. With ``x_T`` (N, C, H, W) those latents are decoded instead; with
+  η > 0 the seeds (one per latent) then give the η-noise, continuing each seed's stream after its
+  x_T draw, so passing a seed's own x_T reproduces the seeded image exactly.
+- :class:`EncodeJob` ``(images, steps=50, spacing="uniform", clip_sample=False)``: images
+  (N, 3, H, W) in [−1, 1], already fitted to the model size; inverted to x_T (phase ``"encode"``),
+  then decoded back with η = 0 (phase ``"decode"``) to measure the reconstruction.
+- :class:`InterpolateJob` ``(a, b, frames=9, method="slerp", steps=50, spacing="uniform",
+  batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
+  (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
+  decoded in chunks of ``batch_size`` (phase ``"decode"``).
+- :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None)``: opens a
+  model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
+  it succeeds.
+
+Results
+=======
+:class:`SampleResult`, :class:`EncodeResult`, :class:`InterpolateResult`, :class:`LoadModelResult`;
+all tensors are on the CPU, float32.
+
+Progress
+========
+:class:`StepEvent`: one per sent preview (throttled; see ``runner``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ddim_studio.core.models.protocol import ModelInfo
+
+PHASES = ("sample", "encode", "decode")
+ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    """Sample one image per seed (or decode the given latents ``x_T``)."""
+
+    seeds: tuple[int, ...]
+    steps: int = 50
+    eta: float = 0.0
+    spacing: str = "uniform"
+    batch_size: int = 8
+    clip_sample: bool = False
+    x_T: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """Invert images to their latents x_T, then decode them back (η = 0) to measure the error."""
+
+    images: torch.Tensor
+    steps: int = 50
+    spacing: str = "uniform"
+    clip_sample: bool = False
+
+
+@dataclass(frozen=True)
+class InterpolateJob:
+    """Decode ``frames`` latents on the slerp (or lerp) path from ``a`` to ``b``."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+    frames: int = 9
+    method: str = "slerp"
+    steps: int = 50
+    spacing: str = "uniform"
+    batch_size: int = 8
+    a_is_image: bool = False
+    b_is_image: bool = False
+
+
+@dataclass(frozen=True)
+class LoadModelJob:
+    """Open a model: a folder, a checkpoint file, a hub id, or None for the shipped default."""
+
+    source: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    config: str | None = None
+
+
+Job = SampleJob | EncodeJob | InterpolateJob | LoadModelJob
+
+_KINDS: dict[type, str] = {
+    SampleJob: "sample",
+    EncodeJob: "encode",
+    InterpolateJob: "interpolate",
+    LoadModelJob: "load",
+}
+
+
+def job_kind(job: object) -> str:
+    """The kind string of a job (``sample``, ``encode``, ``interpolate``, ``load``) sent with ``started``.
+
+    Raises:
+        TypeError: ``job`` is not one of the job classes.
+    """
+    try:
+        return _KINDS[type(job)]
+    except KeyError:
+        raise TypeError(
+            f"Not a job: {type(job).__name__}; submit a SampleJob, EncodeJob, InterpolateJob or LoadModelJob."
+        ) from None
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """The images of a sample job and everything needed to reproduce or scrub them.
+
+    Attributes:
+        images: (N, 3, H, W) float32 on the CPU, in [−1, 1] as the sampler returns them (not clamped).
+        x_T: (N, C, H, W) the starting latents.
+        seeds: the per-image seeds (empty when explicit latents were decoded with η = 0 and no seeds).
+        timesteps: the τ visited, noisiest first.
+        frames: (F, N, h, w, 3) uint8, pred_x0 of the recorded steps, downscaled to ≤ 128 px a side
+            (``JobRunner.preview_size``); F = 0 when ``JobRunner.record_frames`` is off.
+        frame_steps: the 0-based step index of each frame: every step, or, when S > 250, 250 evenly
+            spaced ones (first and last kept); fewer if the frames would pass 256 MiB.
+    """
+
+    images: torch.Tensor
+    x_T: torch.Tensor
+    seeds: tuple[int, ...]
+    timesteps: list[int]
+    frames: np.ndarray
+    frame_steps: list[int]
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Latents of encoded images, their reconstruction and its error.
+
+    Attributes:
+        x_T: (N, C, H, W) the latents.
+        reconstruction: (N, 3, H, W) the decoded latents (η = 0), not clamped.
+        mse: per image, mean squared error on a [0, 1] pixel scale (reconstruction clamped to [−1, 1]).
+        psnr: per image, 10·log10(1 / mse) in dB (``inf`` for a perfect reconstruction).
+        timesteps: the τ used, noisiest first.
+    """
+
+    x_T: torch.Tensor
+    reconstruction: torch.Tensor
+    mse: list[float]
+    psnr: list[float]
+    timesteps: list[int]
+
+
+@dataclass(frozen=True)
+class InterpolateResult:
+    """The decoded frames of an interpolation and their latents (F, C, H, W)."""
+
+    images: torch.Tensor
+    latents: torch.Tensor
+    method: str
+
+
+@dataclass(frozen=True)
+class LoadModelResult:
+    """The loaded model's description, and where it runs."""
+
+    info: ModelInfo
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Progress of a running job, with previews as display-ready uint8 arrays.
+
+    Attributes:
+        job_id: the job this step belongs to.
+        phase: ``"sample"``, ``"encode"`` or ``"decode"``.
+        index: 0-based step index within the phase.
+        total: steps in the phase (S).
+        timestep: the timestep the model was called at.
+        preview: (n, h, w, 3) uint8, pred_x0 of this chunk, downscaled to ≤ ``preview_size`` a side.
+        preview_xt: (n, h, w, 3) uint8, x_t of this chunk (clamped to [−1, 1]), same size.
+        batch_offset: index in the job of the first image of this chunk.
+        steps_per_second: model steps per second in this phase so far.
+        chunk: 0-based index of this chunk in the phase.
+        chunks: number of chunks in the phase.
+    """
+
+    job_id: int
+    phase: str
+    index: int
+    total: int
+    timestep: int
+    preview: np.ndarray
+    preview_xt: np.ndarray
+    batch_offset: int
+    steps_per_second: float
+    chunk: int = 0
+    chunks: int = 1

@@ -1,0 +1,166 @@
+"""Make the README screenshots: open the studio offscreen, run each mode for real, grab the window.
+
+Usage::
+
+    python scripts/screenshots.py [--model PATH] [--out docs/screenshots] [--steps 50] [--theme dark]
+
+The model is ``--model``, else ``$DDIM_STUDIO_MODEL``, else the shipped default. Settings and the
+gallery live in a throw-away folder, so the screenshots start from a clean studio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from ddim_studio.core.scenes import make_scenes  # noqa: E402
+from ddim_studio.ui import theme  # noqa: E402
+from ddim_studio.ui.app import install_loop, make_app  # noqa: E402
+from ddim_studio.ui.settings import AppSettings  # noqa: E402
+from ddim_studio.ui.tasks import running_tasks  # noqa: E402
+
+SIZE = (1400, 900)
+TIMEOUT_S = 600.0
+
+
+async def wait_for(predicate, what: str, timeout: float = TIMEOUT_S) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` on the event loop until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def idle(window) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no job runs and no UI coroutine is pending, then let the window repaint."""
+    await asyncio.sleep(0.1)
+    await wait_for(lambda: not window.services.runner.is_busy and running_tasks() == 0, "the jobs")
+    await asyncio.sleep(0.3)
+
+
+def grab(window, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Save the whole window as a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(path))
+    print(f"wrote {path}", flush=True)
+
+
+def sample_photo(folder: Path) -> Path:
+    """A 'photo' for Encode: a scene of the default model's kind, 192×144, with some off-centre framing."""
+    scene = make_scenes(1, seed=7, size=144)[0]
+    canvas = Image.new("RGB", (192, 144), tuple(int(v) for v in scene[0, 0]))
+    canvas.paste(Image.fromarray(scene), (24, 0))
+    path = folder / "shapes_photo.png"
+    canvas.save(path)
+    return path
+
+
+async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.generate.generate_view import GenerateParams
+
+    window.set_mode(0)
+    view = window.generate_view
+    view.set_params(
+        GenerateParams(seed=2024, batch=8, steps=steps, eta=0.0, spacing="uniform", clip_sample=False)
+    )
+    view.lock.setChecked(True)
+    window.generate.generate()
+    await idle(window)
+    view.grid.set_selected(2)
+    window.generate.paper.update_title()
+    window.generate.paper.eta_sweep()
+    await idle(window)
+    view.scrubber.setValue(view.scrubber.maximum())
+    grab(window, out / "generate.png")
+
+
+async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(1)
+    window.encode_view.steps.set_value(steps)
+    window.encode.load_path(photo)
+    window.encode.encode()
+    await idle(window)
+    window.encode_view.var_count.setValue(6)
+    window.encode_view.var_eta.setValue(0.6)
+    window.encode.variations()
+    await idle(window)
+    grab(window, out / "encode.png")
+
+
+async def shoot_interpolate(window, out: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(2)
+    ctrl = window.interpolate
+    items = window.services.library.items
+    sample_items = [it for it in items if it.params.get("kind") == "sample"]
+    if len(sample_items) >= 4:
+        ctrl.fill_from_item(sample_items[-1], "A")
+        ctrl.fill_from_item(sample_items[-4], "B")
+        window.gallery_view.select_row(window.gallery_model.row_of(sample_items[-1].png))
+    else:
+        ctrl.fill_from_seed("A", 2024)
+        ctrl.fill_from_seed("B", 2027)
+    window.interpolate_view.frames.setValue(11)
+    window.interpolate_view.steps.set_value(steps)
+    ctrl.run()
+    await idle(window)
+    window.interpolate_view.scrubber.setValue(4)
+    grab(window, out / "interpolate.png")
+
+
+async def scenario(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(
+        lambda: window.services.model.is_loaded or window.services.notifier.last("error"), "the model"
+    )
+    if not window.services.model.is_loaded:
+        raise RuntimeError(window.services.notifier.last("error"))
+    await shoot_generate(window, out, steps)
+    await shoot_encode(window, out, photo, steps)
+    await shoot_interpolate(window, out, steps)
+    window.set_mode(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Produce generate.png, encode.png and interpolate.png; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model folder, checkpoint or hub id")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--theme", default="dark", choices=theme.THEMES)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    from ddim_studio.ui.main_window import MainWindow
+
+    with tempfile.TemporaryDirectory(prefix="ddim-studio-shots-") as tmp:
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(Path(tmp) / "settings"))
+        app = make_app([sys.argv[0]])
+        settings = AppSettings()
+        settings.set("output_dir", str(Path(tmp) / "outputs"))
+        settings.set("theme", args.theme)
+        theme.apply_theme(app, args.theme)
+        loop = install_loop(app)
+        window = MainWindow(settings=settings, model_source=args.model)
+        window.resize(*SIZE)
+        window.show()
+        photo = sample_photo(Path(tmp))
+        try:
+            with loop:
+                loop.run_until_complete(scenario(window, args.out, photo, args.steps))
+        finally:
+            window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Interpolate mode: filling slots A and B, running, scrubbing, exporting."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from ddim_studio.core.imaging import read_params
+from ddim_studio.core.interpolation import interpolation_path
+from ddim_studio.core.noise import initial_noise
+from ddim_studio.ui import dialogs
+from tests.ui.conftest import wait_idle
+from tests.ui.test_encode import drop_files
+
+
+def fill_seeds(qtbot, window, a: int = 3, b: int = 8) -> None:  # type: ignore[no-untyped-def]
+    view = window.interpolate_view
+    view.slot_a.seed.setValue(a)
+    qtbot.mouseClick(view.slot_a.seed_button, Qt.MouseButton.LeftButton)
+    view.slot_b.seed.setValue(b)
+    qtbot.mouseClick(view.slot_b.seed_button, Qt.MouseButton.LeftButton)
+
+
+def test_seeds_frames_scrub_and_gif(qtbot, window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(2)
+    view = window.interpolate_view
+    fill_seeds(qtbot, window)
+    assert view.slot_a.label.text() == "seed 3" and view.slot_b.label.text() == "seed 8"
+    view.frames.setValue(5)
+    view.steps.spin.setValue(3)
+    qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+    ctrl = window.interpolate
+    assert len(ctrl.frames) == 5 and view.film.count() == 5
+    assert view.film.captions()[0] == "λ 0.00" and view.film.captions()[-1] == "λ 1.00"
+    a, _ = initial_noise([3], (3, 32, 32))
+    b, _ = initial_noise([8], (3, 32, 32))
+    assert torch.allclose(ctrl.result.latents, interpolation_path(a[0], b[0], 5, "slerp"), atol=1e-5)
+
+    view.scrubber.setValue(2)
+    assert view.scrub_label.text() == "frame 3 of 5 · λ = 0.500"
+    assert view.film.selected() == 2
+
+    gif = ctrl.export("gif", tmp_path / "morph.gif")
+    with Image.open(gif) as im:
+        assert im.n_frames == 5
+        assert im.size[0] >= 256
+        assert im.info.get("loop") == 0
+    strip = ctrl.export("strip", tmp_path / "strip.png")
+    assert read_params(strip)["frames"] == 5
+    frames = ctrl.export("frames", tmp_path / "frames")
+    assert [p.name for p in frames] == [f"frame_00{i}.png" for i in range(1, 6)]
+    again = ctrl.export("gif", tmp_path / "morph.gif")
+    assert again.name == "morph-1.gif"  # never overwrites
+
+
+def test_export_buttons_use_file_dialogs(qtbot, window, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fill_seeds(qtbot, window)
+    window.interpolate_view.frames.setValue(3)
+    window.interpolate_view.steps.spin.setValue(2)
+    window.interpolate.run()
+    wait_idle(qtbot, window)
+    monkeypatch.setattr(dialogs, "save_file", lambda *a, **k: tmp_path / "via_button.gif")
+    qtbot.mouseClick(window.interpolate_view.gif_button, Qt.MouseButton.LeftButton)
+    with Image.open(tmp_path / "via_button.gif") as im:
+        assert im.n_frames == 3
+
+
+def test_image_slot_is_encoded_first_then_frame_to_gallery(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(2)
+    view = window.interpolate_view
+    view.slot_a.seed.setValue(1)
+    view.slot_a.seed_button.click()
+    assert drop_files(view.slot_b, picture)
+    slot_b = window.interpolate.slots["B"]
+    assert slot_b.kind == "image" and not slot_b.ready
+    assert view.slot_b.label.text() == "photo.png · encoded on Run"
+    view.frames.setValue(4)
+    view.steps.spin.setValue(3)
+    window.interpolate.run()
+    wait_idle(qtbot, window)
+    assert slot_b.ready and slot_b.kind == "latent"
+    assert len(window.interpolate.frames) == 4
+
+    view.scrubber.setValue(1)
+    qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)
+    items = window.services.library.items
+    assert len(items) == 1
+    params = items[0].params
+    assert (params["kind"], params["frame"], params["frames"], params["method"]) == (
+        "interpolate",
+        1,
+        4,
+        "slerp",
+    )
+    assert items[0].latent is not None
+
+
+def test_gallery_items_fill_slots(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    gen = window.generate_view
+    gen.steps.spin.setValue(2)
+    gen.batch.setValue(2)
+    gen.seed.setValue(20)
+    gen.lock.setChecked(True)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    window.gallery_view.select_row(1)
+    window.gallery_view.interpolateRequested.emit(window.gallery.selected(), "A")
+    assert window.mode() == 2
+    slot = window.interpolate.slots["A"]
+    expected, _ = initial_noise([20], (3, 32, 32))
+    assert slot.ready and torch.equal(slot.latent, expected[0])
+
+
+def test_run_without_slots_says_what_to_do(window) -> None:  # type: ignore[no-untyped-def]
+    window.interpolate.run()
+    assert "Fill slot A and B first" in window.services.notifier.last()
