@@ -43,5 +43,5 @@ class ModelInfo:
     num_parameters: int
     prediction_type: str
     clip_sample_requested: bool = False
-    notes: list[str] = field(default_factory=list)
-    num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use  # e.g. "no scheduler config: default schedule used"
+    notes: list[str] = field(default_factory=list)  # e.g. "no scheduler config: default schedule used"
+    num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use
