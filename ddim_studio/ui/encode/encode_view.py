@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,7 +27,6 @@ from ddim_studio.ui.widgets.controls import (
     ETA_TOOLTIP,
     SPACING_CHOICES,
     SPACING_TOOLTIP,
-    ElidedLabel,
     ProgressRow,
     StepsControl,
     caption,
@@ -36,7 +35,7 @@ from ddim_studio.ui.widgets.controls import (
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
-from ddim_studio.ui.widgets.panel import ControlPanel, form
+from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 
 
 def local_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
@@ -158,16 +157,9 @@ class EncodeView(QWidget):
 
     # ---- main area ----------------------------------------------------------------------------
     def _make_main(self) -> QWidget:
-        main = QWidget()
-        column = QVBoxLayout(main)
-        column.setContentsMargins(18, 14, 18, 14)
-        column.setSpacing(12)
-        header = QHBoxLayout()
-        title = QLabel("Encode")
-        title.setProperty("role", "title")
-        self.summary = ElidedLabel("DDIM inversion runs the ODE backwards: image → x_T → image.")
-        header.addWidget(title)
-        header.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignBottom)
+        main, column, header, self.summary = mode_main(
+            "Encode", "DDIM inversion runs the ODE backwards: image → x_T → image.", spacing=12
+        )
         self.progress = ProgressRow()
         panels = QGridLayout()
         panels.setHorizontalSpacing(16)

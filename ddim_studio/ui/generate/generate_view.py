@@ -33,7 +33,7 @@ from ddim_studio.ui.widgets.controls import (
     primary_button,
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
-from ddim_studio.ui.widgets.panel import ControlPanel, form
+from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 
 MAX_SEED = 2**31 - 1
 MAX_BATCH = 64
@@ -147,14 +147,7 @@ class GenerateView(QWidget):
 
     # ---- main area ----------------------------------------------------------------------------
     def _make_main(self) -> QWidget:
-        main = QWidget()
-        column = QVBoxLayout(main)
-        column.setContentsMargins(18, 14, 18, 14)
-        column.setSpacing(10)
-        header = QHBoxLayout()
-        title = QLabel("Preview")
-        title.setProperty("role", "title")
-        self.summary = ElidedLabel("")
+        main, column, header, self.summary = mode_main("Preview", "")
         self.show_xt = QToolButton()
         self.show_xt.setCheckable(True)
         self.show_xt.setText("Show x_t")
@@ -165,8 +158,6 @@ class GenerateView(QWidget):
         theme.apply_icon(self.save_button, "save")
         self.save_button.setToolTip("Keep these auto-run results in the gallery (Ctrl+S)")
         self.save_button.setVisible(False)
-        header.addWidget(title)
-        header.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignBottom)
         header.addWidget(self.save_button)
         header.addWidget(self.show_xt)
         self.progress = ProgressRow()

@@ -31,7 +31,7 @@ from ddim_studio.ui.widgets.controls import (
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import PixelCanvas
-from ddim_studio.ui.widgets.panel import ControlPanel, form
+from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 
 METHOD_TOOLTIP = (
     "slerp follows the sphere between the two latents and keeps their norm (as in the paper); lerp cuts "
@@ -101,18 +101,10 @@ class InterpolateView(QWidget):
         return panel
 
     def _make_main(self) -> QWidget:
-        main = QWidget()
-        column = QVBoxLayout(main)
-        column.setContentsMargins(18, 14, 18, 14)
-        column.setSpacing(10)
-        header = QHBoxLayout()
-        title = QLabel("Interpolate")
-        title.setProperty("role", "title")
-        self.summary = ElidedLabel(
-            "x_T is a semantic latent: walking between two of them morphs one picture into the other."
+        main, column, header, self.summary = mode_main(
+            "Interpolate",
+            "x_T is a semantic latent: walking between two of them morphs one picture into the other.",
         )
-        header.addWidget(title)
-        header.addWidget(self.summary, 1, Qt.AlignmentFlag.AlignBottom)
         self.progress = ProgressRow()
         self.large = PixelCanvas("Fill slots A and B, then press Run (Ctrl+Enter).")
         column.addLayout(header)

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QFrame, QGroupBox, QLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ddim_studio.ui.widgets.controls import ElidedLabel
 
 PANEL_WIDTH = 320
 
@@ -51,3 +63,23 @@ def form() -> QFormLayout:
     layout.setVerticalSpacing(6)
     layout.setHorizontalSpacing(8)
     return layout
+
+
+def mode_main(
+    title: str, summary: str, spacing: int = 10
+) -> tuple[QWidget, QVBoxLayout, QHBoxLayout, ElidedLabel]:
+    """The main area of a mode: a padded column whose header row holds a title and an elided summary.
+
+    Returns the area, its column, the header row (for extra buttons) and the summary label.
+    """
+    main = QWidget()
+    column = QVBoxLayout(main)
+    column.setContentsMargins(18, 14, 18, 14)
+    column.setSpacing(spacing)
+    header = QHBoxLayout()
+    heading_label = QLabel(title)
+    heading_label.setProperty("role", "title")
+    summary_label = ElidedLabel(summary)
+    header.addWidget(heading_label)
+    header.addWidget(summary_label, 1, Qt.AlignmentFlag.AlignBottom)
+    return main, column, header, summary_label
