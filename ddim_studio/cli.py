@@ -19,17 +19,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
 from ddim_studio import __version__
-from ddim_studio.core.imaging import ImageLoadError
-from ddim_studio.core.latents import LatentLoadError
-from ddim_studio.core.models.protocol import ModelLoadError
-from ddim_studio.core.schedule import SPACINGS, ScheduleError
-from ddim_studio.core.store import StoreError
 
-USER_ERRORS = (ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Literal names, so that ``ddim-studio`` can draw its window before torch is imported;
+# tests/cli check them against core.schedule.SPACINGS and core.models.loader.DTYPES.
+SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line (imported late: they pull in torch)."""
+    from ddim_studio.core.imaging import ImageLoadError
+    from ddim_studio.core.latents import LatentLoadError
+    from ddim_studio.core.models.protocol import ModelLoadError
+    from ddim_studio.core.schedule import ScheduleError
+    from ddim_studio.core.store import StoreError
+
+    return (CliError, ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
 
 
 class CliError(Exception):
@@ -71,7 +77,7 @@ def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
     )
     g.add_argument("--model-config", default=None, help="YAML config of an original DDIM checkpoint")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    g.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    g.add_argument("--dtype", default="float32", choices=list(DTYPE_NAMES))
     g.add_argument("--out", type=Path, default=Path("ddim-out"), help="output folder (created if missing)")
     g.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     g.add_argument("--batch-size", type=_positive, default=16)
@@ -134,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         summary = getattr(commands, f"cmd_{args.command}")(args)
-    except (CliError, *USER_ERRORS) as exc:
+    except user_errors() as exc:
         print(f"ddim-studio {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, pn
 from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.latents import encode_latent, load_latent
 from ddim_studio.core.models import load_model, resolve_device
+from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import ImageNoise, initial_noise, seeds_for
 from ddim_studio.core.sampling import StepResult, iter_invert, iter_sample, resolve_timesteps
 from ddim_studio.core.store import atomic_write, atomic_write_group, sanitize_stem
@@ -26,8 +27,6 @@ class Session:
     """A loaded model and the run settings shared by every command."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from ddim_studio.cli import DTYPES
-
         self.args = args
         self.device = resolve_device(args.device)
         self.model, self.info = load_model(

@@ -7,9 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from ddim_studio.training.trainer import TrainConfig, Trainer
+from ddim_studio.training.config import TrainConfig
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -43,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train with parsed ``ddim-studio train`` arguments; returns the exit code."""
+    import torch
+
+    from ddim_studio.training.trainer import Trainer
+
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(total_steps=args.steps, batch_size=args.batch_size, lr=args.lr, threads=args.threads)

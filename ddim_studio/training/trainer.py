@@ -17,9 +17,8 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,31 +26,10 @@ from torch import nn
 
 from ddim_studio.core.scenes import make_scenes, to_model_range
 from ddim_studio.core.schedule import NoiseSchedule
+from ddim_studio.training.config import TrainConfig
 
 STATE_FILE = "state.pt"
 HELD_OUT_SEED = 10_000  # scenes of this seed are never trained on
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run; stored in the state file and the model card."""
-
-    total_steps: int = 16_000
-    batch_size: int = 32
-    lr: float = 1e-3
-    lr_min: float = 2e-5
-    warmup_steps: int = 200
-    weight_decay: float = 0.0
-    ema_max_decay: float = 0.999
-    min_snr_gamma: float = 5.0
-    prediction_type: str = "v_prediction"
-    image_size: int = 32
-    block_out_channels: tuple[int, ...] = (32, 64, 64)
-    layers_per_block: int = 1
-    data_seed: int = 0
-    seed: int = 0
-    threads: int = 0  # 0: let torch decide
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def build_unet(cfg: TrainConfig) -> nn.Module:

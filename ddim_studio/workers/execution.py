@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ddim_studio.core.interpolation import interpolation_path
-from ddim_studio.core.models.loader import load_model, resolve_device
+from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.noise import ImageNoise, check_seed, initial_noise
 from ddim_studio.core.sampling import StepResult, iter_invert, iter_sample, resolve_timesteps
@@ -42,7 +42,6 @@ from ddim_studio.workers.previews import (
     scrubber_steps,
 )
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _LATENT_DTYPE = torch.float32
 
 

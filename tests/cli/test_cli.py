@@ -208,3 +208,21 @@ def test_two_processes_write_the_same_files_as_one(tiny_model_dir: Path, tmp_pat
     assert names == sorted(p.name for p in multi.iterdir()) and len(names) == 5
     for name in names:
         assert (single / name).read_bytes() == (multi / name).read_bytes()
+
+
+def test_cli_choices_match_the_core() -> None:
+    from ddim_studio import cli
+    from ddim_studio.core.models.loader import DTYPES
+    from ddim_studio.core.schedule import SPACINGS
+
+    assert cli.SPACINGS == SPACINGS and cli.DTYPE_NAMES == tuple(DTYPES)
+
+
+def test_starting_the_window_does_not_import_torch_first() -> None:
+    """``ddim-studio`` parses its arguments without torch, so the window is drawn before the engine loads."""
+    code = (
+        "import sys; from ddim_studio.cli import build_parser; build_parser().parse_args([]); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"

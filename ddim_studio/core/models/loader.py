@@ -33,6 +33,8 @@ __all__ = ["DEFAULT_MODEL_DIR", "load_model", "resolve_device"]
 
 #: The model shipped with the studio, opened when no model is named.
 DEFAULT_MODEL_DIR = Path(ddim_studio.__file__).parent / "resources" / "models" / "shapes32"
+#: The precisions the UI and the command line offer, by name.
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 
