@@ -69,8 +69,15 @@ def timed(cmd: list[str]) -> float:
 
 def app_run() -> dict[str, float]:
     env = {**os.environ, "BENCH_T0": repr(time.time())}
-    out = subprocess.run([sys.executable, "-c", CHILD], check=True, capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -84,12 +91,15 @@ def main() -> None:
         torch_import.append(timed([sys.executable, "-c", "import torch"]))
         apps.append(app_run())
     py, tor = statistics.median(python), statistics.median(torch_import)
-    print("| measure (median of %d cold processes) | seconds | × python start | × import torch |" % args.runs)
+    print(f"| measure (median of {args.runs} cold processes) | seconds | × python start | × import torch |")
     print("|---|---|---|---|")
     print(f"| python -c pass | {py:.2f} | 1.0 | {py / tor:.2f} |")
     print(f"| python -c 'import torch' | {tor:.2f} | {tor / py:.1f} | 1.0 |")
-    for key, label in (("drawn", "window drawn"), ("model_loaded", "model loaded"),
-                       ("first_image", "first 50-step image finished")):
+    for key, label in (
+        ("drawn", "window drawn"),
+        ("model_loaded", "model loaded"),
+        ("first_image", "first 50-step image finished"),
+    ):
         value = statistics.median(a[key] for a in apps)
         print(f"| {label} | {value:.2f} | {value / py:.1f} | {value / tor:.2f} |")
 

@@ -8,12 +8,14 @@
 - Table 2 shape: encode → decode per-dimension MSE on a [0, 1] scale over ``--recon`` held-out real
   scenes for S ∈ {10, 20, 50, 100, 200, 500, 1000}, beside the paper's CIFAR-10 numbers.
 - Figures: consistency (one x_T at S = 10, 20, 50, 100, 1000) and slerp vs lerp, as PNGs in docs/.
-Writes ``paper_tables.md`` into ``--out`` and prints it.
+Table 1 cells are appended to ``table1.jsonl`` as each finishes (a rerun skips measured cells, and
+several processes can share the work by η); ``--only render`` writes ``paper_tables.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -53,30 +55,63 @@ def draw(model: DiffusersUNet, count: int, steps: int, eta: float, seed: int = 0
     return torch.cat(out)
 
 
-def table1(model: DiffusersUNet, num: int, steps_list: list[int], etas: list[float]) -> str:
-    """Rows of SWD per (η, S), plus the floor and the random-init ceiling."""
+def table1_cells(model: DiffusersUNet, num: int, steps_list: list[int], etas: list[float], log: Path) -> None:
+    """Measure SWD for each (η, S) and append each cell to ``log`` (JSON lines) as soon as it is done."""
     reference = real_set(HELD_OUT_A, num)
-    floor = swd(real_set(HELD_OUT_B, num), reference)["mean"]
+    done = {(c["eta"], c["steps"]) for c in read_cells(log)}
+    for eta in etas:
+        for steps in steps_list:
+            if (eta, steps) in done:
+                continue
+            start = time.perf_counter()
+            value = swd(draw(model, num, steps, eta), reference)["mean"]
+            cell = {
+                "eta": eta,
+                "steps": steps,
+                "swd": value,
+                "num": num,
+                "seconds": time.perf_counter() - start,
+            }
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(cell) + "\n")
+            print(f"  table 1: η={eta:g} S={steps}: {value:.1f} ({cell['seconds']:.0f} s)", flush=True)
+
+
+def table1_bounds(model: DiffusersUNet, num: int) -> dict[str, float]:
+    """The floor (two disjoint real sets) and the ceiling (a random-init model, S = 10)."""
+    reference = real_set(HELD_OUT_A, num)
     random_unet = DiffusersUNet(
         type(model.unet).from_config(model.unet.config).eval(), model.schedule, model.sample_shape
     )
-    ceiling = swd(draw(random_unet, min(num, 250), 10, 0.0), reference)["mean"]
+    return {
+        "floor": swd(real_set(HELD_OUT_B, num), reference)["mean"],
+        "ceiling": swd(draw(random_unet, min(num, 250), 10, 0.0), reference)["mean"],
+    }
+
+
+def read_cells(log: Path) -> list[dict]:
+    """The Table 1 cells measured so far."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def render_table1(cells: list[dict], bounds: dict[str, float]) -> str:
+    """Markdown for the measured cells; a cell not measured shows as –."""
+    steps_list = sorted({c["steps"] for c in cells})
+    etas = sorted({c["eta"] for c in cells})
+    value = {(c["eta"], c["steps"]): c["swd"] for c in cells}
+    nums = sorted({c["num"] for c in cells})
     lines = [
         "| η \\ S | " + " | ".join(str(s) for s in steps_list) + " |",
         "|---" * (len(steps_list) + 1) + "|",
     ]
     for eta in etas:
-        cells = []
-        for steps in steps_list:
-            start = time.perf_counter()
-            cells.append(f"{swd(draw(model, num, steps, eta), reference)['mean']:.1f}")
-            print(
-                f"  table 1: η={eta} S={steps}: {cells[-1]} ({time.perf_counter() - start:.0f} s)", flush=True
-            )
-        lines.append(f"| {eta:g} | " + " | ".join(cells) + " |")
+        row = [f"{value[(eta, s)]:.1f}" if (eta, s) in value else "–" for s in steps_list]
+        lines.append(f"| {eta:g} | " + " | ".join(row) + " |")
     lines.append(
-        f"\nFloor (two disjoint real sets of {num}): **{floor:.1f}**. "
-        f"Random-init model, S = 10: {ceiling:.1f}. SWD ×10³, lower is better; {num} samples per cell."
+        f"\nFloor (two disjoint real sets): **{bounds['floor']:.1f}**; random-init model, S = 10: "
+        f"{bounds['ceiling']:.1f}. SWD ×10³, lower is better; {', '.join(map(str, nums))} samples per cell."
     )
     return "\n".join(lines)
 
@@ -147,29 +182,42 @@ def main() -> None:
     parser.add_argument("--steps", default="10,20,50,100")
     parser.add_argument("--etas", default="0,0.2,0.5,1")
     parser.add_argument("--recon-steps", default="10,20,50,100,200,500,1000")
-    parser.add_argument("--only", default="table1,table2,figures")
+    parser.add_argument(
+        "--only", default="figures,table1,table2,render", help="parts to run, comma-separated"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     model, info = load_model(args.model)
     assert isinstance(model, DiffusersUNet)
-    parts = [f"# Paper tables on {info.name}\n"]
+    args.out.mkdir(parents=True, exist_ok=True)
     only = args.only.split(",")
+    cells_log, bounds_file, table2_file = (
+        args.out / n for n in ("table1.jsonl", "table1_bounds.json", "table2.md")
+    )
     if "figures" in only:
         figures(model, ROOT / "docs")
+    if "bounds" in only or ("table1" in only and not bounds_file.exists()):
+        bounds_file.write_text(json.dumps(table1_bounds(model, args.num)), encoding="utf-8")
     if "table1" in only:
         steps, etas = [int(s) for s in args.steps.split(",")], [float(e) for e in args.etas.split(",")]
-        parts += ["## Table 1 shape: sample quality (SWD)\n", table1(model, args.num, steps, etas), ""]
+        table1_cells(model, args.num, steps, etas, cells_log)
     if "table2" in only:
-        parts += [
-            "## Table 2 shape: reconstruction error\n",
-            table2(model, args.recon, [int(s) for s in args.recon_steps.split(",")]),
-            "",
-        ]
-    text = "\n".join(parts)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "paper_tables.md" if only == ["table1", "table2", "figures"] else f"paper_{'_'.join(only)}.md"
-    (args.out / name).write_text(text, encoding="utf-8")
-    print(text)
+        recon_steps = [int(s) for s in args.recon_steps.split(",")]
+        table2_file.write_text(table2(model, args.recon, recon_steps), encoding="utf-8")
+    if "render" in only:
+        parts = [f"# Paper tables on {info.name}\n"]
+        if bounds_file.exists():
+            bounds = json.loads(bounds_file.read_text(encoding="utf-8"))
+            parts += [
+                "## Table 1 shape: sample quality (SWD)\n",
+                render_table1(read_cells(cells_log), bounds),
+                "",
+            ]
+        if table2_file.exists():
+            parts += ["## Table 2 shape: reconstruction error\n", table2_file.read_text(encoding="utf-8"), ""]
+        text = "\n".join(parts)
+        (args.out / "paper_tables.md").write_text(text, encoding="utf-8")
+        print(text)
 
 
 if __name__ == "__main__":
