@@ -59,8 +59,8 @@ def table1_cells(model: DiffusersUNet, num: int, steps_list: list[int], etas: li
     """Measure SWD for each (η, S) and append each cell to ``log`` (JSON lines) as soon as it is done."""
     reference = real_set(HELD_OUT_A, num)
     done = {(c["eta"], c["steps"]) for c in read_cells(log)}
-    for eta in etas:
-        for steps in steps_list:
+    for steps in steps_list:  # S-major: the small-S comparison of the η values lands first
+        for eta in etas:
             if (eta, steps) in done:
                 continue
             start = time.perf_counter()

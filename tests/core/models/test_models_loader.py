@@ -23,9 +23,8 @@ def test_missing_default_model(monkeypatch, tmp_path) -> None:
         loader.load_model(None)
 
 
-def test_shipped_default_model_loads_if_present() -> None:
-    if not DEFAULT_MODEL_DIR.is_dir():
-        pytest.skip(f"no default model shipped yet at {DEFAULT_MODEL_DIR}")
+def test_shipped_default_model_loads() -> None:
+    assert DEFAULT_MODEL_DIR.is_dir(), f"the shipped default model is missing at {DEFAULT_MODEL_DIR}"
     model, info = loader.load_model()
     x = torch.zeros(1, *model.sample_shape)
     assert model(x, torch.tensor([0])).shape == x.shape and info.name == "shapes32"
