@@ -1,0 +1,555 @@
+"""Hostile checkpoints through the app's own entry points: ``load_model``, the worker and the CLI.
+
+The safe loader has unit tests of its own (``tests/core/models/test_models_safe_load.py``); these
+tests open whole model folders the way the studio does, so a gap between the loader and the code
+around it (config reading, the UNet build, the worker's error kinds, the CLI's one-line errors)
+shows up here. Every hostile pickle is first shown to be live: unpickled without the safe loader,
+it does create its sentinel file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddim_studio.core.models import ModelLoadError, hub_allow_patterns, load_model
+from ddim_studio.core.models import hub as hub_module
+from ddim_studio.core.schedule import NoiseSchedule
+from tests.helpers.models import UNetModel, tiny_unet
+from tests.reliability.hostile_models import (
+    FOLDER_CASES,
+    PICKLE_CASES,
+    PICKLED,
+    hostile_payload,
+    pickle_case_id,
+    sentinel_for,
+    write_good_folder,
+    write_hostile_bin,
+    write_pickle,
+)
+
+FORCE_UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+TIMEOUT_MS = 20_000
+
+#: Cases where the app breaks today (bugs reported in docs/RELIABILITY.md); strict xfails that
+#: turn into failures the day the bug is fixed, so the mark is removed then.
+_ZIP_BUG = (
+    "safe_load._prescan (core/models/safe_load.py) catches BadZipFile, OSError, ValueError and "
+    "EOFError, but zipfile raises {} here: not a ModelLoadError, a worker error of kind 'error', a "
+    "traceback from the CLI (found by the fuzzer)"
+)
+KNOWN_BUGS = {
+    "config-nested-100000-deep": (
+        "read_json (core/models/diffusers_adapter.py) lets json's RecursionError out: not a "
+        "ModelLoadError, a worker error of kind 'error', a traceback from the CLI"
+    ),
+    "zip-member-encrypted": _ZIP_BUG.format("RuntimeError (encrypted member)"),
+    "zip-unknown-compression": _ZIP_BUG.format("NotImplementedError (compression method)"),
+    "zip-version-6.4": _ZIP_BUG.format("NotImplementedError (zip version)"),
+}
+
+
+def folder_params(names: list[str] | None = None) -> list:
+    params = []
+    for name in names or list(FOLDER_CASES):
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name])] if name in KNOWN_BUGS else []
+        params.append(pytest.param(name, id=name, marks=marks))
+    return params
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_diffusers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Import diffusers' UNet once, so that the 2 s limits below time the loads, not the imports."""
+    load_model(write_good_folder(tmp_path_factory.mktemp("warm") / "model"), device="cpu")
+
+
+@pytest.fixture
+def no_force_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FORCE_UNSAFE, raising=False)
+
+
+def refused(source: Path, match: str, **kwargs: object) -> ModelLoadError:
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError) as info:
+        load_model(source, device="cpu", **kwargs)  # type: ignore[arg-type]
+    assert time.perf_counter() - start < 2.0, "a bad model must be refused within 2 s"
+    assert match in str(info.value), str(info.value)
+    assert "Traceback" not in str(info.value)
+    return info.value
+
+
+# ---------------------------------------------------------------- the payloads are live
+
+
+@pytest.mark.parametrize("case", PICKLE_CASES, ids=pickle_case_id)
+def test_each_hostile_pickle_runs_its_payload_when_unpickled_unsafely(tmp_path: Path, case) -> None:
+    """Control: without the safe loader the payload does touch the sentinel (so the tests below mean it)."""
+    folder = write_hostile_bin(tmp_path / "m", *case)
+    path, sentinel = folder / PICKLED, sentinel_for(folder)
+    try:
+        torch.load(path, weights_only=False)
+    except Exception:
+        pickle.loads(path.read_bytes())  # a bare pickle torch.load does not take
+    assert sentinel.exists()
+
+
+# ---------------------------------------------------------------- load_model on a folder
+
+
+@pytest.mark.parametrize("force_unsafe", [False, True], ids=["default-env", "FORCE_NO_WEIGHTS_ONLY"])
+@pytest.mark.parametrize("case", PICKLE_CASES, ids=pickle_case_id)
+def test_load_model_refuses_a_folder_with_a_hostile_pickle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case, force_unsafe: bool
+) -> None:
+    folder = write_hostile_bin(tmp_path / "evil-model", *case)
+    if force_unsafe:
+        monkeypatch.setenv(FORCE_UNSAFE, "1")
+    else:
+        monkeypatch.delenv(FORCE_UNSAFE, raising=False)
+    error = refused(folder, "Refusing to load")
+    assert "contains code" in str(error) and "safetensors" in str(error)
+    assert not sentinel_for(folder).exists()
+    assert os.environ.get(FORCE_UNSAFE) == ("1" if force_unsafe else None)  # restored
+
+
+@pytest.mark.parametrize("force_unsafe", [False, True], ids=["default-env", "FORCE_NO_WEIGHTS_ONLY"])
+@pytest.mark.parametrize(
+    ("fmt", "suffix", "shape"),
+    [("zip", ".ckpt", "list"), ("legacy", ".pth", "dict"), ("raw", ".bin", "top"), ("zip", ".pt", "dict")],
+)
+def test_load_model_refuses_a_hostile_checkpoint_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, suffix: str, shape: str, force_unsafe: bool
+) -> None:
+    """An original-DDIM checkpoint file (``--model ckpt.pth``) goes through the same loader."""
+    sentinel = tmp_path / "SENTINEL"
+    path = write_pickle(tmp_path / f"model{suffix}", hostile_payload(shape, sentinel), fmt)
+    if force_unsafe:
+        monkeypatch.setenv(FORCE_UNSAFE, "1")
+    refused(path, "contains code", resolution=8)
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("name", folder_params())
+def test_load_model_gives_a_readable_error_for_a_malformed_folder(
+    tmp_path: Path, no_force_unsafe: None, name: str
+) -> None:
+    builder, match = FOLDER_CASES[name]
+    folder = tmp_path / "bad-model"
+    folder.mkdir()
+    builder(folder)
+    refused(folder, match)
+    assert not sentinel_for(folder).exists()
+
+
+@pytest.mark.parametrize(
+    "sample_size",
+    [
+        pytest.param(0, id="0"),
+        pytest.param(-5, id="-5"),
+        pytest.param(True, id="true"),
+        pytest.param(10**9, id="1e9"),
+    ],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="sample_shape_from_config (core/models/diffusers_adapter.py) accepts any int: the model "
+    "loads, and the first sample crashes (negative dimension / 2^60-element tensor)",
+)
+def test_load_model_refuses_an_impossible_sample_size(tmp_path: Path, sample_size: object) -> None:
+    folder = write_good_folder(tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config["sample_size"] = sample_size
+    (folder / "config.json").write_text(json.dumps(config))
+    refused(folder, "sample_size")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="read_json (core/models/diffusers_adapter.py) lets json's RecursionError out "
+    "(scheduler_config.json)",
+)
+def test_a_deeply_nested_scheduler_config_is_a_model_load_error(tmp_path: Path) -> None:
+    folder = write_good_folder(tmp_path / "model")
+    (folder / "scheduler_config.json").write_text("[" * 100_000 + "]" * 100_000)
+    refused(folder, "scheduler config")
+
+
+_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True)
+)
+_RECURSION = pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="_read_mapping (core/models/ddim_config.py) lets json's and yaml's RecursionError out",
+)
+_UNICODE = pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="_read_mapping (core/models/ddim_config.py) catches OSError around read_text but not "
+    "UnicodeDecodeError: a ValueError, so the worker says kind 'input' and the CLI prints the codec error",
+)
+DDIM_CONFIGS = [
+    pytest.param("deep.yml", "[" * 100_000 + "]" * 100_000, "config", id="nested-yaml", marks=_RECURSION),
+    pytest.param("deep.json", "[" * 100_000 + "]" * 100_000, "config", id="nested-json", marks=_RECURSION),
+    pytest.param("bin.yml", b"\x89PNG\xff\xfe", "config", id="binary-yaml", marks=_UNICODE),
+    pytest.param("bin.json", b"\xff\xfe{}", "config", id="binary-json", marks=_UNICODE),
+    pytest.param(
+        "tag.yml", "!!python/object/apply:os.system ['touch {sentinel}']\n", "not valid", id="yaml-tag"
+    ),
+    pytest.param("bomb.yml", _BOMB + "model: *h\ndata: *h\ndiffusion: *h\n", "config", id="yaml-alias-bomb"),
+    pytest.param("list.yml", "- 1\n- 2\n", "not a mapping", id="yaml-list"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "match"), DDIM_CONFIGS)
+def test_a_hostile_ddim_config_is_a_model_load_error(
+    tiny_ckpt: Path, tmp_path: Path, name: str, content: str | bytes, match: str
+) -> None:
+    """``--model ckpt --model-config CONFIG``: the original-DDIM config is YAML or JSON."""
+    sentinel = tmp_path / "SENTINEL"
+    config = tmp_path / name
+    if isinstance(content, bytes):
+        config.write_bytes(content)
+    else:
+        config.write_text(content.replace("{sentinel}", str(sentinel)))
+    refused(tiny_ckpt, match, config=config)
+    assert not sentinel.exists()
+
+
+@pytest.fixture
+def tiny_ckpt() -> Path:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "ermongroup_ddim" / "tiny_model.safetensors"
+    assert path.is_file(), path
+    return path
+
+
+# ---------------------------------------------------------------- the worker
+
+
+@pytest.fixture
+def runner(qapp) -> Iterator:  # type: ignore[no-untyped-def]
+    from ddim_studio.workers import JobRunner
+
+    runner = JobRunner()
+    runner.set_model(UNetModel(tiny_unet(seed=0), NoiseSchedule.linear()))
+    runner.preview_fps = 1e9
+    yield runner
+    assert runner.shutdown(5000)
+
+
+def load_fails_then_sampling_works(qtbot, runner, folder: Path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    from ddim_studio.workers import LoadModelJob, SampleJob
+
+    before = runner.current_model_info
+    with qtbot.waitSignal(runner.failed, timeout=TIMEOUT_MS) as failed:
+        bad = runner.submit(LoadModelJob(str(folder), device="cpu"))
+    with qtbot.waitSignal(runner.finished, timeout=TIMEOUT_MS) as ok:
+        good = runner.submit(SampleJob(seeds=(3,), steps=2))
+    assert failed.args[0] == bad and ok.args[0] == good
+    assert torch.isfinite(ok.args[1].images).all() and ok.args[1].images.shape == (1, 3, 8, 8)
+    assert runner.current_model_info is before  # the old model stays
+    return failed.args[2], failed.args[1]
+
+
+@pytest.mark.parametrize("case", [("dict", "zip"), ("list", "legacy"), ("raw", "hand-getattr-import")])
+def test_worker_load_of_a_hostile_pickle_fails_and_the_runner_goes_on(
+    qtbot, runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(FORCE_UNSAFE, "1")
+    folder = write_hostile_bin(tmp_path / "evil-model", *case)
+    kind, message = load_fails_then_sampling_works(qtbot, runner, folder)
+    assert kind == "model" and "Refusing to load" in message and "contains code" in message
+    assert not sentinel_for(folder).exists()
+
+
+@pytest.mark.parametrize("name", folder_params())
+def test_worker_load_of_a_malformed_folder_fails_with_kind_model(
+    qtbot, runner, tmp_path: Path, no_force_unsafe: None, name: str
+) -> None:  # type: ignore[no-untyped-def]
+    builder, match = FOLDER_CASES[name]
+    folder = tmp_path / "bad-model"
+    folder.mkdir()
+    builder(folder)
+    kind, message = load_fails_then_sampling_works(qtbot, runner, folder)
+    assert kind == "model" and match in message, (kind, message)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+FORKS = Path(__file__).with_name("cli_forks.py")
+PICKLE_CLI_CASES = [("dict", "zip"), ("list", "legacy"), ("raw", "hand-stack-global-memo")]
+
+
+def _cli_cases() -> list[tuple[str, str | None]]:
+    """(case, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) for the CLI: every folder case, the pickles both ways."""
+    cases: list[tuple[str, str | None]] = [(name, None) for name in FOLDER_CASES]
+    for case in PICKLE_CLI_CASES:
+        cases += [(f"pickle-{pickle_case_id(case)}", None), (f"pickle-{pickle_case_id(case)}", "1")]
+    return cases
+
+
+def _build_cli_case(name: str, folder: Path) -> str:
+    folder.mkdir(parents=True)
+    if name.startswith("pickle-"):
+        case = next(c for c in PICKLE_CLI_CASES if name == f"pickle-{pickle_case_id(c)}")
+        write_hostile_bin(folder, *case)
+        return "contains code"
+    builder, match = FOLDER_CASES[name]
+    builder(folder)
+    return match
+
+
+def _clean_env(force: str | None) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop(FORCE_UNSAFE, None)
+    if force is not None:
+        env[FORCE_UNSAFE] = force
+    return env
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str | None], tuple]:
+    """Every CLI case as ``python -m ddim_studio sample --model BAD --out OUT`` in its own process.
+
+    Two fresh interpreters (the hostile folder and the hostile ``.pth``, with the torch override
+    set from the start) run beside one :mod:`cli_forks` process that imports once and forks a
+    child per case.
+    """
+    root = tmp_path_factory.mktemp("cli-hostile")
+    jobs, expected = [], {}
+    for i, (name, force) in enumerate(_cli_cases()):
+        folder = root / f"case{i}"
+        match = _build_cli_case(name, folder)
+        out = root / f"case{i}-out"
+        argv = ["sample", "--model", str(folder), "--out", str(out), "--device", "cpu"]
+        jobs.append({"argv": argv, "env": {FORCE_UNSAFE: force}, "out": str(root / f"case{i}")})
+        expected[(name, force)] = (folder, out, match, root / f"case{i}")
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    forks = subprocess.Popen(
+        [sys.executable, str(FORKS), str(root / "jobs.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_clean_env(None),
+        cwd=root,
+    )
+    fresh = {}
+    pth = write_pickle(root / "evil.pth", hostile_payload("list", root / "pth.SENTINEL"), "zip")
+    for name, model in (("fresh-folder", expected[("pickle-zip-dict", "1")][0]), ("fresh-pth", pth)):
+        out = root / f"{name}-out"
+        argv = ["-m", "ddim_studio", "sample", "--model", str(model), "--out", str(out), "--device", "cpu"]
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_clean_env("1"),
+            cwd=root,
+        )
+        fresh[name] = (proc, out)
+    results: dict[tuple[str, str | None], tuple] = {}
+    try:
+        for name, (proc, out) in fresh.items():
+            stdout, stderr = proc.communicate(timeout=180)
+            results[(name, "1")] = (proc.returncode, stdout, stderr, out)
+        stdout, stderr = forks.communicate(timeout=300)
+    finally:
+        for proc in [forks] + [p for p, _out in fresh.values()]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert forks.returncode == 0, stderr[-3000:]
+    statuses = json.loads(stdout.strip().splitlines()[-1])
+    for (key, (_folder, out, _match, prefix)), status in zip(expected.items(), statuses, strict=True):
+        child_out = Path(f"{prefix}.stdout").read_text()
+        child_err = Path(f"{prefix}.stderr").read_text()
+        results[key] = (status, child_out, child_err, out)
+    assert not (root / "pth.SENTINEL").exists()
+    return {**results, "expected": expected}  # type: ignore[dict-item]
+
+
+def check_one_line_error(result: tuple, match: str) -> None:
+    status, stdout, stderr, out = result
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert status == 1 and len(lines) == 1, (status, stderr[-3000:])
+    assert lines[0].startswith("ddim-studio sample: error: ") and match in lines[0], lines[0]
+    assert stdout == "" and not out.exists()
+
+
+NEEDS_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="cli_forks.py forks (POSIX)")
+
+
+@NEEDS_FORK
+@pytest.mark.parametrize("name", ["fresh-folder", "fresh-pth"])
+def test_cli_in_a_fresh_interpreter_refuses_a_hostile_model(cli_runs, name: str) -> None:  # type: ignore[no-untyped-def]
+    """``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` set before python starts; no sentinel, one line."""
+    check_one_line_error(cli_runs[(name, "1")], "contains code")
+    folder = cli_runs["expected"][("pickle-zip-dict", "1")][0]
+    assert not sentinel_for(folder).exists()
+
+
+@NEEDS_FORK
+@pytest.mark.parametrize(
+    ("name", "force"),
+    [
+        pytest.param(
+            n,
+            f,
+            id=n + ("-FORCE_NO_WEIGHTS_ONLY" if f else ""),
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[n])] if n in KNOWN_BUGS else [],
+        )
+        for n, f in _cli_cases()
+    ],
+)
+def test_cli_subprocess_exits_1_with_one_line_and_no_traceback(cli_runs, name: str, force) -> None:  # type: ignore[no-untyped-def]
+    folder, _out, match, _prefix = cli_runs["expected"][(name, force)]
+    check_one_line_error(cli_runs[(name, force)], match)
+    assert not sentinel_for(folder).exists()
+
+
+# ---------------------------------------------------------------- hub ids
+
+CODE_AND_PICKLE_SUFFIXES = (
+    ".py",
+    ".pyc",
+    ".so",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".pkl",
+    ".pickle",
+    ".msgpack",
+)
+
+#: What a hub repository can hold: a pipeline with custom code, pickles in every component,
+#: safetensors for components the studio never opens.
+REPO_FILES = [
+    ".gitattributes",
+    "README.md",
+    "model_index.json",
+    "pipeline.py",
+    "custom_unet.py",
+    "__init__.py",
+    "config.json",
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+    "diffusion_pytorch_model.fp16.bin",
+    "model.ckpt",
+    "ema.pth",
+    "optimizer.pt",
+    "state.pkl",
+    "scheduler_config.json",
+    "scheduler/scheduler_config.json",
+    "scheduler/scheduling_custom.py",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.bin",
+    "unet/unet_2d_custom.py",
+    "unet/diffusion_pytorch_model.safetensors.index.json",
+    "text_encoder/config.json",
+    "text_encoder/pytorch_model.bin",
+    "text_encoder/model.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.bin",
+    "vae/diffusion_pytorch_model.safetensors",
+    "safety_checker/pytorch_model.bin",
+    "tokenizer/vocab.json",
+    "nested/unet/diffusion_pytorch_model.safetensors",
+    "nested/config.json",
+    "flax_model.msgpack",
+    "tf_model.h5",
+    "onnx/model.onnx",
+    "lib/_ext.so",
+]
+
+EXPECTED = {
+    False: {
+        "model_index.json",
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+        "scheduler_config.json",
+        "scheduler/scheduler_config.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+    },
+}
+EXPECTED[True] = EXPECTED[False] | {"diffusion_pytorch_model.bin", "unet/diffusion_pytorch_model.bin"}
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_hub_patterns_name_no_code_no_pickles_and_no_wildcards(allow_pickle: bool) -> None:
+    patterns = hub_allow_patterns(allow_pickle=allow_pickle)
+    assert patterns and len(set(patterns)) == len(patterns)
+    for pattern in patterns:
+        assert not any(ch in pattern for ch in "*?[]{}"), f"wildcard in {pattern!r}"
+        assert ".." not in pattern and not pattern.startswith("/") and "\\" not in pattern
+        assert pattern.endswith((".json", ".safetensors", ".bin")), pattern
+        assert not pattern.endswith((".py", ".pyc", ".so", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"))
+        if pattern.endswith(".bin"):
+            assert allow_pickle and pattern in (
+                "diffusion_pytorch_model.bin",
+                "unet/diffusion_pytorch_model.bin",
+            )
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_hub_patterns_select_only_configs_and_unet_weights_from_a_real_listing(allow_pickle: bool) -> None:
+    """Filtered by huggingface_hub's own matcher (the one snapshot_download uses) and by fnmatch."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    patterns = hub_allow_patterns(allow_pickle=allow_pickle)
+    chosen = set(filter_repo_objects(REPO_FILES, allow_patterns=patterns))
+    assert chosen == EXPECTED[allow_pickle]
+    by_fnmatch = {f for f in REPO_FILES if any(fnmatch.fnmatch(f, p) for p in patterns)}
+    assert by_fnmatch == EXPECTED[allow_pickle]
+    risky = {f for f in chosen if f.endswith(CODE_AND_PICKLE_SUFFIXES)}
+    assert risky == (
+        {"diffusion_pytorch_model.bin", "unet/diffusion_pytorch_model.bin"} if allow_pickle else set()
+    )
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_download_from_hub_asks_for_exactly_those_patterns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_pickle: bool
+) -> None:
+    import huggingface_hub
+
+    calls: list[dict] = []
+
+    def fake_snapshot(repo_id: str, **kwargs: object) -> str:
+        calls.append({"repo_id": repo_id, **kwargs})
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    assert hub_module.download_from_hub("owner/name", allow_pickle=allow_pickle) == tmp_path
+    (call,) = calls
+    assert call["repo_id"] == "owner/name"
+    assert call["allow_patterns"] == hub_allow_patterns(allow_pickle)
+    assert not call.get("ignore_patterns") and "trust_remote_code" not in call
+
+
+def test_a_hostile_bin_from_the_hub_is_still_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --allow-pickle a hub repo's .bin is fetched, and still opened as tensors only."""
+    import huggingface_hub
+
+    folder = write_hostile_bin(tmp_path / "snapshot", "dict", "zip")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kwargs: str(folder))
+    monkeypatch.setenv(FORCE_UNSAFE, "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match="contains code"):
+        load_model("evil-owner/evil-unet", device="cpu", allow_pickle=True)
+    assert not sentinel_for(folder).exists()
