@@ -39,6 +39,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("DDIM Studio")
+    app.setDesktopFileName("ddim-studio")  # matches packaging/ddim-studio.desktop (Wayland icon)
     app.setWindowIcon(theme.app_icon())
     return app
 
