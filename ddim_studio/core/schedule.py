@@ -26,6 +26,9 @@ import numpy as np
 import torch
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+#: T of a schedule read from a model's config: published models use 1000 to 4000. The bound keeps a
+#: config's ``num_train_timesteps: 1e12`` from allocating (or looping over) that many betas.
+MAX_TRAIN_TIMESTEPS = 100_000
 SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
 
 
@@ -54,8 +57,10 @@ def make_betas(
     num_train_timesteps: int = 1000,
 ) -> torch.Tensor:
     """Betas for one of ``linear``, ``scaled_linear`` or ``squaredcos_cap_v2`` (float32, like diffusers)."""
-    if num_train_timesteps < 1:
-        raise ScheduleError(f"num_train_timesteps must be at least 1, got {num_train_timesteps}.")
+    if not 1 <= num_train_timesteps <= MAX_TRAIN_TIMESTEPS:
+        raise ScheduleError(
+            f"num_train_timesteps must be from 1 to {MAX_TRAIN_TIMESTEPS}, got {num_train_timesteps}."
+        )
     if beta_schedule == "linear":
         return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
     if beta_schedule == "scaled_linear":
@@ -98,6 +103,10 @@ class NoiseSchedule:
         float32, as in diffusers and the official DDIM code, so that samples match theirs to the bit
         pattern of the schedule rather than drifting by the schedule's own round-off.
         """
+        if betas.ndim != 1 or not 1 <= betas.shape[0] <= MAX_TRAIN_TIMESTEPS:
+            raise ScheduleError(
+                f"betas must be a list of 1 to {MAX_TRAIN_TIMESTEPS} numbers, got shape {list(betas.shape)}."
+            )
         alpha_bar = torch.cumprod(1.0 - betas.to(torch.float32), dim=0)
         return cls(alpha_bar=alpha_bar, **kwargs)
 

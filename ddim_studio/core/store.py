@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -32,6 +33,10 @@ PNG_SUFFIX = ".png"
 LATENT_SUFFIX = ".safetensors"
 MAX_STEM_BYTES = 150
 _MAX_BUMPS = 100_000
+#: A temp file untouched this long (seconds) was left by a save that was killed; younger ones may
+#: belong to a save in progress in another process and are never removed.
+STALE_TEMP_SECONDS = 600
+_TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{12}", re.DOTALL)
 _NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
@@ -90,7 +95,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _write_temp(folder: Path, name: str, writer: Writer) -> Path:
     """Write a hidden, fsynced temp file for ``name`` in ``folder``; remove it if anything fails."""
-    tmp = folder / f".{name[:120]}.tmp-{secrets.token_hex(6)}"
+    tmp = folder / f".{name[:120]}.tmp-{secrets.token_hex(6)}"  # matches _TEMP_NAME
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -275,6 +280,15 @@ def _looks_complete_png(path: Path) -> bool:
         return False
 
 
+def _remove_if_stale(entry: os.DirEntry[str], stale_before: float) -> None:
+    """Remove the temp file ``entry`` of a killed save if it was last written before ``stale_before``."""
+    try:
+        if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < stale_before:
+            os.unlink(entry.path)
+    except OSError:
+        pass  # gone already, or not ours to remove: it stays hidden either way
+
+
 class OutputStore:
     """The folder where results are saved, listed and deleted.
 
@@ -365,7 +379,11 @@ class OutputStore:
             raise _store_error(exc, "the list of pictures", folder, "read") from exc
         items = []
         seen = set()
+        stale_before = time.time() - STALE_TEMP_SECONDS
         for entry in entries:
+            if _TEMP_NAME.fullmatch(entry.name):
+                _remove_if_stale(entry, stale_before)
+                continue
             if entry.name.startswith(".") or not entry.name.lower().endswith(PNG_SUFFIX):
                 continue
             if entry.is_file(follow_symlinks=False):
@@ -379,7 +397,11 @@ class OutputStore:
         return sorted(items, key=lambda it: (-it.mtime, it.png.name))
 
     def list_items(self) -> list[SavedItem]:
-        """Saved pictures, newest first (then by name); temp, hidden and damaged files are skipped."""
+        """Saved pictures, newest first (then by name); temp, hidden and damaged files are skipped.
+
+        Temp files of saves that were killed (``.NAME.tmp-XXXXXXXXXXXX`` older than
+        :data:`STALE_TEMP_SECONDS`) are removed on the way.
+        """
         return self._scan(self.root)
 
     def list_trash(self) -> list[SavedItem]:

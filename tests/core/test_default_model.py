@@ -17,7 +17,8 @@ COUNT = 48
 
 def test_model_folder_is_complete_and_honest() -> None:
     names = {p.name for p in DEFAULT_MODEL_DIR.iterdir()}
-    assert {"config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json", "README.md"} <= names
+    wanted = {"config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json", "README.md"}
+    assert wanted <= names
     scheduler = json.loads((DEFAULT_MODEL_DIR / "scheduler_config.json").read_text())
     assert scheduler["clip_sample"] is False and scheduler["prediction_type"] == "v_prediction"
     assert scheduler["beta_schedule"] == "linear" and scheduler["num_train_timesteps"] == 1000
@@ -28,8 +29,9 @@ def test_model_folder_is_complete_and_honest() -> None:
 def test_samples_are_much_closer_to_the_data_than_an_untrained_model() -> None:
     model, _ = load_model()
     assert isinstance(model, DiffusersUNet)
-    untrained = DiffusersUNet(type(model.unet).from_config(model.unet.config).eval(), model.schedule,
-                              model.sample_shape)
+    untrained = DiffusersUNet(
+        type(model.unet).from_config(model.unet.config).eval(), model.schedule, model.sample_shape
+    )
     x_T, _ = initial_noise(range(COUNT), model.sample_shape)
     real = torch.from_numpy(to_model_range(make_scenes(COUNT * 4, seed=10_000)))
     trained_swd = swd(sample(model, x_T, steps=50), real)["mean"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -16,8 +17,10 @@ from ddim_studio.core.imaging import read_params
 from ddim_studio.core.latents import load_latent
 from ddim_studio.core.store import (
     OUTPUT_DIR_ENV,
+    STALE_TEMP_SECONDS,
     OutputStore,
     StoreError,
+    _write_temp,
     atomic_write,
     default_output_dir,
     sanitize_stem,
@@ -150,6 +153,36 @@ def test_list_items_sees_changes(tmp_path: Path) -> None:
     assert store.list_items()[0].params == {"v": 1}
     item.png.unlink()
     assert store.list_items() == []
+
+
+def test_list_items_removes_the_temp_files_of_killed_saves_once_they_are_stale(tmp_path: Path) -> None:
+    """A save killed between writing its temp file and linking it leaves ``.NAME.tmp-XXXXXXXXXXXX``.
+
+    Listing removes such files once untouched for STALE_TEMP_SECONDS; a younger one may belong to a
+    save in progress in another process and stays, as does every other hidden file.
+    """
+    store = OutputStore(tmp_path)
+    kept = store.save_image(picture(), {"n": 1}, stem="kept", latent=torch.zeros(4, 2, 2))
+    stale = [
+        _write_temp(tmp_path, "killed.png", write_bytes(b"png")),
+        _write_temp(tmp_path, "killed.safetensors", write_bytes(b"x")),
+    ]
+    recent = _write_temp(tmp_path, "in-progress.png", write_bytes(b"png"))
+    almost = _write_temp(tmp_path, "almost.png", write_bytes(b"png"))
+    others = [tmp_path / ".notes", tmp_path / ".x.png.tmp-notrandomhex", tmp_path / "x.png.tmp-0123456789ab"]
+    for path in others:
+        path.write_text("not a temp file of the store")
+    folder = tmp_path / ".dir.png.tmp-0123456789ab"
+    folder.mkdir()
+    now = time.time()
+    for path in [*stale, *others, folder]:
+        os.utime(path, (now - STALE_TEMP_SECONDS - 60, now - STALE_TEMP_SECONDS - 60))
+    os.utime(almost, (now - STALE_TEMP_SECONDS + 60, now - STALE_TEMP_SECONDS + 60))
+    assert [it.png for it in store.list_items()] == [kept.png]
+    assert not any(path.exists() for path in stale)
+    assert recent.exists() and almost.exists() and folder.is_dir()
+    assert all(path.exists() for path in others)
+    assert kept.png.exists() and kept.latent is not None and kept.latent.exists()
 
 
 def test_delete_to_trash_and_restore(tmp_path: Path) -> None:

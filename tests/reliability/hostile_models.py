@@ -336,15 +336,17 @@ def torchscript_archive(folder: Path) -> None:
 
 Builder = Callable[[Path], object]
 
+_ZIP_REFUSED = f"'{PICKLED}' is not a checkpoint torch can read safely"
+
 #: Malformed diffusers folders: case → (builder, text the ModelLoadError must contain).
 FOLDER_CASES: dict[str, tuple[Builder, str]] = {
     "zip-two-data-pkl": (two_data_pkl, "appears twice"),
     "zip-extra-code-member": (extra_code_member, "unexpected member"),
     "zip-extra-constants-pkl": (extra_constants_pkl, "expected one"),
     "torchscript-archive": (torchscript_archive, "not a plain PyTorch checkpoint"),
-    "zip-member-encrypted": (zip_member_encrypted, "diffusion_pytorch_model.bin"),
-    "zip-unknown-compression": (zip_unknown_compression, "diffusion_pytorch_model.bin"),
-    "zip-version-6.4": (zip_version_6_4, "diffusion_pytorch_model.bin"),
+    "zip-member-encrypted": (zip_member_encrypted, _ZIP_REFUSED),
+    "zip-unknown-compression": (zip_unknown_compression, _ZIP_REFUSED),
+    "zip-version-6.4": (zip_version_6_4, _ZIP_REFUSED),
     "safetensors-truncated": (truncated_safetensors, "truncated"),
     "safetensors-header-2**63": (header_claims_2_63, "header claims 9223372036854775808 bytes"),
     "safetensors-tensor-2**63": (tensor_claims_2_63, "truncated"),
@@ -353,7 +355,7 @@ FOLDER_CASES: dict[str, tuple[Builder, str]] = {
     "config-not-json": (config_not_json, "not valid JSON"),
     "config-binary": (config_binary, "not valid JSON"),
     "config-a-list": (config_is_a_list, "not a JSON object"),
-    "config-nested-100000-deep": (config_deeply_nested, "UNet config"),
+    "config-nested-100000-deep": (config_deeply_nested, "is nested too deeply to be a model config"),
     "config-unknown-block": (unknown_block_type, "EvilBlock2D"),
     "config-other-model-class": (other_model_class, "UNet2DConditionModel"),
     "weights-shape-mismatch": (shape_mismatch, "has shape"),

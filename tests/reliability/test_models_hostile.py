@@ -41,31 +41,6 @@ from tests.reliability.hostile_models import (
 FORCE_UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
 TIMEOUT_MS = 20_000
 
-#: Cases where the app breaks today (bugs reported in docs/RELIABILITY.md); strict xfails that
-#: turn into failures the day the bug is fixed, so the mark is removed then.
-_ZIP_BUG = (
-    "safe_load._prescan (core/models/safe_load.py) catches BadZipFile, OSError, ValueError and "
-    "EOFError, but zipfile raises {} here: not a ModelLoadError, a worker error of kind 'error', a "
-    "traceback from the CLI (found by the fuzzer)"
-)
-KNOWN_BUGS = {
-    "config-nested-100000-deep": (
-        "read_json (core/models/diffusers_adapter.py) lets json's RecursionError out: not a "
-        "ModelLoadError, a worker error of kind 'error', a traceback from the CLI"
-    ),
-    "zip-member-encrypted": _ZIP_BUG.format("RuntimeError (encrypted member)"),
-    "zip-unknown-compression": _ZIP_BUG.format("NotImplementedError (compression method)"),
-    "zip-version-6.4": _ZIP_BUG.format("NotImplementedError (zip version)"),
-}
-
-
-def folder_params(names: list[str] | None = None) -> list:
-    params = []
-    for name in names or list(FOLDER_CASES):
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name])] if name in KNOWN_BUGS else []
-        params.append(pytest.param(name, id=name, marks=marks))
-    return params
-
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_diffusers(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -139,7 +114,7 @@ def test_load_model_refuses_a_hostile_checkpoint_file(
     assert not sentinel.exists()
 
 
-@pytest.mark.parametrize("name", folder_params())
+@pytest.mark.parametrize("name", list(FOLDER_CASES))
 def test_load_model_gives_a_readable_error_for_a_malformed_folder(
     tmp_path: Path, no_force_unsafe: None, name: str
 ) -> None:
@@ -158,52 +133,93 @@ def test_load_model_gives_a_readable_error_for_a_malformed_folder(
         pytest.param(-5, id="-5"),
         pytest.param(True, id="true"),
         pytest.param(10**9, id="1e9"),
+        pytest.param([8, 8, 8], id="three-sides"),
+        pytest.param([8, 0], id="zero-width"),
+        pytest.param("8", id="a-string"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="sample_shape_from_config (core/models/diffusers_adapter.py) accepts any int: the model "
-    "loads, and the first sample crashes (negative dimension / 2^60-element tensor)",
-)
 def test_load_model_refuses_an_impossible_sample_size(tmp_path: Path, sample_size: object) -> None:
+    """Refused at load time, naming the field and the value (it used to load and crash the first
+    sample: a negative dimension, a 2^60-element tensor)."""
     folder = write_good_folder(tmp_path / "model")
     config = json.loads((folder / "config.json").read_text())
     config["sample_size"] = sample_size
     (folder / "config.json").write_text(json.dumps(config))
-    refused(folder, "sample_size")
+    error = refused(folder, "sample_size")
+    assert repr(sample_size) in str(error), str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="read_json (core/models/diffusers_adapter.py) lets json's RecursionError out "
-    "(scheduler_config.json)",
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("layers_per_block", 10_000, id="layers_per_block-10000"),
+        pytest.param("layers_per_block", 0, id="layers_per_block-0"),
+        pytest.param("block_out_channels", [8] * 1000, id="1000-levels"),
+        pytest.param("block_out_channels", [8, 10**6], id="channels-1e6"),
+        pytest.param("norm_num_groups", 0, id="norm_num_groups-0"),
+        pytest.param("in_channels", 10**6, id="in_channels-1e6"),
+        pytest.param("attention_head_dim", -1, id="attention_head_dim--1"),
+    ],
 )
+def test_load_model_refuses_a_huge_unet_config_at_once(tmp_path: Path, field: str, value: object) -> None:
+    """A size field is bounded before the UNet is built: ``layers_per_block`` 10 000 used to build
+    10 000 blocks per level (≈ 4 ms each) before the weights could show it wrong."""
+    folder = write_good_folder(tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError, match=field) as info:
+        load_model(folder, device="cpu")
+    assert time.perf_counter() - start < 1.0, "a huge config must be refused before building"
+    assert "is not" in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_a_huge_ddim_config_is_refused_at_once(tiny_ckpt: Path, tmp_path: Path) -> None:
+    """The original-DDIM config's ``num_res_blocks`` is bounded the same way."""
+    config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
+    config["num_res_blocks"] = 10_000
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(config))
+    start = time.perf_counter()
+    refused(tiny_ckpt, "num_res_blocks 10000", config=path)
+    assert time.perf_counter() - start < 1.0
+
+
 def test_a_deeply_nested_scheduler_config_is_a_model_load_error(tmp_path: Path) -> None:
     folder = write_good_folder(tmp_path / "model")
     (folder / "scheduler_config.json").write_text("[" * 100_000 + "]" * 100_000)
-    refused(folder, "scheduler config")
+    error = refused(folder, "scheduler config")
+    assert "nested too deeply" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        pytest.param('{"num_train_timesteps": 1000000000000}', "num_train_timesteps", id="T-1e12"),
+        pytest.param('{"num_train_timesteps": Infinity}', "infinity", id="T-infinity"),
+        pytest.param('{"trained_betas": 5}', "betas", id="trained-betas-scalar"),
+        pytest.param('{"beta_start": ' + "1" * 5000 + "}", "not valid JSON", id="5000-digit-number"),
+    ],
+)
+def test_a_scheduler_config_with_impossible_values_is_a_model_load_error(
+    tmp_path: Path, content: str, match: str
+) -> None:
+    folder = write_good_folder(tmp_path / "model")
+    (folder / "scheduler_config.json").write_text(content)
+    refused(folder, match)
 
 
 _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True)
 )
-_RECURSION = pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="_read_mapping (core/models/ddim_config.py) lets json's and yaml's RecursionError out",
-)
-_UNICODE = pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="_read_mapping (core/models/ddim_config.py) catches OSError around read_text but not "
-    "UnicodeDecodeError: a ValueError, so the worker says kind 'input' and the CLI prints the codec error",
-)
 DDIM_CONFIGS = [
-    pytest.param("deep.yml", "[" * 100_000 + "]" * 100_000, "config", id="nested-yaml", marks=_RECURSION),
-    pytest.param("deep.json", "[" * 100_000 + "]" * 100_000, "config", id="nested-json", marks=_RECURSION),
-    pytest.param("bin.yml", b"\x89PNG\xff\xfe", "config", id="binary-yaml", marks=_UNICODE),
-    pytest.param("bin.json", b"\xff\xfe{}", "config", id="binary-json", marks=_UNICODE),
+    pytest.param("deep.yml", "[" * 100_000 + "]" * 100_000, "nested too deeply", id="nested-yaml"),
+    pytest.param("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply", id="nested-json"),
+    pytest.param("bin.yml", b"\x89PNG\xff\xfe", "not UTF-8", id="binary-yaml"),
+    pytest.param("bin.json", b"\xff\xfe{}", "not UTF-8", id="binary-json"),
+    pytest.param("inf.yml", "ch: .inf\nresolution: 32\n", "wrong type", id="yaml-infinity"),
+    pytest.param("data.yml", "model: {ch: 32}\ndata: [1]\n", "data section", id="yaml-data-a-list"),
     pytest.param(
         "tag.yml", "!!python/object/apply:os.system ['touch {sentinel}']\n", "not valid", id="yaml-tag"
     ),
@@ -273,7 +289,7 @@ def test_worker_load_of_a_hostile_pickle_fails_and_the_runner_goes_on(
     assert not sentinel_for(folder).exists()
 
 
-@pytest.mark.parametrize("name", folder_params())
+@pytest.mark.parametrize("name", list(FOLDER_CASES))
 def test_worker_load_of_a_malformed_folder_fails_with_kind_model(
     qtbot, runner, tmp_path: Path, no_force_unsafe: None, name: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -404,15 +420,7 @@ def test_cli_in_a_fresh_interpreter_refuses_a_hostile_model(cli_runs, name: str)
 @NEEDS_FORK
 @pytest.mark.parametrize(
     ("name", "force"),
-    [
-        pytest.param(
-            n,
-            f,
-            id=n + ("-FORCE_NO_WEIGHTS_ONLY" if f else ""),
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[n])] if n in KNOWN_BUGS else [],
-        )
-        for n, f in _cli_cases()
-    ],
+    [pytest.param(n, f, id=n + ("-FORCE_NO_WEIGHTS_ONLY" if f else "")) for n, f in _cli_cases()],
 )
 def test_cli_subprocess_exits_1_with_one_line_and_no_traceback(cli_runs, name: str, force) -> None:  # type: ignore[no-untyped-def]
     folder, _out, match, _prefix = cli_runs["expected"][(name, force)]

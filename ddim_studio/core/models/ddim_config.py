@@ -14,7 +14,6 @@ the weights and must be given.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,8 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
+from ddim_studio.core.models.config_files import (
+    MAX_CHANNELS,
+    MAX_IMAGE_CHANNELS,
+    MAX_LAYERS_PER_BLOCK,
+    MAX_LEVELS,
+    MAX_SAMPLE_SIZE,
+    check_int,
+    read_config,
+    show,
+)
 from ddim_studio.core.models.protocol import ModelLoadError
 from ddim_studio.core.schedule import NoiseSchedule, ScheduleError
 
@@ -59,19 +67,29 @@ class DDIMArchitecture:
         return [self.resolution // 2**i in self.attn_resolutions for i in range(self.num_levels)]
 
     def validate(self) -> None:
-        """Raise a ModelLoadError for an architecture diffusers' ``UNet2DModel`` cannot express."""
+        """Raise a ModelLoadError for an architecture diffusers' ``UNet2DModel`` cannot express.
+
+        Sizes are bounded like a diffusers config's (:mod:`config_files`), under the original
+        names, before anything is derived from them.
+        """
+        owner = "The DDIM architecture"
+        check_int(len(self.ch_mult), "number of levels (len(ch_mult))", 1, MAX_LEVELS, owner)
+        check_int(self.num_res_blocks, "num_res_blocks", 1, MAX_LAYERS_PER_BLOCK, owner)
+        check_int(self.resolution, "resolution", 1, MAX_SAMPLE_SIZE, owner)
+        check_int(self.in_channels, "in_channels", 1, MAX_IMAGE_CHANNELS, owner)
+        check_int(self.out_ch, "out_ch", 1, 2 * MAX_IMAGE_CHANNELS, owner)
+        for channels in [self.ch] + [self.ch * m for m in self.ch_mult]:
+            check_int(channels, "channel count (ch × ch_mult)", 1, MAX_CHANNELS, owner)
         if not self.resamp_with_conv:
             raise ModelLoadError(
                 "This checkpoint resamples without convolutions (resamp_with_conv: false); the studio "
                 "converts only the convolutional resampling every official DDIM model uses."
             )
-        if self.ch <= 0 or self.num_res_blocks <= 0 or not self.ch_mult or min(self.ch_mult) <= 0:
-            raise ModelLoadError(f"The DDIM architecture {self} has an empty or negative size.")
         if any((self.ch * m) % 32 for m in self.ch_mult):
             raise ModelLoadError(
                 f"Channel counts {[self.ch * m for m in self.ch_mult]} are not multiples of 32."
             )
-        if self.resolution <= 0 or self.resolution % 2 ** (self.num_levels - 1):
+        if self.resolution % 2 ** (self.num_levels - 1):
             raise ModelLoadError(
                 f"Resolution {self.resolution} cannot be halved {self.num_levels - 1} times; "
                 "check the config."
@@ -108,10 +126,12 @@ class DDIMArchitecture:
 def _as_int_list(value: Any, key: str) -> tuple[int, ...]:
     if isinstance(value, (int, float)):
         value = [value]
-    try:
-        return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ModelLoadError(f"The DDIM config's {key} {value!r} is not a list of integers.") from None
+    if isinstance(value, (list, tuple)) and len(value) <= 64:
+        try:
+            return tuple(int(v) for v in value)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    raise ModelLoadError(f"The DDIM config's {key} {show(value)} is not a short list of integers.")
 
 
 def architecture_from_mapping(
@@ -141,24 +161,22 @@ def architecture_from_mapping(
             f"The DDIM config lacks {exc.args[0]!r}; it needs ch, ch_mult, num_res_blocks and "
             "attn_resolutions."
         ) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(.inf)
         raise ModelLoadError(f"The DDIM config has a value of the wrong type: {exc}") from None
     arch.validate()
     return arch
 
 
+def _same_int(a: Any, b: Any) -> bool:
+    try:
+        return int(a) == int(b)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def _read_mapping(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelLoadError(f"Cannot read the model config '{path}': {exc.strerror or exc}.") from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ModelLoadError(f"The model config '{path}' is not valid JSON/YAML ({exc}).") from None
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"The model config '{path}' is not a mapping of settings.")
-    return data
+    """The config as a mapping: JSON for ``.json``, YAML otherwise (see :func:`read_config`)."""
+    return read_config(path, "model config", "json" if path.suffix.lower() == ".json" else "yaml")
 
 
 def schedule_from_mapping(diffusion: Mapping[str, Any]) -> tuple[NoiseSchedule, list[str]]:
@@ -167,7 +185,7 @@ def schedule_from_mapping(diffusion: Mapping[str, Any]) -> tuple[NoiseSchedule, 
         return NoiseSchedule.linear(), [DEFAULT_SCHEDULE_NOTE]
     try:
         return NoiseSchedule.from_ddim_config(diffusion), []
-    except (ScheduleError, TypeError, ValueError) as exc:
+    except (ScheduleError, TypeError, ValueError, OverflowError) as exc:
         raise ModelLoadError(f"The DDIM config's diffusion settings cannot be used: {exc}") from None
 
 
@@ -192,15 +210,17 @@ def read_ddim_config(
         model = data["model"]
         diffusion = data.get("diffusion") or {}
         data_section = data.get("data") or {}
+        if not isinstance(data_section, Mapping):
+            raise ModelLoadError(f"The config '{path.name}' has a data section that is not a mapping.")
         size = data_section.get("image_size", model.get("resolution"))
         channels = model.get("in_channels", data_section.get("channels", 3))
     else:
         model = diffusion = data
         size = data.get("resolution", data.get("image_size"))
         channels = data.get("in_channels", data.get("channels", 3))
-    if resolution is not None and size is not None and int(size) != int(resolution):
+    if resolution is not None and size is not None and not _same_int(size, resolution):
         raise ModelLoadError(
-            f"The config '{path.name}' says resolution {size} but {resolution} was asked for."
+            f"The config '{path.name}' says resolution {show(size)} but {resolution} was asked for."
         )
     arch = architecture_from_mapping(model, size if size is not None else resolution, channels)
     if not isinstance(diffusion, Mapping):

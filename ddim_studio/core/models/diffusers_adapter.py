@@ -12,13 +12,20 @@ loaded by the studio's safe loader, strictly: every key, every shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ddim_studio.core.models.config_files import (
+    UNET_LIMITS,
+    check_int,
+    check_sample_size,
+    check_unet_config,
+    read_config,
+    show,
+)
 from ddim_studio.core.models.protocol import ModelInfo, ModelLoadError
 from ddim_studio.core.models.safe_load import load_checkpoint
 from ddim_studio.core.schedule import NoiseSchedule, ScheduleError
@@ -103,46 +110,46 @@ class DiffusersUNet:
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object from ``path``; any failure is a ModelLoadError naming ``what``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ModelLoadError(f"Cannot read the {what} '{path}': {exc.strerror or exc}.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"The {what} '{path}' is not valid JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"The {what} '{path}' is not a JSON object.")
-    return data
+    """Read a JSON object from ``path``; any failure is a ModelLoadError naming ``what``.
+
+    See :func:`config_files.read_config`: not UTF-8, not JSON, nested too deeply, too large or not
+    an object are all refused with a message.
+    """
+    return read_config(path, what, "json")
 
 
 def sample_shape_from_config(config: Mapping[str, Any]) -> tuple[int, int, int]:
-    """(C, H, W) from a UNet config's ``in_channels`` and ``sample_size`` (an int or [H, W])."""
-    size: Any = config.get("sample_size")
-    try:
-        height, width = (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        channels = int(config.get("in_channels", 3))
-    except (TypeError, ValueError, IndexError):
-        raise ModelLoadError(
-            f"The UNet config's sample_size {size!r} is not an image size; it needs an int or [H, W]."
-        ) from None
+    """(C, H, W) from a UNet config's ``in_channels`` and ``sample_size`` (an int or [H, W]).
+
+    Raises:
+        ModelLoadError: ``sample_size`` is not an int or a pair of ints from 1 to 4096, or
+            ``in_channels`` is not an int from 1 to 64; the message names the field and the value.
+    """
+    height, width = check_sample_size(config.get("sample_size"))
+    channels = check_int(config.get("in_channels", 3), "in_channels", *UNET_LIMITS["in_channels"])
     return channels, height, width
 
 
 def build_unet(config: Mapping[str, Any]) -> Any:
     """Build a ``UNet2DModel`` from its config on the ``meta`` device (shapes only, no memory).
 
+    The config's size fields are bounded first (:func:`config_files.check_unet_config`): the
+    build takes time and memory in proportion to them, before the weights could show them wrong.
+
     Raises:
-        ModelLoadError: the config names another model class, an unknown block type, or values
-            diffusers cannot build.
+        ModelLoadError: the config names another model class, a size out of bounds, an unknown
+            block type, or values diffusers cannot build.
     """
     from diffusers import UNet2DModel
 
     class_name = config.get("_class_name", "UNet2DModel")
     if class_name != "UNet2DModel":
+        name = class_name[:100] if isinstance(class_name, str) else show(class_name)
         raise ModelLoadError(
-            f"The config describes a {class_name}; the studio samples unconditional UNet2DModel "
+            f"The config describes a {name}; the studio samples unconditional UNet2DModel "
             "networks (DDPM/DDIM image models), not text-conditioned or latent ones."
         )
+    check_unet_config(config)
     try:
         with torch.device("meta"):
             return UNet2DModel.from_config(dict(config))
@@ -239,7 +246,7 @@ def _schedule_for(unet_dir: Path) -> tuple[NoiseSchedule, list[str]]:
         return NoiseSchedule.linear(), [DEFAULT_SCHEDULE_NOTE]
     try:
         return NoiseSchedule.from_diffusers_config(read_json(path, "scheduler config")), []
-    except (ScheduleError, TypeError, ValueError) as exc:
+    except (ScheduleError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(Infinity)
         raise ModelLoadError(f"The scheduler config '{path}' cannot be used: {exc}") from None
 
 
@@ -255,12 +262,9 @@ def _read_unet_config(folder: Path) -> tuple[Path, dict[str, Any], tuple[int, in
         )
     config = read_json(config_path, "UNet config")
     sample_shape = sample_shape_from_config(config)
-    try:
-        out_channels = int(config.get("out_channels", sample_shape[0]))
-    except (TypeError, ValueError):
-        raise ModelLoadError(
-            f"The UNet config's out_channels {config.get('out_channels')!r} is not a number."
-        ) from None
+    out_channels = check_int(
+        config.get("out_channels", sample_shape[0]), "out_channels", *UNET_LIMITS["out_channels"]
+    )
     if out_channels not in (sample_shape[0], 2 * sample_shape[0]):
         raise ModelLoadError(
             f"The UNet config has {sample_shape[0]} input but {out_channels} output channels; the studio "

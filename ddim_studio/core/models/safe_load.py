@@ -24,7 +24,6 @@ Every failure is a :class:`ModelLoadError` whose message says what is wrong with
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import pickle
@@ -41,6 +40,7 @@ from typing import IO, Any
 
 import torch
 
+from ddim_studio.core.models.config_files import UnparsableText, parse_text
 from ddim_studio.core.models.protocol import ModelLoadError
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -207,8 +207,17 @@ def _prescan(path: Path) -> None:
         try:
             with zipfile.ZipFile(path) as zf:
                 data = _zip_pickle(zf, source)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise ModelLoadError(f"'{source}' is a damaged zip archive ({exc}).") from None
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            # Reading an untrusted zip fails in many ways besides BadZipFile: NotImplementedError
+            # (a "version needed" above zipfile's, an unknown compression method), RuntimeError (an
+            # encrypted member), zlib/bz2/lzma errors (a compression torch.save never uses), EOFError,
+            # OSError, ValueError... Whatever zipfile raises, torch will not be given this file.
+            raise ModelLoadError(
+                f"'{source}' is not a checkpoint torch can read safely: its zip archive is damaged or "
+                f"uses a feature torch.save never writes ({type(exc).__name__}: {exc})."
+            ) from None
         check_pickle(io.BytesIO(data), source)
         return
     if tarfile.is_tarfile(path):
@@ -307,9 +316,12 @@ def _check_safetensors_header(path: Path, size: int) -> None:
             )
         raw = fh.read(header_len)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelLoadError(f"'{name}' is not a valid safetensors file: its header is not JSON.") from None
+        header = parse_text(raw, "json")
+    except UnparsableText as exc:  # also nested too deeply, or an integer too long for Python
+        raise ModelLoadError(
+            f"'{name}' is not a valid safetensors file: its header is not JSON safetensors can read "
+            f"(the header {exc.reason})."
+        ) from None
     if not isinstance(header, dict):
         raise ModelLoadError(f"'{name}' is not a valid safetensors file: its header is not a JSON object.")
     data_len = size - 8 - header_len
@@ -323,7 +335,7 @@ def _check_safetensors_entry(name: str, key: str, entry: Any, data_len: int) -> 
         itemsize = _SAFETENSORS_ITEMSIZE[entry["dtype"]]
         shape = [int(d) for d in entry["shape"]]
         begin, end = (int(o) for o in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
         raise ModelLoadError(
             f"'{name}' is not a valid safetensors file: tensor {key!r} has a malformed or unsupported entry."
         ) from None

@@ -98,6 +98,14 @@ def test_safetensors_bad_header(tmp_path: Path) -> None:
     path.write_bytes(_raw_safetensors(len(header), header + bytes(8)))
     with pytest.raises(ModelLoadError, match="does not fill"):
         load_safetensors(path)
+    for header, match in [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"w": ' + b"1" * 5000 + b"}", "not valid JSON"),
+        (b'{"w": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 8]}}', "malformed"),
+    ]:
+        path.write_bytes(_raw_safetensors(len(header), header + bytes(8)))
+        with pytest.raises(ModelLoadError, match=match):
+            load_safetensors(path)
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:
@@ -247,6 +255,32 @@ def test_damaged_zip(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pth"
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelLoadError):
+        load_checkpoint(bad)
+
+
+#: (offset in a zip header, new 16-bit value, also in the local header, what zipfile raises).
+ZIP_HEADER_EDITS = {
+    "version-needed-6.4": (6, 64, False, "NotImplementedError"),
+    "unknown-compression": (10, 99, False, "NotImplementedError"),
+    "deflate-zlib-error": (10, 8, True, "error"),  # zlib.error
+    "bzip2": (10, 12, True, "OSError"),
+    "encrypted": (8, 1, False, "RuntimeError"),
+}
+
+
+@pytest.mark.parametrize("edit", list(ZIP_HEADER_EDITS))
+def test_a_zip_header_torch_save_never_writes_is_refused(tmp_path: Path, edit: str) -> None:
+    """One field of ``data.pkl``'s zip headers changed: whatever zipfile raises is a ModelLoadError."""
+    offset, value, local_too, error = ZIP_HEADER_EDITS[edit]
+    good = tmp_path / "good.pth"
+    torch.save(_weights(), good)
+    data = bytearray(good.read_bytes())
+    struct.pack_into("<H", data, data.index(b"PK\x01\x02") + offset, value)  # data.pkl comes first
+    if local_too:
+        struct.pack_into("<H", data, data.index(b"PK\x03\x04") + offset - 2, value)
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=f"not a checkpoint torch can read safely.*{error}:"):
         load_checkpoint(bad)
 
 
