@@ -132,7 +132,7 @@ def table2(model: DiffusersUNet, count: int, steps_list: list[int]) -> str:
         print(f"  table 2: S={steps}: {ours[-1]:.5f} ({time.perf_counter() - start:.0f} s)", flush=True)
     head = "| S | " + " | ".join(str(s) for s in steps_list) + " |"
     rule = "|---" * (len(steps_list) + 1) + "|"
-    row = "| this model | " + " | ".join(f"{e:.5f}" for e in ours) + " |"
+    row = "| this model | " + " | ".join(f"{e:.2g}" for e in ours) + " |"
     paper = "| paper, CIFAR-10 | " + " | ".join(str(PAPER_TABLE2.get(s, "–")) for s in steps_list) + " |"
     return "\n".join([head, rule, row, paper, f"\n{count} held-out scenes, η = 0, uniform spacing."])
 

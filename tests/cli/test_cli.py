@@ -65,7 +65,7 @@ def test_sample_resumes_exactly_and_batch_size_changes_only_round_off(
     run_cli(capsys, "sample", *common, "--batch-size", "4", "--out", str(a))
     run_cli(capsys, "sample", *common, "--batch-size", "1", "--out", str(b))
     for name in ("seed-000000.png", "seed-000003.png"):
-        pa, pb = (torch.from_numpy(np.asarray(Image.open(d / name))).int() for d in (a, b))
+        pa, pb = (torch.from_numpy(np.array(Image.open(d / name))).int() for d in (a, b))
         assert int((pa - pb).abs().max()) <= 1  # convolution kernels differ per batch shape
     kept = (a / "seed-000002.png").read_bytes()
     (a / "seed-000002.png").unlink()
