@@ -32,6 +32,19 @@ def _alpha_bar(schedule: NoiseSchedule, t: torch.Tensor, x_t: torch.Tensor) -> t
     return alpha_bar.to(x_t.device).reshape(n, *([1] * (x_t.ndim - 1)))
 
 
+def _oracle_info(name: str, sample_shape: tuple[int, int, int], schedule: NoiseSchedule) -> ModelInfo:
+    """The ModelInfo of an exact ε-predictor."""
+    return ModelInfo(
+        name=name,
+        source="oracle",
+        family="oracle",
+        sample_shape=sample_shape,
+        num_parameters=0,
+        prediction_type="epsilon",
+        num_train_timesteps=schedule.num_train_timesteps,
+    )
+
+
 class GaussianOracle:
     """The exact ε-predictor for data ``N(μ, s² I)``.
 
@@ -68,15 +81,7 @@ class GaussianOracle:
     @property
     def info(self) -> ModelInfo:
         """A description for the UI and CLI."""
-        return ModelInfo(
-            name=f"Gaussian oracle (s = {self.s:g})",
-            source="oracle",
-            family="oracle",
-            sample_shape=self.sample_shape,
-            num_parameters=0,
-            prediction_type="epsilon",
-            num_train_timesteps=self.schedule.num_train_timesteps,
-        )
+        return _oracle_info(f"Gaussian oracle (s = {self.s:g})", self.sample_shape, self.schedule)
 
 
 class FiniteSetOracle:
@@ -118,12 +123,5 @@ class FiniteSetOracle:
     @property
     def info(self) -> ModelInfo:
         """A description for the UI and CLI."""
-        return ModelInfo(
-            name=f"Finite-set oracle ({self.data.shape[0]} samples)",
-            source="oracle",
-            family="oracle",
-            sample_shape=self.sample_shape,
-            num_parameters=0,
-            prediction_type="epsilon",
-            num_train_timesteps=self.schedule.num_train_timesteps,
-        )
+        name = f"Finite-set oracle ({self.data.shape[0]} samples)"
+        return _oracle_info(name, self.sample_shape, self.schedule)

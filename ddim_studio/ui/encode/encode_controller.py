@@ -208,18 +208,22 @@ class EncodeController(LatentActions, QObject):
         self._serial += 1
         self._task = spawn(self._encode(job, self._serial), self.services.notifier)
 
-    async def _encode(self, job: EncodeJob, serial: int) -> None:
+    async def _run_job(self, job: EncodeJob | SampleJob, start_text: str, action: str, serial: int) -> Any:
+        """Run one job of this mode with progress; its result, or None when cancelled, failed or stale."""
         self._clear_results()
-        self.view.progress.start(f"Encoding with S = {job.steps}…")
-        status, value = await guarded(
-            self.tracker.run(job, group="encode"), self.services.notifier, "Encoding"
-        )
+        self.view.progress.start(start_text)
+        status, value = await guarded(self.tracker.run(job, group="encode"), self.services.notifier, action)
         if serial != self._serial:
-            return  # a newer flow took over
+            return None  # a newer flow took over
         if status != "ok":
-            self.view.progress.finish(
-                "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
-            )
+            message = "Cancelled" if status == "cancelled" else f"Failed: {value}"
+            self.view.progress.finish(message, full=False)
+            return None
+        return value
+
+    async def _encode(self, job: EncodeJob, serial: int) -> None:
+        value = await self._run_job(job, f"Encoding with S = {job.steps}…", "Encoding", serial)
+        if value is None:
             return
         result: EncodeResult = value
         params = {
@@ -280,17 +284,9 @@ class EncodeController(LatentActions, QObject):
     async def _decode_restored(
         self, job: SampleJob, source: str, params: dict[str, Any], serial: int
     ) -> None:
-        self._clear_results()
-        self.view.progress.start(f"Restoring {source}: decoding its x_T with S = {job.steps}…")
-        status, value = await guarded(
-            self.tracker.run(job, group="encode"), self.services.notifier, "Restoring"
-        )
-        if serial != self._serial:
-            return  # a newer flow took over
-        if status != "ok":
-            self.view.progress.finish(
-                "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
-            )
+        text = f"Restoring {source}: decoding its x_T with S = {job.steps}…"
+        value = await self._run_job(job, text, "Restoring", serial)
+        if value is None:
             return
         result: SampleResult = value
         recon = tensor_to_uint8(result.images)[0]
