@@ -8,8 +8,9 @@
 - Table 2 shape: encode → decode per-dimension MSE on a [0, 1] scale over ``--recon`` held-out real
   scenes for S ∈ {10, 20, 50, 100, 200, 500, 1000}, beside the paper's CIFAR-10 numbers.
 - Figures: consistency (one x_T at S = 10, 20, 50, 100, 1000) and slerp vs lerp, as PNGs in docs/.
-Table 1 cells are appended to ``table1.jsonl`` as each finishes (a rerun skips measured cells, and
-several processes can share the work by η); ``--only render`` writes ``paper_tables.md``.
+Table 1 cells go to ``table1.jsonl`` and Table 2 cells to ``table2.jsonl`` as each finishes (a
+rerun skips measured cells, and several processes can share the work by η or S);
+``--only render`` writes ``paper_tables.md``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def table1_bounds(model: DiffusersUNet, num: int) -> dict[str, float]:
 
 
 def read_cells(log: Path) -> list[dict]:
-    """The Table 1 cells measured so far."""
+    """The cells measured so far (one JSON object per line)."""
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -116,11 +117,13 @@ def render_table1(cells: list[dict], bounds: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def table2(model: DiffusersUNet, count: int, steps_list: list[int]) -> str:
-    """Encode → decode per-dimension MSE on a [0, 1] scale, beside the paper's CIFAR-10 numbers."""
+def table2_cells(model: DiffusersUNet, count: int, steps_list: list[int], log: Path) -> None:
+    """Encode → decode MSE (per dimension, [0, 1] scale) for each S, appended to ``log`` as each ends."""
     x0 = real_set(HELD_OUT_A, count)
-    ours = []
+    done = {c["steps"] for c in read_cells(log) if c["num"] == count}
     for steps in steps_list:
+        if steps in done:
+            continue
         start = time.perf_counter()
         rec = torch.cat(
             [
@@ -128,11 +131,25 @@ def table2(model: DiffusersUNet, count: int, steps_list: list[int]) -> str:
                 for i in range(0, count, BATCH)
             ]
         )
-        ours.append(float((((rec - x0) / 2) ** 2).mean()))
-        print(f"  table 2: S={steps}: {ours[-1]:.5f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        cell = {
+            "steps": steps,
+            "mse": float((((rec - x0) / 2) ** 2).mean()),
+            "num": count,
+            "seconds": time.perf_counter() - start,
+        }
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(cell) + "\n")
+        print(f"  table 2: S={steps}: {cell['mse']:.2g} ({cell['seconds']:.0f} s)", flush=True)
+
+
+def render_table2(cells: list[dict]) -> str:
+    """Markdown: this model's error at each measured S beside the paper's CIFAR-10 numbers."""
+    count = max((c["num"] for c in cells), default=0)
+    mse = {c["steps"]: c["mse"] for c in cells if c["num"] == count}
+    steps_list = sorted(set(mse) | set(PAPER_TABLE2))
     head = "| S | " + " | ".join(str(s) for s in steps_list) + " |"
     rule = "|---" * (len(steps_list) + 1) + "|"
-    row = "| this model | " + " | ".join(f"{e:.2g}" for e in ours) + " |"
+    row = "| this model | " + " | ".join(f"{mse[s]:.2g}" if s in mse else "–" for s in steps_list) + " |"
     paper = "| paper, CIFAR-10 | " + " | ".join(str(PAPER_TABLE2.get(s, "–")) for s in steps_list) + " |"
     return "\n".join([head, rule, row, paper, f"\n{count} held-out scenes, η = 0, uniform spacing."])
 
@@ -191,8 +208,8 @@ def main() -> None:
     assert isinstance(model, DiffusersUNet)
     args.out.mkdir(parents=True, exist_ok=True)
     only = args.only.split(",")
-    cells_log, bounds_file, table2_file = (
-        args.out / n for n in ("table1.jsonl", "table1_bounds.json", "table2.md")
+    cells_log, bounds_file, table2_log = (
+        args.out / n for n in ("table1.jsonl", "table1_bounds.json", "table2.jsonl")
     )
     if "figures" in only:
         figures(model, ROOT / "docs")
@@ -203,7 +220,7 @@ def main() -> None:
         table1_cells(model, args.num, steps, etas, cells_log)
     if "table2" in only:
         recon_steps = [int(s) for s in args.recon_steps.split(",")]
-        table2_file.write_text(table2(model, args.recon, recon_steps), encoding="utf-8")
+        table2_cells(model, args.recon, recon_steps, table2_log)
     if "render" in only:
         parts = [f"# Paper tables on {info.name}\n"]
         if bounds_file.exists():
@@ -213,8 +230,8 @@ def main() -> None:
                 render_table1(read_cells(cells_log), bounds),
                 "",
             ]
-        if table2_file.exists():
-            parts += ["## Table 2 shape: reconstruction error\n", table2_file.read_text(encoding="utf-8"), ""]
+        if table2_log.exists():
+            parts += ["## Table 2 shape: reconstruction error\n", render_table2(read_cells(table2_log)), ""]
         text = "\n".join(parts)
         (args.out / "paper_tables.md").write_text(text, encoding="utf-8")
         print(text)
