@@ -51,8 +51,8 @@ def draw(model: DiffusersUNet, count: int, steps: int, eta: float, seed: int = 0
     out = []
     for start in range(0, count, BATCH):
         seeds = range(seed + start, seed + min(count, start + BATCH))
-        x_T, stream = initial_noise(seeds, model.sample_shape)
-        out.append(sample(model, x_T, steps=steps, eta=eta, noise=stream))
+        x_T, stream = initial_noise(seeds, model.sample_shape, device=model.device)
+        out.append(sample(model, x_T, steps=steps, eta=eta, noise=stream).cpu())
     return torch.cat(out)
 
 
@@ -82,7 +82,9 @@ def table1_bounds(model: DiffusersUNet, num: int) -> dict[str, float]:
     """The floor (two disjoint real sets) and the ceiling (a random-init model, S = 10)."""
     reference = real_set(HELD_OUT_A, num)
     random_unet = DiffusersUNet(
-        type(model.unet).from_config(model.unet.config).eval(), model.schedule, model.sample_shape
+        type(model.unet).from_config(model.unet.config).eval().to(model.device),
+        model.schedule,
+        model.sample_shape,
     )
     return {
         "floor": swd(real_set(HELD_OUT_B, num), reference)["mean"],
@@ -127,7 +129,9 @@ def table2_cells(model: DiffusersUNet, count: int, steps_list: list[int], log: P
         start = time.perf_counter()
         rec = torch.cat(
             [
-                sample(model, invert(model, x0[i : i + BATCH], steps=steps), steps=steps)
+                sample(
+                    model, invert(model, x0[i : i + BATCH].to(model.device), steps=steps), steps=steps
+                ).cpu()
                 for i in range(0, count, BATCH)
             ]
         )
@@ -202,9 +206,10 @@ def main() -> None:
     parser.add_argument(
         "--only", default="figures,table1,table2,render", help="parts to run, comma-separated"
     )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the tables were made on cpu)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    model, info = load_model(args.model)
+    model, info = load_model(args.model, device=args.device)
     assert isinstance(model, DiffusersUNet)
     args.out.mkdir(parents=True, exist_ok=True)
     only = args.only.split(",")

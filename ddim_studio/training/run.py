@@ -25,6 +25,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument(
+        "--data-workers", type=int, default=0, help="processes that make batches ahead (for a GPU; 0: inline)"
+    )
     parser.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     parser.add_argument(
         "--export", type=Path, default=None, help="write a diffusers model folder here when done"
@@ -72,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             if trainer.history and trainer.history[-1]["step"] == step:
                 print(json.dumps(trainer.history[-1]), file=sys.stderr, flush=True)
 
-    trainer.run(until, checkpoint_every_s=args.checkpoint_every, on_progress=progress)
+    trainer.run(
+        until, checkpoint_every_s=args.checkpoint_every, on_progress=progress, data_workers=args.data_workers
+    )
     bar.close()
     if args.export is not None:
         from ddim_studio.training.export import export_model

@@ -27,6 +27,7 @@ from torch import nn
 from ddim_studio.core.scenes import make_scenes, to_model_range
 from ddim_studio.core.schedule import NoiseSchedule
 from ddim_studio.training.config import TrainConfig
+from ddim_studio.training.data import Prefetcher, StepInputs, step_inputs
 
 STATE_FILE = "state.pt"
 HELD_OUT_SEED = 10_000  # scenes of this seed are never trained on
@@ -137,18 +138,10 @@ class Trainer:
         return True
 
     # -- training ----------------------------------------------------------------------------
-    def batch(self, step: int) -> torch.Tensor:
-        """The fresh scenes of one step (deterministic from the data seed and the step)."""
-        images = make_scenes(
-            self.cfg.batch_size, self.cfg.data_seed, self.cfg.image_size, start=step * self.cfg.batch_size
-        )
-        return torch.from_numpy(to_model_range(images)).to(self.device)
-
-    def loss(self, x0: torch.Tensor, generator: torch.Generator, model: nn.Module) -> torch.Tensor:
-        """Weighted diffusion loss of ``model`` on clean images ``x0``."""
+    def loss(self, inputs: StepInputs, model: nn.Module) -> torch.Tensor:
+        """Weighted diffusion loss of ``model`` on one step's clean images, timesteps and noise."""
+        x0, t, noise = (torch.as_tensor(a).to(self.device, non_blocking=True) for a in inputs)
         n = x0.shape[0]
-        t = torch.randint(0, self.schedule.num_train_timesteps, (n,), generator=generator).to(self.device)
-        noise = torch.randn(x0.shape, generator=generator).to(self.device)
         a = self.alpha_bar[t].view(n, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
         out = model(x_t, t).sample
@@ -156,20 +149,20 @@ class Trainer:
         per_image = ((out - target) ** 2).mean(dim=(1, 2, 3))
         return (loss_weight(a.view(n), self.cfg) * per_image).mean()
 
-    def train_step(self) -> float:
-        """One optimiser update and EMA update; returns the loss."""
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+    def train_step(self, inputs: StepInputs | None = None) -> float:
+        """One optimiser update and EMA update (on ``step_inputs`` of this step); returns the loss."""
+        if inputs is None:
+            inputs = step_inputs(self.cfg, self.step)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, self.cfg)
-        loss = self.loss(self.batch(self.step), gen, self.model)
+        loss = self.loss(inputs, self.model)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
         decay = ema_decay_at(self.step, self.cfg)
         with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-                p_ema.lerp_(p, 1 - decay)
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1 - decay)
         self.step += 1
         return float(loss.detach())
 
@@ -200,21 +193,27 @@ class Trainer:
         checkpoint_every_s: float = 300.0,
         on_progress: Callable[[int, float, float], None] | None = None,
         eval_every: int = 1000,
+        data_workers: int = 0,
     ) -> None:
-        """Train until ``until_step`` updates, checkpointing every ``checkpoint_every_s`` seconds."""
+        """Train until ``until_step`` updates, checkpointing every ``checkpoint_every_s`` seconds.
+
+        ``data_workers`` > 0 makes each step's scenes and noise in that many processes ahead of the
+        GPU; the batches are the same as in-process ones (they depend on the seeds and step only).
+        """
         last_save = time.monotonic()
         self.model.train()
-        while self.step < until_step:
-            start = time.monotonic()
-            loss = self.train_step()
-            self.wall_s += time.monotonic() - start
-            if on_progress is not None:
-                on_progress(self.step, loss, lr_at(self.step, self.cfg))
-            if self.step % eval_every == 0:
-                self.history.append(self.evaluate())
-            if time.monotonic() - last_save > checkpoint_every_s:
-                self.save()
-                last_save = time.monotonic()
+        with Prefetcher(self.cfg, self.step, until_step, data_workers) as batches:
+            while self.step < until_step:
+                start = time.monotonic()
+                loss = self.train_step(batches.get(self.step))
+                self.wall_s += time.monotonic() - start
+                if on_progress is not None:
+                    on_progress(self.step, loss, lr_at(self.step, self.cfg))
+                if self.step % eval_every == 0:
+                    self.history.append(self.evaluate())
+                if time.monotonic() - last_save > checkpoint_every_s:
+                    self.save()
+                    last_save = time.monotonic()
         self.save()
 
 
