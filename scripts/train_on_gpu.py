@@ -5,9 +5,9 @@
 The recipe is ``ddim-studio train``'s (v-prediction, Min-SNR-5, AdamW, warm-up then cosine decay),
 with a batch that keeps a GPU busy and scenes made ahead by worker processes. The number of updates
 is fixed after timing the first warm-up steps (the learning rate does not depend on it until the
-warm-up ends), so the cosine decay ends when the budget does. Then the raw and EMA weights are
-both exported and scored by SWD against held-out scenes beside the model shipped today, and the
-better one is written to ``DIR/best``.
+warm-up ends, and a run stops at its total), so the cosine decay ends when the budget does. Then
+the raw and EMA weights are both exported and scored by SWD against held-out scenes beside the
+model shipped today, and the better one is written to ``DIR/best``.
 """
 
 from __future__ import annotations
@@ -53,24 +53,25 @@ def score(folder: Path, device: str, num: int, steps: int) -> float:
 
 
 def train(args: argparse.Namespace) -> Trainer:
-    """Time the warm-up, fix the number of updates to fit the budget, and train to it."""
+    """Time the first warm-up updates, fix the number of updates to fit the budget, train to it."""
     cfg = TrainConfig(total_steps=10**9, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup)
+    torch.set_num_threads(2)  # the data workers need the other cores
     trainer = Trainer(cfg, args.out / "run")
     log(f"device {trainer.device}, batch {cfg.batch_size}, {args.data_workers} data workers")
-    start = time.monotonic()
-    trainer.run(PROBE_STEPS // 3, data_workers=args.data_workers, eval_every=10**9)
-    mid = time.monotonic()
-    trainer.run(PROBE_STEPS, data_workers=args.data_workers, eval_every=10**9)
-    per_step = (time.monotonic() - mid) / (PROBE_STEPS - PROBE_STEPS // 3)
-    left = args.budget_s - (time.monotonic() - start)
-    cfg.total_steps = max(cfg.warmup_steps + 1, PROBE_STEPS + int(left / per_step))
-    log(f"{per_step * 1e3:.1f} ms per update: training to {cfg.total_steps} updates")
+    clock: dict[str, float] = {"start": time.monotonic()}
 
-    def progress(step: int, loss: float, lr: float) -> None:
+    def progress(step: int, loss: torch.Tensor, lr: float) -> None:
+        if step == PROBE_STEPS // 3:
+            clock["probe"] = time.monotonic()
+        if step == PROBE_STEPS:
+            per_step = (time.monotonic() - clock["probe"]) / (PROBE_STEPS - PROBE_STEPS // 3)
+            left = args.budget_s - (time.monotonic() - clock["start"])
+            cfg.total_steps = max(cfg.warmup_steps + 1, PROBE_STEPS + int(left / per_step))
+            log(f"{per_step * 1e3:.1f} ms per update: training to {cfg.total_steps} updates")
         if step % 2000 == 0:
-            log(f"step {step}: loss {loss:.4f}, lr {lr:.2e}")
+            log(f"step {step}: loss {float(loss):.4f}, lr {lr:.2e}")
 
-    trainer.run(cfg.total_steps, data_workers=args.data_workers, on_progress=progress, eval_every=5000)
+    trainer.run(10**9, data_workers=args.data_workers, on_progress=progress, eval_every=5000)
     log(f"trained {trainer.step} updates in {trainer.wall_s:.0f} s")
     return trainer
 

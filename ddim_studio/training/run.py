@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=until, initial=trainer.step, unit="step", file=sys.stderr, mininterval=5.0)
 
-    def progress(step: int, loss: float, lr: float) -> None:
+    def progress(step: int, loss: torch.Tensor, lr: float) -> None:
         bar.update(1)
         if step % 100 == 0:
-            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr:.2e}")
             if trainer.history and trainer.history[-1]["step"] == step:
                 print(json.dumps(trainer.history[-1]), file=sys.stderr, flush=True)
 

@@ -149,8 +149,12 @@ class Trainer:
         per_image = ((out - target) ** 2).mean(dim=(1, 2, 3))
         return (loss_weight(a.view(n), self.cfg) * per_image).mean()
 
-    def train_step(self, inputs: StepInputs | None = None) -> float:
-        """One optimiser update and EMA update (on ``step_inputs`` of this step); returns the loss."""
+    def train_step(self, inputs: StepInputs | None = None) -> torch.Tensor:
+        """One optimiser update and EMA update (on ``step_inputs`` of this step); returns the loss.
+
+        The loss stays a tensor so that a GPU is not waited for at every step: ``float()`` it only
+        when it is shown.
+        """
         if inputs is None:
             inputs = step_inputs(self.cfg, self.step)
         for group in self.opt.param_groups:
@@ -164,7 +168,7 @@ class Trainer:
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1 - decay)
         self.step += 1
-        return float(loss.detach())
+        return loss.detach()
 
     @torch.no_grad()
     def evaluate(self, count: int = 256) -> dict[str, float]:
@@ -191,19 +195,20 @@ class Trainer:
         self,
         until_step: int,
         checkpoint_every_s: float = 300.0,
-        on_progress: Callable[[int, float, float], None] | None = None,
+        on_progress: Callable[[int, torch.Tensor, float], None] | None = None,
         eval_every: int = 1000,
         data_workers: int = 0,
     ) -> None:
-        """Train until ``until_step`` updates, checkpointing every ``checkpoint_every_s`` seconds.
+        """Train until ``until_step`` updates (never past ``cfg.total_steps``), checkpointing as it goes.
 
+        A checkpoint is written every ``checkpoint_every_s`` seconds and at the end.
         ``data_workers`` > 0 makes each step's scenes and noise in that many processes ahead of the
         GPU; the batches are the same as in-process ones (they depend on the seeds and step only).
         """
         last_save = time.monotonic()
         self.model.train()
         with Prefetcher(self.cfg, self.step, until_step, data_workers) as batches:
-            while self.step < until_step:
+            while self.step < min(until_step, self.cfg.total_steps):
                 start = time.monotonic()
                 loss = self.train_step(batches.get(self.step))
                 self.wall_s += time.monotonic() - start
