@@ -37,7 +37,7 @@ a random two-colour vertical gradient; fresh scenes every step, never the held-o
 
 
 def _unet_config(model: torch.nn.Module) -> dict[str, Any]:
-    config = dict(model.config)  # type: ignore[attr-defined]
+    config: dict[str, Any] = dict(model.config)  # type: ignore[arg-type]
     config["_class_name"] = "UNet2DModel"
     return {k: v for k, v in config.items() if not k.startswith("_") or k == "_class_name"}
 

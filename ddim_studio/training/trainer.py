@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def build_unet(cfg: TrainConfig) -> nn.Module:
     from diffusers import UNet2DModel
 
     n = len(cfg.block_out_channels)
-    return UNet2DModel(
+    unet = UNet2DModel(
         sample_size=cfg.image_size,
         in_channels=3,
         out_channels=3,
@@ -48,6 +49,7 @@ def build_unet(cfg: TrainConfig) -> nn.Module:
         up_block_types=("UpBlock2D",) * n,
         norm_num_groups=8,
     )
+    return cast(nn.Module, unet)  # diffusers' ModelMixin is an nn.Module that mypy cannot see
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
