@@ -1,9 +1,9 @@
 """Train the default model: a small diffusers ``UNet2DModel`` as a DDPM on procedural scenes.
 
-Recipe (chosen from ``TRAINING_TRIALS.md``: plain ε-loss fails on 2 CPU cores, v-prediction with
-Min-SNR weighting works): v-prediction, loss weight min(SNR, 5) / (SNR + 1) (Hang et al. 2023),
-AdamW with linear warm-up and cosine decay, EMA with warm-up, fresh scenes every step (the
-generator is cheap, so the network never sees the same image twice), fixed seeds throughout.
+Recipe (chosen by the trials in ``docs/TRAINING.md``: plain ε-loss fails on 2 CPU cores,
+v-prediction with Min-SNR weighting works): v-prediction, loss weight min(SNR, 5) / (SNR + 1)
+(Hang et al. 2023), AdamW with linear warm-up and cosine decay, EMA with warm-up, fresh scenes
+every step (the generator is cheap, so the network never sees the same image twice), fixed seeds.
 
 The run is resumable: ``state.pt`` in the work folder holds model, EMA, optimiser and step and is
 replaced atomically every few minutes; ``export`` writes the diffusers folder that the app loads.
