@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from ddim_studio.core.imaging import read_params
@@ -76,6 +76,18 @@ def test_drop_ignores_non_file_drags(window) -> None:  # type: ignore[no-untyped
     mime = QMimeData()
     mime.setText("hello")
     assert not drag_enter(window.encode_view, mime).isAccepted()
+
+
+def test_files_hovering_light_the_drop_targets(window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Encode lights its drop zone, an interpolation slot lights itself, and leaving turns both off."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "a.png"))])
+    slot = window.interpolate_view.slot_a
+    for target, lit in ((window.encode_view, window.encode_view.drop_zone), (slot, slot)):
+        assert drag_enter(target, mime).isAccepted()
+        assert lit.property("hover") is True
+        QApplication.sendEvent(target, QDragLeaveEvent())
+        assert lit.property("hover") is False
 
 
 def test_broken_image_is_reported_not_raised(window, tmp_path) -> None:  # type: ignore[no-untyped-def]

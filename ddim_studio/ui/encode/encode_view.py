@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -33,20 +31,13 @@ from ddim_studio.ui.widgets.controls import (
     heading,
     primary_button,
 )
+from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 
 
-def local_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
-    """The local files a drag carries (file URLs only)."""
-    mime = event.mimeData()
-    if mime is None or not mime.hasUrls():
-        return []
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-
-
-class EncodeView(QWidget):
+class EncodeView(FileDropMixin, QWidget):
     """Layout of the Encode mode; the whole view accepts dropped image and latent files."""
 
     filesDropped = Signal(list)  # noqa: N815 - list[Path]
@@ -248,27 +239,6 @@ class EncodeView(QWidget):
             self.psnr_label.setText("∞" if psnr == float("inf") else f"{psnr:.2f} dB")
 
     # ---- drag and drop ------------------------------------------------------------------------
-    def _set_hover(self, on: bool) -> None:
-        self.drop_zone.setProperty("hover", on)
-        self.drop_zone.style().unpolish(self.drop_zone)
-        self.drop_zone.style().polish(self.drop_zone)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if local_files(event):
-            event.acceptProposedAction()
-            self._set_hover(True)
-        else:
-            event.ignore()
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt API
-        self._set_hover(False)
-        super().dragLeaveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
-        self._set_hover(False)
-        files = local_files(event)
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.filesDropped.emit(files)
+    def drop_highlight(self) -> QWidget:
+        """The drop zone lights up while files hover over the view."""
+        return self.drop_zone

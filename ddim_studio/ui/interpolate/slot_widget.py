@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImage
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from ddim_studio.ui import theme
-from ddim_studio.ui.encode.encode_view import local_files
 from ddim_studio.ui.widgets.controls import ElidedLabel
+from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_view import PixelCanvas
 
 MAX_SEED = 2**31 - 1
 THUMB = 84
 
 
-class SlotWidget(QFrame):
+class SlotWidget(FileDropMixin, QFrame):
     """Slot A or B: drop an image or latent on it, or pick a file, a gallery item or a seed."""
 
     filesDropped = Signal(list)  # noqa: N815 - list[Path]
@@ -81,29 +81,3 @@ class SlotWidget(QFrame):
         """Show what fills the slot."""
         self.canvas.set_image(image)
         self.label.setText(label)
-
-    # ---- drag and drop ------------------------------------------------------------------------
-    def _set_hover(self, on: bool) -> None:
-        self.setProperty("hover", on)
-        self.style().unpolish(self)
-        self.style().polish(self)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
-        if local_files(event):
-            event.acceptProposedAction()
-            self._set_hover(True)
-        else:
-            event.ignore()
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt API
-        self._set_hover(False)
-        super().dragLeaveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
-        self._set_hover(False)
-        files = local_files(event)
-        if files:
-            event.acceptProposedAction()
-            self.filesDropped.emit(files)
-        else:
-            event.ignore()
