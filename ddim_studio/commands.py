@@ -15,12 +15,12 @@ from PIL import Image
 from ddim_studio import __version__
 from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, png_info, tensor_to_pils
 from ddim_studio.core.interpolation import interpolation_path
-from ddim_studio.core.latents import encode_latent, load_latent
+from ddim_studio.core.latents import encode_latent, load_latent, save_latent
 from ddim_studio.core.models import load_model, resolve_device
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import ImageNoise, initial_noise, seeds_for
 from ddim_studio.core.sampling import StepResult, iter_invert, iter_sample, resolve_timesteps
-from ddim_studio.core.store import atomic_write, atomic_write_group, sanitize_stem
+from ddim_studio.core.store import LATENT_SUFFIX, atomic_write, atomic_write_group, sanitize_stem
 
 
 class Session:
@@ -96,7 +96,7 @@ class Session:
         writers = [(".png", lambda fh: image.save(fh, format="PNG", pnginfo=info))]
         if latent is not None:
             blob = encode_latent(latent, params)
-            writers.append((".safetensors", lambda fh: fh.write(blob)))
+            writers.append((LATENT_SUFFIX, lambda fh: fh.write(blob)))
         return atomic_write_group(self.out, sanitize_stem(stem), writers)
 
 
@@ -115,29 +115,40 @@ def _shard(seeds: list[int], batch_size: int) -> tuple[list[list[int]], int, int
     return batches[rank::world], rank, world
 
 
+def _missing_files(stem_path: Path, with_latent: bool) -> list[str]:
+    """Which of a seed's files (``.png``, and its latent if wanted) are not on disk yet."""
+    suffixes = [".png", LATENT_SUFFIX] if with_latent else [".png"]
+    return [suffix for suffix in suffixes if not stem_path.with_name(stem_path.name + suffix).exists()]
+
+
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     """Generate ``--num`` images with seeds ``--seed …``, named by seed; existing files are skipped.
 
     A batch whose files all exist is skipped; a partly written batch is run whole (so its images
-    are computed exactly as before) and only its missing files are written.
+    are computed exactly as before) and only its missing files are written: a picture whose save
+    was killed before its latent was placed gets that latent now.
     """
     session = Session(args)
     batches, rank, world = _shard(seeds_for(args.seed, args.num), args.batch_size)
     written: list[Path] = []
     skipped: list[int] = []
     for batch in batches:
-        missing = {s for s in batch if not (session.out / f"seed-{s:06d}.png").exists()}
-        skipped += [s for s in batch if s not in missing]
-        if not missing:
+        todo = {s: _missing_files(session.out / f"seed-{s:06d}", args.save_latents) for s in batch}
+        skipped += [s for s in batch if not todo[s]]
+        if not any(todo.values()):
             continue
         x_T, stream = initial_noise(batch, session.model.sample_shape, session.device)
-        images = session.decode(x_T, eta=args.eta, noise=stream, desc=f"seeds {batch[0]}…{batch[-1]}")
-        for seed, image, latent in zip(batch, tensor_to_pils(images), x_T.cpu(), strict=True):
-            if seed in missing:
-                params = session.params(seed=seed, eta=args.eta)
-                written += session.save(
-                    f"seed-{seed:06d}", image, params, latent if args.save_latents else None
-                )
+        pictures: list[Image.Image] = []
+        if any(".png" in todo[s] for s in batch):
+            images = session.decode(x_T, eta=args.eta, noise=stream, desc=f"seeds {batch[0]}…{batch[-1]}")
+            pictures = tensor_to_pils(images)
+        for i, seed in enumerate(batch):
+            params, stem = session.params(seed=seed, eta=args.eta), f"seed-{seed:06d}"
+            if ".png" in todo[seed]:
+                latent = x_T[i].cpu() if args.save_latents else None
+                written += session.save(stem, pictures[i], params, latent)
+            elif todo[seed]:  # the picture is there, its latent is not (a save killed in between)
+                written.append(save_latent(session.out / f"{stem}{LATENT_SUFFIX}", x_T[i].cpu(), params))
     _barrier(world)
     return {
         "command": "sample",

@@ -74,6 +74,27 @@ def test_sample_resumes_exactly_and_batch_size_changes_only_round_off(
     assert (a / "seed-000002.png").read_bytes() == kept
 
 
+def test_resume_completes_a_picture_whose_latent_was_not_placed(
+    tiny_model_dir: Path, tmp_path: Path, capsys
+) -> None:
+    """A save killed between its two files leaves the PNG alone; the resumed run adds the latent."""
+    out = tmp_path / "out"
+    common = ["--model", str(tiny_model_dir), "--num", "3", "--steps", "3", "--save-latents", "--json"]
+    run_cli(capsys, "sample", *common, "--out", str(out))
+    latent = out / "seed-000001.safetensors"
+    x_T, params = load_latent(latent)
+    png = (out / "seed-000001.png").read_bytes()
+    latent.unlink()
+    again = run_cli(capsys, "sample", *common, "--out", str(out))
+    assert again["skipped"] == [0, 2] and [Path(f).name for f in again["files"]] == [latent.name]
+    x_again, params_again = load_latent(latent)
+    assert torch.equal(x_again, x_T) and params_again == params
+    assert (out / "seed-000001.png").read_bytes() == png
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"seed-00000{i}{suffix}" for i in range(3) for suffix in (".png", ".safetensors")
+    ]
+
+
 def test_encode_decode_round_trip(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
     image = tmp_path / "photo.png"
     Image.new("RGB", (40, 20), (200, 30, 60)).save(image)
