@@ -19,6 +19,7 @@ class TrainConfig:
     ema_max_decay: float = 0.999
     min_snr_gamma: float = 5.0
     prediction_type: str = "v_prediction"
+    num_train_timesteps: int = 1000  # T of the DDPM's linear β schedule
     image_size: int = 32
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1

@@ -19,7 +19,6 @@ from ddim_studio.core.scenes import make_scenes, to_model_range
 from ddim_studio.training.config import TrainConfig
 
 StepInputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # x0 in [−1, 1], timesteps t, noise ε
-NUM_TRAIN_TIMESTEPS = 1000
 
 
 def step_inputs(cfg: TrainConfig, step: int) -> StepInputs:
@@ -27,7 +26,7 @@ def step_inputs(cfg: TrainConfig, step: int) -> StepInputs:
     images = make_scenes(cfg.batch_size, cfg.data_seed, cfg.image_size, start=step * cfg.batch_size)
     x0 = to_model_range(images)
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-    t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (cfg.batch_size,), generator=gen)
+    t = torch.randint(0, cfg.num_train_timesteps, (cfg.batch_size,), generator=gen)
     noise = torch.randn(x0.shape, generator=gen)
     return x0, t.numpy(), noise.numpy()
 

@@ -100,7 +100,7 @@ class Trainer:
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.schedule = NoiseSchedule.linear(prediction_type=cfg.prediction_type)
+        self.schedule = NoiseSchedule.linear(cfg.num_train_timesteps, prediction_type=cfg.prediction_type)
         self.alpha_bar = self.schedule.alpha_bar.to(self.device, torch.float32)
         self.step = 0
         self.wall_s = 0.0
