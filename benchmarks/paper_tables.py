@@ -73,8 +73,7 @@ def table1_cells(model: DiffusersUNet, num: int, steps_list: list[int], etas: li
                 "num": num,
                 "seconds": time.perf_counter() - start,
             }
-            with log.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(cell) + "\n")
+            append_cell(log, cell)
             print(f"  table 1: η={eta:g} S={steps}: {value:.1f} ({cell['seconds']:.0f} s)", flush=True)
 
 
@@ -90,6 +89,12 @@ def table1_bounds(model: DiffusersUNet, num: int) -> dict[str, float]:
         "floor": swd(real_set(HELD_OUT_B, num), reference)["mean"],
         "ceiling": swd(draw(random_unet, min(num, 250), 10, 0.0), reference)["mean"],
     }
+
+
+def append_cell(log: Path, cell: dict) -> None:
+    """Add one measured cell to ``log`` (one JSON object per line) as soon as it is done."""
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(cell) + "\n")
 
 
 def read_cells(log: Path) -> list[dict]:
@@ -141,8 +146,7 @@ def table2_cells(model: DiffusersUNet, count: int, steps_list: list[int], log: P
             "num": count,
             "seconds": time.perf_counter() - start,
         }
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(cell) + "\n")
+        append_cell(log, cell)
         print(f"  table 2: S={steps}: {cell['mse']:.2g} ({cell['seconds']:.0f} s)", flush=True)
 
 
