@@ -23,11 +23,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from paper_tables import HELD_OUT_A, draw, real_set  # noqa: E402
 
 from ddim_studio.core.models import DEFAULT_MODEL_DIR, DiffusersUNet, load_model  # noqa: E402
-from ddim_studio.core.noise import initial_noise  # noqa: E402
-from ddim_studio.core.sampling import sample  # noqa: E402
-from ddim_studio.core.scenes import make_scenes, to_model_range  # noqa: E402
 from ddim_studio.training.config import TrainConfig  # noqa: E402
 from ddim_studio.training.export import export_model  # noqa: E402
 from ddim_studio.training.metrics import swd  # noqa: E402
@@ -41,15 +41,10 @@ def log(message: str) -> None:
 
 
 def score(folder: Path, device: str, num: int, steps: int) -> float:
-    """SWD ×10³ of ``num`` η = 0 samples at ``steps`` against held-out scenes (seed 10000)."""
+    """SWD ×10³ of ``num`` η = 0 samples at ``steps`` against held-out scenes, as in Table 1."""
     model, _ = load_model(folder, device=device)
     assert isinstance(model, DiffusersUNet)
-    out = []
-    for start in range(0, num, 500):
-        x_T, _ = initial_noise(range(start, min(num, start + 500)), model.sample_shape, device=model.device)
-        out.append(sample(model, x_T, steps=steps).cpu())
-    real = torch.from_numpy(to_model_range(make_scenes(num, 10_000)))
-    return swd(torch.cat(out), real)["mean"]
+    return swd(draw(model, num, steps, 0.0), real_set(HELD_OUT_A, num))["mean"]
 
 
 def train(args: argparse.Namespace) -> Trainer:
