@@ -27,8 +27,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ddim_studio.core.ddim import ddim_step
 from ddim_studio.core.models.protocol import DiffusionModel
@@ -150,6 +152,12 @@ def _check_harmonize(harmonize: int) -> int:
     if isinstance(harmonize, bool) or not isinstance(harmonize, int) or harmonize < 0:
         raise ValueError(f"Harmonize must be a whole number of 0 or more, got {harmonize!r}.")
     return harmonize
+
+
+def mask_from_image(img: Image.Image) -> torch.Tensor:
+    """A mask picture (white = regenerate, black = keep, grey = partly) as a (1, 1, H, W) float tensor."""
+    grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy(grey.copy())[None, None]
 
 
 def fit_mask(mask: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, bool]:
@@ -301,65 +309,76 @@ def iter_edit(
     n = len(seq)
     total = n * (1 + harmonize) + (n if start == "invert" else 0)
     z = noise.draw() if noise is not None else None
-    levels = _levels(model, seq)
+    plan = _Plan(seq, _levels(model, seq), m, source, z, {}, eta, harmonize, clip_sample, total)
     if start == "invert":
-        states: dict[int, torch.Tensor] = {}
         for item in _invert_start(model, source, seq, clip_sample, total):
             if isinstance(item, EditStep):
                 yield item
             else:
                 x, states = item
-        kept = [states[t] for t in seq[1:]] + [source]
-        done = n
+                plan.states.update(states)
     else:
         assert z is not None
-        x = levels[0] ** 0.5 * source + (1 - levels[0]) ** 0.5 * z
-        kept = [a**0.5 * source + (1 - a) ** 0.5 * z for a in levels[1:-1]] + [source]
-        done = 0
+        x = plan.levels[0] ** 0.5 * source + (1 - plan.levels[0]) ** 0.5 * z
     redo = harmonize_noise(noise) if harmonize and noise is not None else None
-    yield from _decode(
-        model, x, seq, levels, m, kept, source, eta, noise, redo, harmonize, clip_sample, done, total
-    )
+    yield from _decode(model, x, plan, noise, redo, done=n if start == "invert" else 0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the decode loop needs: the timesteps, their ᾱ (then 1), the mask and the kept source."""
+
+    seq: list[int]
+    levels: list[float]
+    mask: torch.Tensor | None
+    source: torch.Tensor
+    z: torch.Tensor | None
+    states: dict[int, torch.Tensor]
+    eta: float
+    harmonize: int
+    clip_sample: bool
+    total: int
+
+    def kept(self, i: int) -> torch.Tensor:
+        """k after step i: the inversion state at the next timestep, else the forward-noised source."""
+        if i + 1 == len(self.seq):
+            return self.source
+        if self.states:
+            return self.states[self.seq[i + 1]]
+        assert self.z is not None
+        a = self.levels[i + 1]
+        return a**0.5 * self.source + (1 - a) ** 0.5 * self.z
 
 
 def _decode(
     model: DiffusionModel,
     x: torch.Tensor,
-    seq: list[int],
-    levels: list[float],
-    m: torch.Tensor | None,
-    kept: list[torch.Tensor],
-    source: torch.Tensor,
-    eta: float,
+    plan: _Plan,
     noise: ImageNoise | None,
     redo: ImageNoise | None,
-    harmonize: int,
-    clip_sample: bool,
     done: int,
-    total: int,
 ) -> Iterator[EditStep]:
     """The decode loop with mask replacement and harmonize redo steps (see ``iter_edit``)."""
-    t_batches = _timestep_batches(seq, x)
+    t_batches = _timestep_batches(plan.seq, x)
     prediction_type = model.schedule.prediction_type
-    index = done
-    for i, t in enumerate(seq):
-        a_t, a_p = levels[i], levels[i + 1]
+    m, index = plan.mask, done
+    for i, t in enumerate(plan.seq):
+        a_t, a_p = plan.levels[i], plan.levels[i + 1]
         x_t = x
-        for rep in range(harmonize + 1):
-            z = noise.draw() if eta > 0 and noise is not None else None
+        for rep in range(plan.harmonize + 1):
+            z = noise.draw() if plan.eta > 0 and noise is not None else None
             with torch.inference_mode():
                 output = model(x_t, t_batches[i])
                 x, pred_x0 = ddim_step(
                     x_t, output.to(x_t.dtype), a_t, a_p,
-                    eta=eta, noise=z, prediction_type=prediction_type, clip_sample=clip_sample,
+                    eta=plan.eta, noise=z, prediction_type=prediction_type, clip_sample=plan.clip_sample,
                 )  # fmt: skip
                 if m is not None:
-                    x = m * x + (1 - m) * kept[i]
-                    pred_x0 = m * pred_x0 + (1 - m) * source
-            phase = "decode" if rep == 0 else "harmonize"
-            yield EditStep(index, total, t, x, pred_x0, phase=phase)
+                    x = m * x + (1 - m) * plan.kept(i)
+                    pred_x0 = m * pred_x0 + (1 - m) * plan.source
+            yield EditStep(index, plan.total, t, x, pred_x0, phase="decode" if rep == 0 else "harmonize")
             index += 1
-            if rep < harmonize and redo is not None:
+            if rep < plan.harmonize and redo is not None:
                 ratio = a_t / a_p
                 x_t = ratio**0.5 * x + (1 - ratio) ** 0.5 * redo.draw()
 

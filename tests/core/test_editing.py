@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ddim_studio.core.editing import (
     EditStep,
@@ -13,6 +14,7 @@ from ddim_studio.core.editing import (
     edit_timesteps,
     fit_mask,
     iter_edit,
+    mask_from_image,
     would_change,
 )
 from ddim_studio.core.imaging import tensor_to_uint8
@@ -185,6 +187,15 @@ def test_fit_mask_resizes_the_same_aspect_and_says_so() -> None:
     assert not resized and torch.equal(same, _right_half())
     small, resized = fit_mask(torch.ones(1, 4, 4), (8, 8))
     assert resized and torch.equal(small, torch.ones(1, 1, 8, 8))
+
+
+def test_a_mask_picture_becomes_a_mask() -> None:
+    picture = Image.new("RGB", (64, 64), "black")
+    picture.paste((255, 255, 255), (32, 0, 64, 64))
+    mask, resized = fit_mask(mask_from_image(picture), (8, 8))
+    assert resized and torch.equal(mask, _right_half())
+    grey = mask_from_image(Image.new("L", (4, 4), 128))
+    assert grey.shape == (1, 1, 4, 4) and abs(float(grey.max()) - 128 / 255) < 1e-6
 
 
 def test_would_change() -> None:
