@@ -241,7 +241,8 @@ def _check_inputs(
         raise ValueError(f"The mask must be (N or 1, 1, H, W), got shape {tuple(mask.shape)}.")
     if tuple(mask.shape[2:]) != (h, w):
         raise ValueError(
-            f"The mask is {mask.shape[3]}×{mask.shape[2]}, the picture {w}×{h}; fit_mask resizes it."
+            f"The mask is {mask.shape[3]}×{mask.shape[2]} but the picture is {w}×{h}; "
+            "resize the mask to the picture first."
         )
     m = mask.to(source.device, source.dtype)
     if not bool(torch.isfinite(m).all()) or float(m.min()) < 0.0 or float(m.max()) > 1.0:
@@ -303,7 +304,8 @@ def iter_edit(
         raise ValueError("Harmonize blends a regenerated region into the kept rest, so it needs a mask.")
     if noise is None and (start == "noise" or eta > 0 or harmonize):
         raise ValueError(
-            "This edit draws noise (noise start, eta > 0 or harmonize): give the seeds' noise streams."
+            "This edit is random (noise start, η above 0 or harmonize), so it needs a seed: "
+            "pass noise=ImageNoise(seeds, …)."
         )
     seq = edit_timesteps(model, steps, strength, spacing)
     n = len(seq)

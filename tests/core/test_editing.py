@@ -163,13 +163,13 @@ def test_bad_input_gets_clear_errors() -> None:
     for strength in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="strength must be more than 0 and at most 1"):
             list(iter_edit(oracle, source, strength=strength, noise=noise))
-    with pytest.raises(ValueError, match="fit_mask resizes it"):
+    with pytest.raises(ValueError, match="resize the mask to the picture first"):
         list(iter_edit(oracle, source, strength=0.5, mask=torch.ones(1, 1, 4, 4), noise=noise))
     with pytest.raises(ValueError, match="between 0 \\(keep\\) and 1"):
         list(iter_edit(oracle, source, strength=0.5, mask=2 * _right_half(), noise=noise))
     with pytest.raises(ValueError, match="needs a mask"):
         list(iter_edit(oracle, source, strength=0.5, harmonize=1, noise=noise))
-    with pytest.raises(ValueError, match="noise streams"):
+    with pytest.raises(ValueError, match="needs a seed"):
         list(iter_edit(oracle, source, strength=0.5))
     with pytest.raises(ValueError, match="'noise' or 'invert'"):
         list(iter_edit(oracle, source, strength=0.5, start="latent", noise=noise))
