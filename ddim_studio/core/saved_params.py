@@ -1,0 +1,137 @@
+"""One validation of the parameters saved in studio PNGs and latent files, for every reader.
+
+A PNG or a latent file that someone else wrote (or edited) can carry any JSON: ``steps`` as
+``"abc"``, ``10**12``, ``1e308`` or ``[3]``, a ``seed`` of ``2**70``, an ``eta`` of ``[1]``. The
+window's *Reuse params* / *Reuse seed* / restore-on-drop and the command line's ``decode`` all
+read these fields, so they all go through :func:`validate_params`: each known field is checked
+for its type and range, a bad one is dropped and named, unknown fields are kept as they are
+(they are only shown, never used).
+
+:func:`carried_params` is the other half: the fields of a latent's parameters that may be copied
+into the PNG decoded from it (a latent may carry megabytes of metadata; only known fields go on).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ddim_studio.core.noise import MAX_SEED
+from ddim_studio.core.schedule import MAX_TRAIN_TIMESTEPS, SPACINGS
+
+#: Longest text kept in a string field (a model name, a path, a date).
+MAX_TEXT = 4096
+#: Most frames an interpolation may say it has.
+MAX_FRAMES = 10_000
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _number_in(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: (
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high
+    )
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and len(v) <= MAX_TEXT
+
+
+def _size(v: Any) -> bool:
+    return isinstance(v, list) and 2 <= len(v) <= 3 and all(_int_in(1, 1 << 20)(d) for d in v)
+
+
+def _timesteps(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and 1 <= len(v) <= MAX_TRAIN_TIMESTEPS
+        and all(_int_in(0, MAX_TRAIN_TIMESTEPS)(t) for t in v)
+    )
+
+
+#: Field → the check its value must pass. Fields not listed are kept unchecked (shown only).
+FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "kind": _text,
+    "app": _text,
+    "model": _text,
+    "model_source": _text,
+    "prediction_type": _text,
+    "source": _text,
+    "created": _text,
+    "method": lambda v: v in ("slerp", "lerp"),
+    "a": _text,
+    "b": _text,
+    "seed": _int_in(0, MAX_SEED),
+    "steps": _int_in(1, MAX_TRAIN_TIMESTEPS),
+    "eta": _number_in(0.0, 1.0),
+    "spacing": lambda v: v in SPACINGS,
+    "clip_sample": lambda v: isinstance(v, bool),
+    "timesteps": _timesteps,
+    "frame": _int_in(0, MAX_FRAMES - 1),
+    "frames": _int_in(1, MAX_FRAMES),
+    "lambda": _number_in(-1e6, 1e6),
+    "mse": _number,
+    "psnr": _number,
+    "size": _size,
+}
+
+
+def validate_params(raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Check the known fields of saved parameters.
+
+    Args:
+        raw: what a PNG or a latent file holds (anything JSON can give, or None).
+
+    Returns:
+        The clean parameters (bad fields removed, unknown fields kept) and the names of the bad
+        fields, in the order found. Anything but a mapping gives ``({}, [])`` (no parameters).
+    """
+    if not isinstance(raw, Mapping):
+        return {}, []
+    clean: dict[str, Any] = {}
+    bad: list[str] = []
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            continue
+        check = FIELD_CHECKS.get(key)
+        if check is not None and not check(value):
+            bad.append(key)
+            continue
+        clean[key] = value
+    return clean, bad
+
+
+def bad_fields_message(bad: list[str], source: str = "The picture") -> str:
+    """One line for the banner: which saved fields were ignored (empty when none)."""
+    if not bad:
+        return ""
+    names = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+    return f"{source} has saved parameters that are not valid and were ignored: {names}."
+
+
+#: Fields of a latent's parameters carried into the PNG decoded from it.
+CARRIED_FIELDS = (
+    "kind",
+    "seed",
+    "steps",
+    "eta",
+    "spacing",
+    "clip_sample",
+    "model",
+    "source",
+    "size",
+    "created",
+)
+
+
+def carried_params(latent_params: Any) -> dict[str, Any]:
+    """The known, valid fields of a latent's parameters, for the PNG decoded from it."""
+    clean, _bad = validate_params(latent_params)
+    return {key: clean[key] for key in CARRIED_FIELDS if key in clean}
