@@ -419,7 +419,18 @@ def _json_default(value: Any) -> Any:
 
 def params_to_json(params: Mapping[str, Any]) -> str:
     """``params`` as compact UTF-8 JSON; paths and other objects become strings, arrays lists."""
-    return json.dumps(dict(params), ensure_ascii=False, default=_json_default)
+    text = json.dumps(dict(params), ensure_ascii=False, default=_json_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a non-UTF-8 file name (lone surrogates): its bad bytes become U+FFFD
+        text = text.encode("utf-8", "surrogateescape" if _surrogates_escape(text) else "replace").decode(
+            "utf-8", "replace"
+        )
+    return text
+
+
+def _surrogates_escape(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def params_summary(params: Mapping[str, Any]) -> str:
@@ -429,7 +440,7 @@ def params_summary(params: Mapping[str, Any]) -> str:
         if not isinstance(value, str):
             value = json.dumps(value, ensure_ascii=False, default=_json_default)
         parts.append(f"{key}: {value}")
-    return ", ".join(parts)
+    return json.loads(params_to_json({"s": ", ".join(parts)}))["s"]  # UTF-8-safe like the JSON
 
 
 def png_info(params: Mapping[str, Any]) -> PngImagePlugin.PngInfo:

@@ -219,15 +219,18 @@ def atomic_write(path: str | os.PathLike[str], writer: Writer) -> Path:
 def sanitize_stem(stem: str) -> str:
     """A file stem safe on every platform, or :class:`StoreError` ``bad_name`` for path tricks.
 
-    Stems with ``..``, path separators, drive letters or absolute paths are refused; control and
+    Only real path escapes are refused: ``.``/``..``, path separators, NUL, drive letters
+    (``a..b`` is an ordinary name). Bytes of a file name that are not UTF-8 (Python keeps them as
+    lone surrogates) are replaced by U+FFFD. Control and
     Windows-reserved characters become ``_``; leading/trailing dots and spaces are dropped; reserved
     Windows device names get a ``_`` suffix; the result is cut to :data:`MAX_STEM_BYTES` UTF-8 bytes.
     """
-    if ".." in stem or "/" in stem or "\\" in stem or os.path.isabs(stem) or PureWindowsPath(stem).drive:
+    stem = utf8_text(stem)
+    if stem.strip() in (".", "..") or any(c in stem for c in "/\\\x00") or PureWindowsPath(stem).drive:
         raise StoreError(
             "bad_name",
-            f"The name {stem!r} is not allowed: names may not contain '..', '/' or '\\' "
-            "or be absolute paths. Use a plain name such as 'portrait'.",
+            f"The name {stem!r} is not allowed: a name may not be '..' or contain '/', '\\' or a NUL "
+            "character. Use a plain name such as 'portrait'.",
         )
     clean = _UNSAFE_CHARS.sub("_", stem).strip(" .")
     clean = clean.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore").rstrip(" .")
@@ -236,6 +239,20 @@ def sanitize_stem(stem: str) -> str:
     if clean.split(".")[0].upper() in _WINDOWS_RESERVED:
         clean += "_"
     return clean
+
+
+def utf8_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (a non-UTF-8 file name's bytes, lone surrogates) as U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        handler = "surrogateescape" if _only_escapes(text) else "replace"
+        return text.encode("utf-8", handler).decode("utf-8", "replace")
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def default_output_dir() -> Path:

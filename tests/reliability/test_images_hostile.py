@@ -197,7 +197,9 @@ showpage
 """
 EPS_LOOP = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n"
 #: A DOS EPS binary header in front of the PostScript (how some programs save EPS).
-EPS_DOS = b"\xc5\xd0\xd3\xc6" + struct.pack("<IIIIII", 30, len(EPS_PWNED), 0, 0, 0, 0) + b"\xff\xff" + EPS_PWNED
+EPS_DOS = (
+    b"\xc5\xd0\xd3\xc6" + struct.pack("<IIIIII", 30, len(EPS_PWNED), 0, 0, 0, 0) + b"\xff\xff" + EPS_PWNED
+)
 
 
 @pytest.fixture
@@ -296,7 +298,9 @@ def text_png(text_bytes: int) -> bytes:
     from ddim_studio.core.imaging import png_info
 
     buf = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(buf, "PNG", pnginfo=png_info({"kind": "sample", "seed": 3}))
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(
+        buf, "PNG", pnginfo=png_info({"kind": "sample", "seed": 3})
+    )
     data = buf.getvalue()
     ztxt = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * text_bytes, 9))
     return data[:33] + ztxt + data[33:]  # after IHDR
