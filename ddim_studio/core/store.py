@@ -272,12 +272,14 @@ class SavedItem:
         latent: the ``.safetensors`` latent with the same stem, or None.
         params: the parameters stored in the PNG (empty when it has none).
         mtime: modification time of the PNG, seconds since the epoch.
+        bad_fields: saved parameters that failed validation and are not in ``params``.
     """
 
     png: Path
     latent: Path | None
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     mtime: float = 0.0
+    bad_fields: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def stem(self) -> str:
@@ -315,7 +317,7 @@ class OutputStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self._cache: dict[Path, tuple[int, int, dict[str, Any]]] = {}
+        self._cache: dict[Path, tuple[int, int, dict[str, Any], tuple[str, ...]]] = {}
 
     @property
     def trash_dir(self) -> Path:
@@ -375,17 +377,19 @@ class OutputStore:
             return None
         cached = self._cache.get(png)
         if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
-            params = cached[2]
+            params, bad = cached[2], cached[3]
         else:
             if not _looks_complete_png(png):
                 return None
+            found: list[str] = []
             try:
-                params = read_params(png) or {}
+                params = read_params(png, found) or {}
             except ImageLoadError:
                 return None
-            self._cache[png] = (st.st_mtime_ns, st.st_size, params)
+            bad = tuple(found)
+            self._cache[png] = (st.st_mtime_ns, st.st_size, params, bad)
         latent = png.with_suffix(LATENT_SUFFIX)
-        return SavedItem(png, latent if latent.is_file() else None, dict(params), st.st_mtime)
+        return SavedItem(png, latent if latent.is_file() else None, dict(params), st.st_mtime, bad)
 
     def _scan(self, folder: Path) -> list[SavedItem]:
         try:
