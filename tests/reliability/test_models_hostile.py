@@ -746,3 +746,15 @@ def test_a_fifo_or_device_as_a_model_input_is_refused_unopened(
         (folder / "config.json").unlink()
         os.mkfifo(folder / "config.json")
         refused(folder, "config.json")
+
+
+def test_a_config_with_unknown_keys_is_not_echoed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """diffusers logged every unknown key of config.json in one line (900 kB for a padded config)."""
+    junk = {f"junk_{i:05d}": "x" * 40 for i in range(10_000)}
+    folder = _folder_with(tmp_path, **junk)
+    assert (folder / "config.json").stat().st_size > 500_000
+    capfd.readouterr()
+    model, _info = load_model(folder, device="cpu")
+    out, err = capfd.readouterr()
+    assert "junk_" not in out + err and len(out + err) < 2000
+    assert model.sample_shape == (3, 8, 8)

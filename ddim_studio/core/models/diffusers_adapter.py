@@ -12,6 +12,7 @@ loaded by the studio's safe loader, strictly: every key, every shape.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,13 @@ def build_unet(config: Mapping[str, Any]) -> Any:
             "networks (DDPM/DDIM image models), not text-conditioned or latent ones."
         )
     check_unet_config(config)
+    # Only the arguments UNet2DModel takes: diffusers logs every other key in one warning line,
+    # which for a config padded with junk keys was a 900 kB line on stderr.
+    accepted = set(inspect.signature(UNet2DModel.__init__).parameters) - {"self"}
+    known = {key: value for key, value in config.items() if key in accepted}
     try:
         with torch.device("meta"):
-            return UNet2DModel.from_config(dict(config))
+            return UNet2DModel.from_config(known)
     except Exception as exc:  # ValueError for unknown blocks, TypeError/KeyError for bad values
         raise ModelLoadError(f"Cannot build a UNet2DModel from this config: {exc}") from None
 
