@@ -7,10 +7,10 @@ the declared size before any pixel is decoded, and it never touches Pillow's pro
 pixel data through that global flag, so a file whose pixel data is cut short is refused as
 ``corrupt``; a PNG cut only after its pixel data loads with a warning.
 
-Only formats Pillow decodes in-process are opened (:data:`IMAGE_FORMATS`: PNG, JPEG, WebP,
-GIF, BMP, TIFF). Pillow hands EPS/PS (and, when writing, PDF) to Ghostscript, an interpreter that
-runs the file's PostScript; such files are refused before Pillow reads them, with one line naming
-the accepted formats. Paths must be regular files (:func:`core.limits.check_regular_file`), so a
+Only formats Pillow decodes in-process are opened (:mod:`core.image_formats`: PNG, JPEG, WebP,
+GIF, BMP, TIFF). Pillow hands EPS/PS to Ghostscript, an interpreter that runs the file's
+PostScript; such files are refused before Pillow reads them, with one line naming the accepted
+formats. Paths must be regular files (:func:`core.limits.check_regular_file`), so a
 FIFO or ``/dev/zero`` never blocks the reader.
 
 Transparent pixels are composited over **white**, the background most pictures with alpha (logos,
@@ -36,8 +36,15 @@ try:  # LittleCMS is optional in Pillow builds.
 except ImportError:  # pragma: no cover - depends on the Pillow build
     _ImageCms = None  # type: ignore[assignment]
 
+from ddim_studio.core.image_formats import (
+    ACCEPTED_FORMATS_TEXT,
+    IMAGE_FORMATS,
+    interpreted_format,
+    strip_png_text,
+    text_too_large,
+)
 from ddim_studio.core.limits import MAX_IMAGE_FILE_BYTES, check_regular_file
-from ddim_studio.core.saved_params import validate_params
+from ddim_studio.core.saved_params import utf8_text, validate_params
 
 PARAMS_KEY = "ddim_studio"
 """Name of the PNG iTXt chunk holding the generation parameters as JSON."""
@@ -45,15 +52,6 @@ PARAMS_KEY = "ddim_studio"
 DEFAULT_MAX_PIXELS = 64_000_000
 BACKGROUND = (255, 255, 255)
 
-#: Pillow formats opened: each is decoded by Pillow's own C code, never by an external program.
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO (camera) files
-ACCEPTED_FORMATS_TEXT = "PNG, JPEG, WebP, GIF, BMP or TIFF"
-#: File starts of formats that would run an interpreter: PostScript/EPS (also its DOS binary
-#: header) and PDF. Refused by their bytes, whatever the file is called.
-_INTERPRETED_MAGIC = (b"%!", b"\xc5\xd0\xd3\xc6", b"%PDF")
-_TEXT_TOO_LARGE = ("decompressed data too large", "too much memory used in text chunks")
-_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _KINDS = ("too_large", "corrupt", "unsupported", "missing")
 _ALPHA_MODES = {"RGBA": "RGB", "LA": "L"}
@@ -103,30 +101,6 @@ def _label(name: str) -> str:
     return "The image data" if name == "<bytes>" else f"“{Path(name).name}”"
 
 
-def _refuse_interpreted(head: bytes, label: str) -> None:
-    """Refuse PostScript/EPS/PDF by their first bytes: Pillow would hand them to Ghostscript."""
-    if head.startswith(_INTERPRETED_MAGIC):
-        raise ImageLoadError(
-            "unsupported",
-            f"{label} is a PostScript, EPS or PDF file, which DDIM Studio does not open (opening it "
-            f"would run the program inside it). Use {ACCEPTED_FORMATS_TEXT}.",
-        )
-
-
-def strip_png_text(data: bytes) -> bytes:
-    """``data`` (a PNG) without its tEXt/zTXt/iTXt chunks; other chunks are copied byte for byte."""
-    out = [data[:8]]
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if kind not in _TEXT_CHUNKS:
-            out.append(data[pos:end])
-        pos = end
-    return b"".join(out)
-
-
 def _source_bytes(source: ImageSource) -> tuple[Any, str, bytes]:
     """What Pillow opens (a path or BytesIO), the name for messages, and the file's first bytes."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -155,12 +129,18 @@ def _open(source: ImageSource, notes: list[str] | None = None) -> tuple[Image.Im
     """
     fp, name, head = _source_bytes(source)
     label = _label(name)
-    _refuse_interpreted(head, label)
+    refusal = interpreted_format(head)
+    if refusal:
+        raise ImageLoadError(
+            "unsupported",
+            f"{label} is {refusal}, which DDIM Studio does not open (opening it would run the program "
+            f"inside it). Use {ACCEPTED_FORMATS_TEXT}.",
+        )
     try:
         try:
             return Image.open(fp, formats=IMAGE_FORMATS), name
         except ValueError as exc:
-            if not (head.startswith(_PNG_SIGNATURE) and any(t in str(exc).lower() for t in _TEXT_TOO_LARGE)):
+            if not text_too_large(exc, head):
                 raise
         if isinstance(fp, str):
             with open(fp, "rb") as fh:
@@ -419,18 +399,8 @@ def _json_default(value: Any) -> Any:
 
 def params_to_json(params: Mapping[str, Any]) -> str:
     """``params`` as compact UTF-8 JSON; paths and other objects become strings, arrays lists."""
-    text = json.dumps(dict(params), ensure_ascii=False, default=_json_default)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a non-UTF-8 file name (lone surrogates): its bad bytes become U+FFFD
-        text = text.encode("utf-8", "surrogateescape" if _surrogates_escape(text) else "replace").decode(
-            "utf-8", "replace"
-        )
-    return text
-
-
-def _surrogates_escape(text: str) -> bool:
-    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+    # A non-UTF-8 file name (lone surrogates) would make the PNG chunk unwritable: U+FFFD instead.
+    return utf8_text(json.dumps(dict(params), ensure_ascii=False, default=_json_default))
 
 
 def params_summary(params: Mapping[str, Any]) -> str:

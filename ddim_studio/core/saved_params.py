@@ -135,3 +135,17 @@ def carried_params(latent_params: Any) -> dict[str, Any]:
     """The known, valid fields of a latent's parameters, for the PNG decoded from it."""
     clean, _bad = validate_params(latent_params)
     return {key: clean[key] for key in CARRIED_FIELDS if key in clean}
+
+
+def utf8_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode as U+FFFD.
+
+    A file name that is not UTF-8 reaches Python as lone surrogates (``surrogateescape``); its bad
+    bytes are replaced, so it can be saved in a PNG chunk, a latent's metadata and a file name.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        escapes = all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+        return text.encode("utf-8", "surrogateescape" if escapes else "replace").decode("utf-8", "replace")

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from ddim_studio.core.imaging import ImageLoadError, png_info, read_params
+from ddim_studio.core.saved_params import utf8_text
 
 OUTPUT_DIR_ENV = "DDIM_STUDIO_OUTPUT_DIR"
 TRASH_DIR = ".trash"
@@ -239,20 +240,6 @@ def sanitize_stem(stem: str) -> str:
     if clean.split(".")[0].upper() in _WINDOWS_RESERVED:
         clean += "_"
     return clean
-
-
-def utf8_text(text: str) -> str:
-    """``text`` with what UTF-8 cannot encode (a non-UTF-8 file name's bytes, lone surrogates) as U+FFFD."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        handler = "surrogateescape" if _only_escapes(text) else "replace"
-        return text.encode("utf-8", handler).decode("utf-8", "replace")
-
-
-def _only_escapes(text: str) -> bool:
-    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def default_output_dir() -> Path:

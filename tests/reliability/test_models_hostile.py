@@ -758,3 +758,18 @@ def test_a_config_with_unknown_keys_is_not_echoed(tmp_path: Path, capfd: pytest.
     out, err = capfd.readouterr()
     assert "junk_" not in out + err and len(out + err) < 2000
     assert model.sample_shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("beta_end", 5.0), ("beta_end", float("nan")), ("beta_start", -0.1), ("num_diffusion_timesteps", 0)],
+)
+def test_a_ddim_yaml_with_an_impossible_schedule_is_refused(
+    tiny_ckpt: Path, tmp_path: Path, field: str, value: float
+) -> None:
+    """The same schedule checks for the original configs' ``diffusion`` section (YAML)."""
+    config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
+    path = tmp_path / "schedule.yml"
+    path.write_text(yaml.safe_dump({**config, field: value}))
+    error = refused(tiny_ckpt, field.replace("num_diffusion", "num_train"), config=path)
+    assert "\n" not in str(error)
