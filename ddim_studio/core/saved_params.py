@@ -17,8 +17,12 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ddim_studio.core.noise import MAX_SEED
-from ddim_studio.core.schedule import MAX_TRAIN_TIMESTEPS, SPACINGS
+# This module must not import torch: the window reads saved parameters before torch is loaded (its
+# first frame is drawn without it). The three bounds below are those of ``core.noise.MAX_SEED``,
+# ``core.schedule.MAX_TRAIN_TIMESTEPS`` and ``core.schedule.SPACINGS``; a test keeps them equal.
+MAX_SEED = 2**63 - 1
+MAX_TRAIN_TIMESTEPS = 100_000
+SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
 
 #: Longest text kept in a string field (a model name, a path, a date).
 MAX_TEXT = 4096

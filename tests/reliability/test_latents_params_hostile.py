@@ -250,3 +250,15 @@ def test_a_file_name_that_is_not_utf8_is_saved_with_its_bad_bytes_replaced(tmp_p
     assert item.png.name == "caf\ufffd-recon.png"
     assert read_params(item.png) == {"source": "caf\ufffd.png"}
     assert item.latent is not None and load_latent(item.latent)[1] == {"source": "caf\ufffd.png"}
+
+
+def test_saved_params_needs_no_torch_and_shares_the_engine_bounds() -> None:
+    """The window reads parameters before torch is imported; the bounds must still be the engine's."""
+    from ddim_studio.core import noise, saved_params, schedule
+
+    assert saved_params.MAX_SEED == noise.MAX_SEED
+    assert saved_params.MAX_TRAIN_TIMESTEPS == schedule.MAX_TRAIN_TIMESTEPS
+    assert saved_params.SPACINGS == schedule.SPACINGS
+    code = "import sys, ddim_studio.core.saved_params, ddim_studio.ui.params; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
