@@ -7,6 +7,12 @@ the declared size before any pixel is decoded, and it never touches Pillow's pro
 pixel data through that global flag, so a file whose pixel data is cut short is refused as
 ``corrupt``; a PNG cut only after its pixel data loads with a warning.
 
+Only formats Pillow decodes in-process are opened (:mod:`core.image_formats`: PNG, JPEG, WebP,
+GIF, BMP, TIFF). Pillow hands EPS/PS to Ghostscript, an interpreter that runs the file's
+PostScript; such files are refused before Pillow reads them, with one line naming the accepted
+formats. Paths must be regular files (:func:`core.limits.check_regular_file`), so a
+FIFO or ``/dev/zero`` never blocks the reader.
+
 Transparent pixels are composited over **white**, the background most pictures with alpha (logos,
 stickers, scans) are drawn for.
 """
@@ -29,6 +35,16 @@ try:  # LittleCMS is optional in Pillow builds.
     from PIL import ImageCms as _ImageCms
 except ImportError:  # pragma: no cover - depends on the Pillow build
     _ImageCms = None  # type: ignore[assignment]
+
+from ddim_studio.core.image_formats import (
+    ACCEPTED_FORMATS_TEXT,
+    IMAGE_FORMATS,
+    interpreted_format,
+    strip_png_text,
+    text_too_large,
+)
+from ddim_studio.core.limits import MAX_IMAGE_FILE_BYTES, check_regular_file
+from ddim_studio.core.saved_params import utf8_text, validate_params
 
 PARAMS_KEY = "ddim_studio"
 """Name of the PNG iTXt chunk holding the generation parameters as JSON."""
@@ -85,16 +101,55 @@ def _label(name: str) -> str:
     return "The image data" if name == "<bytes>" else f"“{Path(name).name}”"
 
 
-def _open(source: ImageSource) -> tuple[Image.Image, str]:
-    """Open (header only) a path or bytes; map failures to :class:`ImageLoadError`."""
+def _source_bytes(source: ImageSource) -> tuple[Any, str, bytes]:
+    """What Pillow opens (a path or BytesIO), the name for messages, and the file's first bytes."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        name: str = "<bytes>"
-        fp: Any = io.BytesIO(bytes(source))
-    else:
-        name = fp = os.fspath(source)
+        data = bytes(source)
+        return io.BytesIO(data), "<bytes>", data[:8]
+    name = os.fspath(source)
     label = _label(name)
+    if Path(name).suffix.lower() == ".safetensors":
+        raise ImageLoadError(
+            "unsupported", f"{label} is a latent file (.safetensors), not an image; open it as a latent."
+        )
+    check_regular_file(name, MAX_IMAGE_FILE_BYTES, "an image", ImageLoadError)
     try:
-        return Image.open(fp), name
+        with open(name, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ImageLoadError("missing", f"{label} could not be read: {exc.strerror or exc}.") from None
+    return name, name, head
+
+
+def _open(source: ImageSource, notes: list[str] | None = None) -> tuple[Image.Image, str]:
+    """Open (header only) a path or bytes; map failures to :class:`ImageLoadError`.
+
+    A PNG whose text chunks are larger than Pillow reads (1 MB each, 64 MB in all) is opened again
+    without them, and a note is added to ``notes``: its pixels are fine, its parameters are not read.
+    """
+    fp, name, head = _source_bytes(source)
+    label = _label(name)
+    refusal = interpreted_format(head)
+    if refusal:
+        raise ImageLoadError(
+            "unsupported",
+            f"{label} is {refusal}, which DDIM Studio does not open (opening it would run the program "
+            f"inside it). Use {ACCEPTED_FORMATS_TEXT}.",
+        )
+    try:
+        try:
+            return Image.open(fp, formats=IMAGE_FORMATS), name
+        except ValueError as exc:
+            if not text_too_large(exc, head):
+                raise
+        if isinstance(fp, str):
+            with open(fp, "rb") as fh:
+                data = fh.read(MAX_IMAGE_FILE_BYTES + 1)
+        else:
+            data = fp.getvalue()
+        if notes is not None:
+            notes.append("The picture's text (its saved parameters) is too large to read; it was ignored.")
+        return Image.open(io.BytesIO(strip_png_text(data)), formats=IMAGE_FORMATS), name
     except FileNotFoundError as exc:
         raise ImageLoadError("missing", f"{label} does not exist (any more).") from exc
     except IsADirectoryError as exc:
@@ -104,7 +159,7 @@ def _open(source: ImageSource) -> tuple[Image.Image, str]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError("too_large", f"{label} is too large to open safely.") from exc
     except UnidentifiedImageError as exc:
-        msg = f"{label} is not an image DDIM Studio can read. Use PNG, JPEG, WebP, GIF, BMP or TIFF."
+        msg = f"{label} is not an image DDIM Studio can read. Use {ACCEPTED_FORMATS_TEXT}."
         raise ImageLoadError("unsupported", msg) from exc
     except Exception as exc:
         raise ImageLoadError("corrupt", f"{label} is damaged and cannot be opened ({exc}).") from exc
@@ -127,7 +182,8 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     Raises:
         ImageLoadError: for a missing, unsupported, damaged or too large file; never anything else.
     """
-    img, name = _open(source)
+    notes: list[str] = []
+    img, name = _open(source, notes)
     label = _label(name)
     try:
         width, height = img.size
@@ -139,7 +195,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
                 f"{label} is {width}×{height} pixels, more than the {max_pixels:,} DDIM Studio opens. "
                 "Scale it down in an image editor first.",
             )
-        result = LoadedImage(img, [], name, (width, height), img.mode, img.format)
+        result = LoadedImage(img, notes, name, (width, height), img.mode, img.format)
         if _is_animated(img):
             result.warnings.append("The image is animated; only its first frame is used.")
         img.seek(0)
@@ -343,7 +399,8 @@ def _json_default(value: Any) -> Any:
 
 def params_to_json(params: Mapping[str, Any]) -> str:
     """``params`` as compact UTF-8 JSON; paths and other objects become strings, arrays lists."""
-    return json.dumps(dict(params), ensure_ascii=False, default=_json_default)
+    # A non-UTF-8 file name (lone surrogates) would make the PNG chunk unwritable: U+FFFD instead.
+    return utf8_text(json.dumps(dict(params), ensure_ascii=False, default=_json_default))
 
 
 def params_summary(params: Mapping[str, Any]) -> str:
@@ -353,7 +410,7 @@ def params_summary(params: Mapping[str, Any]) -> str:
         if not isinstance(value, str):
             value = json.dumps(value, ensure_ascii=False, default=_json_default)
         parts.append(f"{key}: {value}")
-    return ", ".join(parts)
+    return json.loads(params_to_json({"s": ", ".join(parts)}))["s"]  # UTF-8-safe like the JSON
 
 
 def png_info(params: Mapping[str, Any]) -> PngImagePlugin.PngInfo:
@@ -368,14 +425,19 @@ def png_info(params: Mapping[str, Any]) -> PngImagePlugin.PngInfo:
     return info
 
 
-def read_params(source: ImageSource | Image.Image) -> dict[str, Any] | None:
-    """The parameters stored by :func:`png_info`, without decoding pixels.
+def read_params(
+    source: ImageSource | Image.Image, bad_fields: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The parameters stored by :func:`png_info`, checked, without decoding pixels.
 
     Args:
         source: a path, the file's bytes, or an opened image.
+        bad_fields: when given, the names of fields that fail
+            :func:`saved_params.validate_params` (and were dropped) are added to it.
 
     Returns:
-        The parameters, or None when the chunk is absent or is not a JSON object.
+        The parameters, or None when the chunk is absent, is not a JSON object, or is too large
+        to read (a PNG with megabytes of text is still a picture; it just has no parameters).
 
     Raises:
         ImageLoadError: when a path or bytes cannot be opened as an image at all.
@@ -392,4 +454,9 @@ def read_params(source: ImageSource | Image.Image) -> dict[str, Any] | None:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        return None
+    clean, bad = validate_params(value)
+    if bad_fields is not None:
+        bad_fields.extend(bad)
+    return clean

@@ -22,12 +22,14 @@ import safetensors.torch
 import torch
 
 from ddim_studio.core.imaging import params_to_json
+from ddim_studio.core.limits import MAX_LATENT_ABS, MAX_LATENT_FILE_BYTES, check_finite, check_regular_file
+from ddim_studio.core.saved_params import validate_params
 from ddim_studio.core.store import atomic_write
 
 TENSOR_NAME = "x_T"
 PARAMS_KEY = "ddim_studio"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-MAX_LATENT_BYTES = 1024**3
+MAX_LATENT_BYTES = MAX_LATENT_FILE_BYTES
 _FLOAT_DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
 _KINDS = ("missing", "corrupt", "unsupported", "too_large")
 
@@ -57,6 +59,7 @@ def _check_tensor(x_T: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x_T must be a floating-point tensor, got {kind}.")
     if x_T.ndim not in (3, 4):
         raise ValueError(f"x_T must have shape (C, H, W) or (N, C, H, W), got {tuple(x_T.shape)}.")
+    check_finite(x_T, "The latent x_T")  # a NaN latent would be a file no reader accepts
     return x_T.detach().to("cpu", torch.float32).contiguous().clone()
 
 
@@ -66,8 +69,22 @@ def encode_latent(x_T: torch.Tensor, params: dict[str, Any]) -> bytes:
     Raises:
         ValueError: if ``x_T`` is not a floating-point tensor of rank 3 or 4.
     """
-    metadata = {PARAMS_KEY: params_to_json(params), "format": "pt"}
-    return safetensors.torch.save({TENSOR_NAME: _check_tensor(x_T)}, metadata=metadata)
+    x = _check_tensor(x_T)
+    data = x.numpy().tobytes()
+    # The header is written here, keys sorted, because safetensors' writer orders metadata by a
+    # hash map: two runs would write the same latent into different bytes.
+    header = {
+        "__metadata__": {"format": "pt", PARAMS_KEY: params_to_json(params)},
+        TENSOR_NAME: {"dtype": "F32", "shape": list(x.shape), "data_offsets": [0, len(data)]},
+    }
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # safetensors aligns the data to 8 bytes with spaces
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def is_latent_path(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a latent file (``.safetensors`` in any case: ``X.SAFETENSORS`` too)."""
+    return Path(os.fspath(path)).suffix.lower() == ".safetensors"
 
 
 def save_latent(path: str | os.PathLike[str], x_T: torch.Tensor, params: dict[str, Any]) -> Path:
@@ -94,12 +111,10 @@ def _read(source: LatentSource) -> tuple[bytes, str]:
         return bytes(source), "The latent data"
     path = Path(os.fspath(source))
     label = f"“{path.name}”"
+    check_regular_file(path, MAX_LATENT_BYTES, "a latent file", LatentLoadError)
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > MAX_LATENT_BYTES:
-                raise LatentLoadError("too_large", f"{label} is {size:,} bytes, too large for a latent file.")
-            return fh.read(), label
+            return fh.read(MAX_LATENT_BYTES + 1), label
     except FileNotFoundError as exc:
         raise LatentLoadError("missing", f"{label} does not exist (any more).") from exc
     except OSError as exc:
@@ -161,8 +176,12 @@ def _check_entry(entry: dict[str, Any], data_len: int, label: str) -> None:
         raise LatentLoadError("corrupt", f"{label} is damaged or truncated: x_T's data does not fit.")
 
 
-def _params(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The parameters from the metadata; empty when missing or unreadable (the tensor still loads)."""
+def _params(metadata: dict[str, Any], bad_fields: list[str] | None) -> dict[str, Any]:
+    """The checked parameters from the metadata; empty when missing or unreadable (the tensor still loads).
+
+    Fields that fail :func:`saved_params.validate_params` are dropped and their names added to
+    ``bad_fields``.
+    """
     text = metadata.get(PARAMS_KEY)
     if not isinstance(text, str):
         return {}
@@ -170,18 +189,44 @@ def _params(metadata: dict[str, Any]) -> dict[str, Any]:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return {}
-    return value if isinstance(value, dict) else {}
+    clean, bad = validate_params(value)
+    if bad_fields is not None:
+        bad_fields.extend(bad)
+    return clean
 
 
-def load_latent(source: LatentSource) -> tuple[torch.Tensor, dict[str, Any]]:
+def _check_values(x_T: torch.Tensor, label: str) -> None:
+    """Refuse NaN, ±Inf and magnitudes no starting noise has (checked before any cast to float32)."""
+    finite = torch.isfinite(x_T)
+    if not bool(finite.all()):
+        count = int((~finite).sum())
+        raise LatentLoadError(
+            "unsupported",
+            f"{label} holds {count:,} values that are not numbers (NaN or infinite); it cannot be decoded.",
+        )
+    peak = float(x_T.abs().max()) if x_T.numel() else 0.0
+    if peak > MAX_LATENT_ABS:
+        raise LatentLoadError(
+            "unsupported",
+            f"{label} holds a value of {peak:.3g}; starting noise lies within ±{MAX_LATENT_ABS:g}, so this "
+            "is not a latent DDIM Studio can decode.",
+        )
+
+
+def load_latent(
+    source: LatentSource, bad_fields: list[str] | None = None
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """Read a latent file.
 
     Args:
-        source: a path or the file's bytes.
+        source: a path (a regular file; FIFOs, devices and folders are refused unopened) or the
+            file's bytes.
+        bad_fields: when given, the names of saved parameters that failed validation are added.
 
     Returns:
         ``x_T`` as a float32 CPU tensor of shape ``(C, H, W)`` or ``(N, C, H, W)``, bit-exact for
-        float32 files, and the stored parameters (empty when the file has none).
+        float32 files, and the stored parameters, checked (empty when the file has none).
+        Every value is finite and within ±:data:`limits.MAX_LATENT_ABS`.
 
     Raises:
         LatentLoadError: for anything wrong with the file; never anything else.
@@ -193,4 +238,5 @@ def load_latent(source: LatentSource) -> tuple[torch.Tensor, dict[str, Any]]:
         x_T = safetensors.torch.load(data)[TENSOR_NAME]
     except Exception as exc:
         raise LatentLoadError("corrupt", f"{label} is damaged and cannot be read ({exc}).") from exc
-    return x_T.to(torch.float32).contiguous(), _params(metadata)
+    _check_values(x_T, label)
+    return x_T.to(torch.float32).contiguous(), _params(metadata, bad_fields)

@@ -61,6 +61,9 @@ def make_betas(
         raise ScheduleError(
             f"num_train_timesteps must be from 1 to {MAX_TRAIN_TIMESTEPS}, got {num_train_timesteps}."
         )
+    for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ScheduleError(f"{name} must be a number from 0 to below 1, got {value!r}.")
     if beta_schedule == "linear":
         return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
     if beta_schedule == "scaled_linear":
@@ -107,7 +110,13 @@ class NoiseSchedule:
             raise ScheduleError(
                 f"betas must be a list of 1 to {MAX_TRAIN_TIMESTEPS} numbers, got shape {list(betas.shape)}."
             )
+        check_betas(betas)
         alpha_bar = torch.cumprod(1.0 - betas.to(torch.float32), dim=0)
+        if not bool(alpha_bar[-1] > 0):
+            raise ScheduleError(
+                "The schedule's ᾱ reaches 0 (its noise level is too high to be represented); "
+                "use fewer training timesteps or smaller betas."
+            )
         return cls(alpha_bar=alpha_bar, **kwargs)
 
     @classmethod
@@ -119,7 +128,12 @@ class NoiseSchedule:
     def from_diffusers_config(cls, config: Mapping[str, Any]) -> NoiseSchedule:
         """Build from a diffusers ``scheduler_config.json`` mapping (missing keys: diffusers' defaults)."""
         if config.get("trained_betas") is not None:
-            betas = torch.tensor(config["trained_betas"], dtype=torch.float32)
+            trained = config["trained_betas"]
+            if not isinstance(trained, list) or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) for b in trained
+            ):
+                raise ScheduleError("trained_betas must be a list of numbers.")
+            betas = torch.tensor(trained, dtype=torch.float64)
         else:
             betas = make_betas(
                 str(config.get("beta_schedule", "linear")),
@@ -132,7 +146,7 @@ class NoiseSchedule:
         return cls.from_betas(
             betas,
             prediction_type=prediction_type,
-            steps_offset=int(config.get("steps_offset", 0)),
+            steps_offset=_steps_offset(config.get("steps_offset", 0), betas.shape[0]),
             clip_sample=bool(config.get("clip_sample", False)),
             beta_schedule=str(config.get("beta_schedule", "linear")),
         )
@@ -171,6 +185,31 @@ class NoiseSchedule:
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+def check_betas(betas: torch.Tensor) -> None:
+    """Raise a ScheduleError unless every β is finite and in (0, 1) (then ᾱ strictly decreases).
+
+    Checked in float64 before the float32 cast, so 1e300 is not mistaken for ``inf`` or a β of 1 − 1e-9
+    for 1.
+    """
+    values = betas.detach().to("cpu", torch.float64)
+    bad = ~(torch.isfinite(values) & (values > 0) & (values < 1))
+    if bool(bad.any()):
+        index = int(bad.nonzero()[0, 0])
+        raise ScheduleError(
+            f"Every beta of a noise schedule must lie strictly between 0 and 1; beta at timestep {index} "
+            f"is {float(values[index]):g}."
+        )
+
+
+def _steps_offset(value: Any, num_train_timesteps: int) -> int:
+    """diffusers' ``steps_offset``: an integer from 0 to T − 1 (``1e30`` or ``"1"`` are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_train_timesteps:
+        raise ScheduleError(
+            f"steps_offset must be an integer from 0 to {num_train_timesteps - 1}, got {value!r}."
+        )
+    return value
 
 
 def check_prediction_type(prediction_type: str) -> None:

@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from ddim_studio.core.imaging import ImageLoadError, png_info, read_params
+from ddim_studio.core.saved_params import utf8_text
 
 OUTPUT_DIR_ENV = "DDIM_STUDIO_OUTPUT_DIR"
 TRASH_DIR = ".trash"
@@ -219,15 +220,18 @@ def atomic_write(path: str | os.PathLike[str], writer: Writer) -> Path:
 def sanitize_stem(stem: str) -> str:
     """A file stem safe on every platform, or :class:`StoreError` ``bad_name`` for path tricks.
 
-    Stems with ``..``, path separators, drive letters or absolute paths are refused; control and
+    Only real path escapes are refused: ``.``/``..``, path separators, NUL, drive letters
+    (``a..b`` is an ordinary name). Bytes of a file name that are not UTF-8 (Python keeps them as
+    lone surrogates) are replaced by U+FFFD. Control and
     Windows-reserved characters become ``_``; leading/trailing dots and spaces are dropped; reserved
     Windows device names get a ``_`` suffix; the result is cut to :data:`MAX_STEM_BYTES` UTF-8 bytes.
     """
-    if ".." in stem or "/" in stem or "\\" in stem or os.path.isabs(stem) or PureWindowsPath(stem).drive:
+    stem = utf8_text(stem)
+    if stem.strip() in (".", "..") or any(c in stem for c in "/\\\x00") or PureWindowsPath(stem).drive:
         raise StoreError(
             "bad_name",
-            f"The name {stem!r} is not allowed: names may not contain '..', '/' or '\\' "
-            "or be absolute paths. Use a plain name such as 'portrait'.",
+            f"The name {stem!r} is not allowed: a name may not be '..' or contain '/', '\\' or a NUL "
+            "character. Use a plain name such as 'portrait'.",
         )
     clean = _UNSAFE_CHARS.sub("_", stem).strip(" .")
     clean = clean.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", "ignore").rstrip(" .")
@@ -255,12 +259,14 @@ class SavedItem:
         latent: the ``.safetensors`` latent with the same stem, or None.
         params: the parameters stored in the PNG (empty when it has none).
         mtime: modification time of the PNG, seconds since the epoch.
+        bad_fields: saved parameters that failed validation and are not in ``params``.
     """
 
     png: Path
     latent: Path | None
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     mtime: float = 0.0
+    bad_fields: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def stem(self) -> str:
@@ -298,7 +304,7 @@ class OutputStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self._cache: dict[Path, tuple[int, int, dict[str, Any]]] = {}
+        self._cache: dict[Path, tuple[int, int, dict[str, Any], tuple[str, ...]]] = {}
 
     @property
     def trash_dir(self) -> Path:
@@ -358,17 +364,19 @@ class OutputStore:
             return None
         cached = self._cache.get(png)
         if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
-            params = cached[2]
+            params, bad = cached[2], cached[3]
         else:
             if not _looks_complete_png(png):
                 return None
+            found: list[str] = []
             try:
-                params = read_params(png) or {}
+                params = read_params(png, found) or {}
             except ImageLoadError:
                 return None
-            self._cache[png] = (st.st_mtime_ns, st.st_size, params)
+            bad = tuple(found)
+            self._cache[png] = (st.st_mtime_ns, st.st_size, params, bad)
         latent = png.with_suffix(LATENT_SUFFIX)
-        return SavedItem(png, latent if latent.is_file() else None, dict(params), st.st_mtime)
+        return SavedItem(png, latent if latent.is_file() else None, dict(params), st.st_mtime, bad)
 
     def _scan(self, folder: Path) -> list[SavedItem]:
         try:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ddim_studio.core.saved_params import bad_fields_message, validate_params
+
+#: The window's seed fields are 32-bit (QSpinBox); larger seeds are valid on the command line only.
+MAX_UI_SEED = 2**31 - 1
 
 KIND_NAMES = {
     "sample": "Generated",
@@ -109,3 +114,25 @@ def short_label(params: Mapping[str, Any]) -> str:
 def is_studio(params: Mapping[str, Any] | None) -> bool:
     """True for parameters written by DDIM Studio."""
     return bool(params) and ("kind" in params or params.get("app") == "ddim-studio")  # type: ignore[union-attr]
+
+
+def checked_params(
+    params: Mapping[str, Any] | None, bad: Sequence[str] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """Saved parameters as the window may use them, and the names of the fields it must ignore.
+
+    Every reader's check (:func:`core.saved_params.validate_params`) plus the window's own range:
+    a seed the 32-bit seed fields cannot show. ``bad`` are fields already dropped by a core reader.
+    """
+    clean, found = validate_params(params)
+    names = list(dict.fromkeys([*bad, *found]))
+    seed = clean.get("seed")
+    if isinstance(seed, int) and seed > MAX_UI_SEED:
+        del clean["seed"]
+        names.append("seed")
+    return clean, names
+
+
+def bad_fields_note(bad: Sequence[str], source: str) -> str:
+    """The banner's sentence naming the ignored fields of ``source`` (empty when none)."""
+    return bad_fields_message(list(bad), f"“{source}”")

@@ -33,6 +33,7 @@ FILES = [
     "tests/reliability/test_store_faults.py",
     "tests/reliability/test_saved_files.py",
     "tests/reliability/test_kill.py",
+    "tests/reliability/test_latents_params_hostile.py",
     "tests/core/models/test_models_safe_load.py",
     "tests/core/test_imaging.py",
     "tests/core/test_latents.py",
@@ -41,6 +42,7 @@ FILES = [
     "tests/workers/test_workers_soak.py",
     "tests/ui/test_gallery.py",
     "tests/ui/test_window.py",
+    "tests/ui/test_hostile_params.py",
 ]
 
 
@@ -80,6 +82,9 @@ def _worker_fault(item: Any) -> str | None:
 
 Rule = tuple[str, str, Callable[[Any], str | None]]
 
+_PARAMS = "hostile saved parameters → validate_params"
+_NON_FINITE = "NaN / Inf results refused (check_finite)"
+
 #: (file, test-name prefix or "*", categoriser) → the category of each collected case, in order;
 #: the first matching rule wins, a categoriser returning None leaves the case uncounted.
 RULES: list[Rule] = [
@@ -96,6 +101,8 @@ RULES: list[Rule] = [
         "test_a_hostile_bin_from_the_hub",
         lambda i: "hostile checkpoint → load_model",
     ),
+    ("test_models_hostile.py", "test_a_pickle_of_useless", lambda i: "hostile checkpoint → safe loader"),
+    ("test_models_hostile.py", "test_a_zip_record", lambda i: "hostile checkpoint → safe loader"),
     ("test_models_hostile.py", "test_load_model", lambda i: "hostile checkpoint → load_model"),
     ("test_models_hostile.py", "test_a_", lambda i: "hostile checkpoint → load_model"),
     ("test_models_hostile.py", "test_worker", lambda i: "hostile checkpoint → worker (LoadModelJob)"),
@@ -137,6 +144,17 @@ RULES: list[Rule] = [
         ),
     ),
     ("test_latents.py", "test_wrong_files", lambda i: "hostile latent file → load_latent"),
+    ("test_latents_params_hostile.py", "test_a_latent", lambda i: "hostile latent file → load_latent"),
+    ("test_latents_params_hostile.py", "test_an_integer", lambda i: "hostile latent file → load_latent"),
+    ("test_latents_params_hostile.py", "test_validate", lambda i: _PARAMS),
+    ("test_latents_params_hostile.py", "test_png_and", lambda i: _PARAMS),
+    ("test_latents_params_hostile.py", "test_carried", lambda i: _PARAMS),
+    ("test_latents_params_hostile.py", "test_a_name", lambda i: "hostile output names → store"),
+    ("test_latents_params_hostile.py", "test_a_file_name", lambda i: "hostile output names → store"),
+    ("test_latents_params_hostile.py", "test_latent_files", lambda i: "round trip of what the app writes"),
+    ("test_latents_params_hostile.py", "test_a_non_finite", lambda i: _NON_FINITE),
+    ("test_latents_params_hostile.py", "test_check_finite", lambda i: _NON_FINITE),
+    ("test_hostile_params.py", "*", lambda i: "hostile saved parameters → window (Reuse params/seed, drop)"),
     ("test_saved_files.py", "test_latent", lambda i: "round trip of what the app writes"),
     ("test_saved_files.py", "test_a_non_contiguous", lambda i: "round trip of what the app writes"),
     # ---- faults

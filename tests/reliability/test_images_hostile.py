@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import time
 import tracemalloc
 import warnings
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
@@ -182,3 +185,138 @@ def test_mutated_real_files_only_raise_image_load_error(
     if keep is not None:
         data = data[: int(len(data) * keep)]
     check_only_image_load_error(bytes(data))
+
+
+# ---------------------------------------------------------------- round two (issue 17)
+
+EPS_PWNED = b"""%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 10 10
+(pwned.txt) (w) file (pwned) writestring
+showpage
+%%EOF
+"""
+EPS_LOOP = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n"
+#: A DOS EPS binary header in front of the PostScript (how some programs save EPS).
+EPS_DOS = (
+    b"\xc5\xd0\xd3\xc6" + struct.pack("<IIIIII", 30, len(EPS_PWNED), 0, 0, 0, 0) + b"\xff\xff" + EPS_PWNED
+)
+
+
+@pytest.fixture
+def fake_gs(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A ``gs`` first on PATH that leaves a mark if anything runs it."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    mark = tmp_path / "GS_WAS_RUN"
+    for name in ("gs", "gsc", "gswin64c"):
+        script = bindir / name
+        script.write_text(f"#!/bin/sh\ntouch '{mark}'\nsleep 30\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ.get('PATH', '')}")
+    return mark
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        pytest.param("photo.eps", EPS_PWNED, id="eps-writes-a-file"),
+        pytest.param("photo.eps", EPS_LOOP, id="eps-loops-forever"),
+        pytest.param("photo.eps", EPS_DOS, id="eps-dos-binary-header"),
+        pytest.param("photo.png", EPS_PWNED, id="eps-named-png"),
+        pytest.param("photo.ps", b"%!PS\n(pwned.txt) (w) file (pwned) writestring\n", id="postscript"),
+        pytest.param("doc.pdf", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n", id="pdf"),
+    ],
+)
+def test_an_eps_or_pdf_is_refused_without_running_ghostscript(
+    tmp_path, monkeypatch, fake_gs, name: str, data: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    """Pillow hands EPS to Ghostscript, which runs the file's PostScript: never opened."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("TMPDIR", str(work))
+    path = work / name
+    path.write_bytes(data)
+    for source in (path, data):
+        start = time.perf_counter()
+        with pytest.raises(ImageLoadError) as info:
+            load_image(source)  # type: ignore[arg-type]
+        assert time.perf_counter() - start < 2.0
+        assert info.value.kind == "unsupported"
+        message = str(info.value)
+        assert "\n" not in message and "PNG, JPEG, WebP, GIF, BMP or TIFF" in message
+        with pytest.raises(ImageLoadError):
+            read_params(source)  # type: ignore[arg-type]
+    assert not fake_gs.exists(), "Ghostscript was started"
+    assert sorted(p.name for p in work.iterdir()) == [name], "the PostScript wrote a file"
+
+
+def test_only_in_process_formats_are_allowed() -> None:
+    from ddim_studio.core.imaging import IMAGE_FORMATS
+
+    assert set(IMAGE_FORMATS) == {"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"}
+    assert not {"EPS", "PDF", "PS"} & set(IMAGE_FORMATS)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder", "dev-null"])
+def test_an_image_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    if kind == "fifo":
+        path = tmp_path / "fifo.png"
+        os.mkfifo(path)  # opening it for reading would block until a writer comes
+    elif kind == "folder":
+        path = tmp_path / "folder.png"
+        path.mkdir()
+    else:
+        path = Path("/dev/zero" if kind == "dev-zero" else "/dev/null")
+    start = time.perf_counter()
+    error = refused_path(path)
+    assert time.perf_counter() - start < 2.0
+    assert error.kind == "unsupported" and "not an image" in str(error) and "\n" not in str(error)
+    with pytest.raises(ImageLoadError):
+        read_params(path)
+
+
+def refused_path(path: Path) -> ImageLoadError:
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    return info.value
+
+
+@pytest.mark.parametrize("name", ["X.SAFETENSORS", "x.safetensors", "x.SafeTensors"])
+def test_a_latent_file_in_any_case_is_not_taken_for_an_image(tmp_path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.core.latents import is_latent_path, save_latent
+
+    path = save_latent(tmp_path / "x.safetensors", torch.zeros(3, 4, 4), {})
+    path = path.rename(tmp_path / name)
+    assert is_latent_path(path)
+    error = refused_path(path)
+    assert error.kind == "unsupported" and "latent file" in str(error)
+
+
+def text_png(text_bytes: int) -> bytes:
+    """A real 16×16 studio PNG plus a zTXt chunk that inflates to ``text_bytes`` bytes."""
+    from ddim_studio.core.imaging import png_info
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(
+        buf, "PNG", pnginfo=png_info({"kind": "sample", "seed": 3})
+    )
+    data = buf.getvalue()
+    ztxt = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * text_bytes, 9))
+    return data[:33] + ztxt + data[33:]  # after IHDR
+
+
+def test_a_png_with_megabytes_of_text_is_shown_without_its_parameters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pillow refuses text chunks over 1 MB; the picture is fine, so it is shown, parameters ignored."""
+    from ddim_studio.core.store import OutputStore
+
+    data = text_png(3 * 1024 * 1024)
+    assert len(data) < 20_000
+    loaded = load_image(data)
+    assert loaded.image.size == (16, 16) and loaded.image.getpixel((3, 3)) == (200, 30, 30)
+    assert any("too large" in w for w in loaded.warnings)
+    assert read_params(data) is None
+    (tmp_path / "big-text.png").write_bytes(data)
+    (item,) = OutputStore(tmp_path).list_items()  # listed, not hidden as damaged
+    assert item.png.name == "big-text.png" and item.params == {}
+    assert read_params(text_png(1000)) == {"kind": "sample", "seed": 3}  # small text: params read

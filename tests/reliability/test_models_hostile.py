@@ -16,11 +16,13 @@ import pickle
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from ddim_studio.core.models import ModelLoadError, hub_allow_patterns, load_model
 from ddim_studio.core.models import hub as hub_module
@@ -33,6 +35,7 @@ from tests.reliability.hostile_models import (
     hostile_payload,
     pickle_case_id,
     sentinel_for,
+    tiny_state_dict,
     write_good_folder,
     write_hostile_bin,
     write_pickle,
@@ -200,6 +203,22 @@ def test_a_deeply_nested_scheduler_config_is_a_model_load_error(tmp_path: Path) 
         pytest.param('{"num_train_timesteps": Infinity}', "infinity", id="T-infinity"),
         pytest.param('{"trained_betas": 5}', "betas", id="trained-betas-scalar"),
         pytest.param('{"beta_start": ' + "1" * 5000 + "}", "not valid JSON", id="5000-digit-number"),
+        # round two (issue 17): each used to be a traceback or a NaN picture written with exit 0
+        pytest.param('{"steps_offset": 1e30}', "steps_offset", id="steps-offset-1e30"),
+        pytest.param(
+            '{"beta_schedule": "scaled_linear", "beta_start": -0.1}',
+            "beta_start",
+            id="scaled-linear-negative",
+        ),
+        pytest.param('{"beta_start": -0.001}', "beta_start", id="linear-negative-beta-start"),
+        pytest.param('{"beta_end": 5}', "beta_end", id="beta-end-5"),
+        pytest.param('{"beta_end": NaN}', "beta_end", id="beta-end-nan"),
+        pytest.param(
+            '{"trained_betas": ' + str([2.0] * 10) + "}", "strictly between 0 and 1", id="trained-2"
+        ),
+        pytest.param('{"trained_betas": [0.01, NaN, 0.02]}', "timestep 1", id="trained-nan"),
+        pytest.param('{"trained_betas": [0.01, "x"]}', "list of numbers", id="trained-text"),
+        pytest.param('{"trained_betas": [0.5, 0.0, 0.1]}', "timestep 1", id="trained-zero"),
     ],
 )
 def test_a_scheduler_config_with_impossible_values_is_a_model_load_error(
@@ -561,3 +580,196 @@ def test_a_hostile_bin_from_the_hub_is_still_refused(tmp_path: Path, monkeypatch
     with pytest.raises(ModelLoadError, match="contains code"):
         load_model("evil-owner/evil-unet", device="cpu", allow_pickle=True)
     assert not sentinel_for(folder).exists()
+
+
+# ---------------------------------------------------------------- round two (issue 17)
+
+
+def _folder_with(tmp_path: Path, **changes: object) -> Path:
+    """The good tiny folder with ``changes`` written into its config.json (NaN as JSON's NaN)."""
+    folder = write_good_folder(tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("norm_eps", "x", id="norm-eps-text"),
+        pytest.param("norm_eps", -1e-5, id="norm-eps-negative"),
+        pytest.param("norm_eps", 0, id="norm-eps-zero"),
+        pytest.param("mid_block_scale_factor", float("nan"), id="mid-block-scale-nan"),
+        pytest.param("mid_block_scale_factor", float("inf"), id="mid-block-scale-inf"),
+        pytest.param("dropout", float("nan"), id="dropout-nan"),
+        pytest.param("dropout", True, id="dropout-bool"),
+    ],
+)
+def test_load_model_refuses_a_bad_real_valued_unet_field(tmp_path: Path, field: str, value: object) -> None:
+    """A text ``norm_eps`` used to fail in the first forward pass; a NaN scale made every picture NaN."""
+    error = refused(_folder_with(tmp_path, **{field: value}), field)
+    assert "\n" not in str(error)
+
+
+def test_load_model_refuses_a_config_whose_x_T_alone_is_gigabytes(tmp_path: Path) -> None:
+    """A 215 kB folder with ``in_channels 64, sample_size 4096``: x_T alone is 4 GiB per picture."""
+    folder = _folder_with(tmp_path, in_channels=64, out_channels=64, sample_size=4096)
+    error = refused(folder, "4.0 GiB")
+    assert "64×4096×4096" in str(error)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool], ids=str)
+def test_load_model_refuses_weights_of_an_integer_or_bool_dtype(tmp_path: Path, dtype: torch.dtype) -> None:
+    """Right names and shapes, wrong dtype: used to be a 140-line load_state_dict error."""
+    from safetensors.torch import save_file
+
+    folder = write_good_folder(tmp_path / "model")
+    state = tiny_state_dict()
+    save_file({k: v.to(dtype) for k, v in state.items()}, str(folder / "diffusion_pytorch_model.safetensors"))
+    error = refused(folder, str(dtype).removeprefix("torch."))
+    assert "not weights of a model" in str(error) and "\n" not in str(error)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["all-nan", "all-inf"])
+def test_load_model_refuses_weights_that_are_not_numbers(tmp_path: Path, value: float) -> None:
+    from safetensors.torch import save_file
+
+    folder = write_good_folder(tmp_path / "model")
+    nan_state = {k: torch.full_like(v, value) for k, v in tiny_state_dict().items()}
+    save_file(nan_state, str(folder / "diffusion_pytorch_model.safetensors"))
+    refused(folder, "not numbers")
+
+
+def test_a_ddim_yaml_with_dropout_nan_or_image_size_true_is_refused(tiny_ckpt: Path, tmp_path: Path) -> None:
+    config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
+    nan = tmp_path / "nan.yml"
+    nan.write_text(yaml.safe_dump({**config, "dropout": float("nan")}))
+    assert ".nan" in nan.read_text()
+    refused(tiny_ckpt, "dropout", config=nan)
+    flag = tmp_path / "flag.yml"
+    flag.write_text(yaml.safe_dump({"model": config, "data": {"image_size": True}}))
+    refused(tiny_ckpt, "image size True", config=flag)
+
+
+def test_a_checkpoint_without_config_names_no_flag_the_command_line_lacks(tiny_ckpt: Path) -> None:
+    error = refused(tiny_ckpt, "config file")
+    assert "--model-config" in str(error) and "resolution" not in str(error).split("weights;")[-1]
+
+
+def _none_opcodes(path: Path, megabytes: int, fmt: str) -> Path:
+    """A pickle of ``megabytes`` MB of NONE opcodes: in a deflated torch zip, or the legacy format."""
+    block = b"N" * (1 << 20)
+    if fmt == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            with zf.open("archive/data.pkl", "w", force_zip64=True) as fh:
+                fh.write(b"\x80\x02")
+                for _ in range(megabytes):
+                    fh.write(block)
+                fh.write(b".")
+            zf.writestr("archive/version", "3\n")
+    else:
+        with path.open("wb") as fh:
+            fh.write(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))  # torch's legacy magic number
+            fh.write(b"\x80\x02")
+            for _ in range(megabytes):
+                fh.write(block)
+            fh.write(b".")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "megabytes", "match"),
+    [("zip", 250, "too large for weights"), ("zip", 60, "instructions"), ("legacy", 300, "instructions")],
+)
+def test_a_pickle_of_useless_opcodes_is_refused_in_seconds(
+    tmp_path: Path, fmt: str, megabytes: int, match: str
+) -> None:
+    """A 255 kB checkpoint used to tie the loader up for 390 s and 2.5 GB; the legacy format had no cap.
+
+    250 MB is now over the uncompressed-pickle cap; 60 MB is under it and stopped by the opcode budget.
+    """
+    import tracemalloc
+
+    from ddim_studio.core.models.safe_load import load_checkpoint
+
+    path = _none_opcodes(tmp_path / "model.pth", megabytes, fmt)
+    if fmt == "zip":
+        assert path.stat().st_size < 400_000
+    start = time.perf_counter()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelLoadError, match=match):
+            load_checkpoint(path)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 10.0
+    assert peak < 200 * 1024**2
+
+
+def test_a_zip_record_with_a_negative_element_count_is_one_line(tmp_path: Path) -> None:
+    from ddim_studio.core.models.safe_load import load_checkpoint
+
+    path = tmp_path / "neg.pth"
+    torch.save({"w": torch.zeros(5)}, path)
+    with zipfile.ZipFile(path) as zin:
+        members = [(info.filename, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for name, data in members:
+            if name.endswith("data.pkl"):
+                assert b"K\x05tq\x07Q" in data  # the storage record: (…, 'cpu', numel 5)
+                data = data.replace(b"K\x05tq\x07Q", b"J\xfb\xff\xff\xfftq\x07Q")  # numel -5
+            zout.writestr(name, data)
+    with pytest.raises(ModelLoadError) as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value) and "impossible size" in str(info.value)
+
+
+@pytest.mark.parametrize("what", ["model-config-fifo", "checkpoint-fifo", "dev-zero", "config-json-fifo"])
+def test_a_fifo_or_device_as_a_model_input_is_refused_unopened(
+    tiny_ckpt: Path, tmp_path: Path, what: str
+) -> None:
+    """``--model-config fifo.yml`` used to hang; nothing is opened that is not a regular file."""
+    if what == "model-config-fifo":
+        fifo = tmp_path / "fifo.yml"
+        os.mkfifo(fifo)
+        refused(tiny_ckpt, "named pipe", config=fifo)
+    elif what == "checkpoint-fifo":
+        fifo = tmp_path / "fifo.pth"
+        os.mkfifo(fifo)
+        refused(fifo, "named pipe")
+    elif what == "dev-zero":
+        refused(Path("/dev/zero"), "is a device")
+    else:
+        folder = write_good_folder(tmp_path / "model")
+        (folder / "config.json").unlink()
+        os.mkfifo(folder / "config.json")
+        refused(folder, "config.json")
+
+
+def test_a_config_with_unknown_keys_is_not_echoed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """diffusers logged every unknown key of config.json in one line (900 kB for a padded config)."""
+    junk = {f"junk_{i:05d}": "x" * 40 for i in range(10_000)}
+    folder = _folder_with(tmp_path, **junk)
+    assert (folder / "config.json").stat().st_size > 500_000
+    capfd.readouterr()
+    model, _info = load_model(folder, device="cpu")
+    out, err = capfd.readouterr()
+    assert "junk_" not in out + err and len(out + err) < 2000
+    assert model.sample_shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("beta_end", 5.0), ("beta_end", float("nan")), ("beta_start", -0.1), ("num_diffusion_timesteps", 0)],
+)
+def test_a_ddim_yaml_with_an_impossible_schedule_is_refused(
+    tiny_ckpt: Path, tmp_path: Path, field: str, value: float
+) -> None:
+    """The same schedule checks for the original configs' ``diffusion`` section (YAML)."""
+    config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
+    path = tmp_path / "schedule.yml"
+    path.write_text(yaml.safe_dump({**config, field: value}))
+    error = refused(tiny_ckpt, field.replace("num_diffusion", "num_train"), config=path)
+    assert "\n" not in str(error)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ddim_studio.core.imaging import load_image, read_params
 from ddim_studio.core.latents import load_latent
+from ddim_studio.core.saved_params import validate_params
 from ddim_studio.core.store import OutputStore, StoreError
 
 PARAMS = {
@@ -32,18 +33,16 @@ PARAMS = {
     "nested": {"ключ": ["значение", None, True]},
 }
 
-#: float32 bit patterns that a value comparison would not tell apart or would call unequal.
+#: float32 bit patterns that a value comparison would not tell apart or would call unequal. NaN and
+#: ±inf are not among them any more: a latent holding them is refused when saved and when loaded
+#: (issue 17: one NaN made every pixel grey); see test_latents_params_hostile.py.
 SPECIAL_BITS = [
-    0x7FC00000,  # NaN
-    0x7FC00001,  # NaN with a payload
-    0xFFC00000,  # negative NaN
-    0x7F800001,  # signalling NaN
     0x80000000,  # -0.0
-    0x7F800000,  # +inf
-    0xFF800000,  # -inf
     0x00000001,  # the smallest subnormal
+    0x807FFFFF,  # the largest negative subnormal
     0x007FFFFF,  # the largest subnormal
-    0x7F7FFFFF,  # the largest float
+    0x4479FFFF,  # 999.99994, just inside the ±1000 a latent may hold
+    0xC479FFFF,  # -999.99994
 ]
 
 
@@ -136,10 +135,11 @@ def test_any_params_round_trip_through_png_and_latent(tmp_path: Path, params: di
     folder = tmp_path / "params"
     shutil.rmtree(folder, ignore_errors=True)
     item = OutputStore(folder).save_image(picture(), params, stem="p", latent=torch.zeros(3, 2, 2))
-    assert read_params(item.png) == params
-    assert item.latent is not None and load_latent(item.latent)[1] == params
+    checked = validate_params(params)[0]  # every reader validates the fields it knows
+    assert read_params(item.png) == checked
+    assert item.latent is not None and load_latent(item.latent)[1] == checked
     (listed,) = OutputStore(folder).list_items()
-    assert listed.params == params
+    assert listed.params == checked
 
 
 @ROUND_TRIP

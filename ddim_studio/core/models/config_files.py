@@ -18,6 +18,7 @@ wrong into a :class:`ModelLoadError` that says what is wrong:
 from __future__ import annotations
 
 import json
+import math
 import reprlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,10 +26,11 @@ from typing import Any, Literal
 
 import yaml
 
+from ddim_studio.core.limits import MAX_CONFIG_FILE_BYTES, check_regular_file
 from ddim_studio.core.models.protocol import ModelLoadError
 
 #: Configs are kilobytes (a scheduler config with 1000 trained betas: ~25 kB).
-MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_BYTES = MAX_CONFIG_FILE_BYTES
 
 #: Bounds on the size fields of a UNet, far above every published DDPM/DDIM model (CIFAR-10,
 #: CelebA-HQ, LSUN: 4–6 levels, 2 layers per block, at most 512 channels, 32–256 px) and low
@@ -48,6 +50,14 @@ UNET_LIMITS: dict[str, tuple[int, int]] = {
     "attn_norm_num_groups": (1, MAX_CHANNELS),
     "attention_head_dim": (1, MAX_CHANNELS),
     "time_embedding_dim": (1, 4 * MAX_CHANNELS),  # diffusers' default: 4 × block_out_channels[0]
+}
+#: Real-valued ``UNet2DModel`` fields → (lowest, highest, whether the lowest is allowed). A string
+#: ``norm_eps`` would build and fail only inside the first forward pass; a NaN scale factor would
+#: make every picture NaN.
+UNET_FLOAT_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "norm_eps": (0.0, 1.0, False),
+    "mid_block_scale_factor": (0.0, 1e3, False),
+    "dropout": (0.0, 1.0, True),
 }
 #: Fields of :data:`UNET_LIMITS` that may be ``null`` (diffusers then derives the value).
 _NULLABLE = frozenset({"attn_norm_num_groups", "attention_head_dim", "time_embedding_dim"})
@@ -110,6 +120,7 @@ def read_config(path: Path, what: str, fmt: Literal["json", "yaml"] = "json") ->
         ModelLoadError: unreadable, larger than :data:`MAX_CONFIG_BYTES`, not UTF-8, not valid,
             nested too deeply, or not a mapping.
     """
+    check_regular_file(path, MAX_CONFIG_BYTES, f"a {what}", lambda _kind, msg: ModelLoadError(msg))
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_CONFIG_BYTES + 1)
@@ -138,6 +149,19 @@ def check_int(value: Any, field: str, low: int, high: int, owner: str = "The UNe
     return value
 
 
+def check_float(
+    value: Any, field: str, low: float, high: float, low_ok: bool, owner: str = "The UNet config"
+) -> float:
+    """``value`` if a finite number (not a bool) in its range, else a ModelLoadError naming ``field``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not (number and (low <= value if low_ok else low < value) and value < high):
+        lower = "from" if low_ok else "above"
+        raise ModelLoadError(
+            f"{owner}'s {field} {show(value)} is not a number {lower} {low:g} and below {high:g}."
+        )
+    return float(value)
+
+
 def check_sample_size(value: Any) -> tuple[int, int]:
     """(H, W) from a UNet config's ``sample_size``: an int or a pair of ints, each 1 to 4096."""
     sides = list(value) if isinstance(value, (list, tuple)) and len(value) == 2 else [value, value]
@@ -162,6 +186,9 @@ def check_unet_config(config: Mapping[str, Any]) -> None:
     for field, (low, high) in UNET_LIMITS.items():
         if field in config and not (field in _NULLABLE and config[field] is None):
             check_int(config[field], field, low, high)
+    for field, (flow, fhigh, low_ok) in UNET_FLOAT_LIMITS.items():
+        if field in config:
+            check_float(config[field], field, flow, fhigh, low_ok)
     for field in _LEVEL_LISTS:
         if field not in config:
             continue

@@ -22,12 +22,14 @@ from typing import Any
 
 import torch
 
+from ddim_studio.core.limits import check_sample_memory
 from ddim_studio.core.models.config_files import (
     MAX_CHANNELS,
     MAX_IMAGE_CHANNELS,
     MAX_LAYERS_PER_BLOCK,
     MAX_LEVELS,
     MAX_SAMPLE_SIZE,
+    check_float,
     check_int,
     read_config,
     show,
@@ -40,7 +42,9 @@ DEFAULT_SCHEDULE_NOTE = (
     "(beta 1e-4 to 0.02, T = 1000)"
 )
 _DIFFUSION_KEYS = ("beta_schedule", "beta_start", "beta_end", "num_diffusion_timesteps")
-_ASK_FOR_CONFIG = "give the checkpoint's config with --model-config (the original configs/*.yml)"
+_ASK_FOR_CONFIG = (
+    "give the checkpoint's config file (the original configs/*.yml, --model-config on the command line)"
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class DDIMArchitecture:
         check_int(self.out_ch, "out_ch", 1, 2 * MAX_IMAGE_CHANNELS, owner)
         for channels in [self.ch] + [self.ch * m for m in self.ch_mult]:
             check_int(channels, "channel count (ch × ch_mult)", 1, MAX_CHANNELS, owner)
+        check_float(self.dropout, "dropout", 0.0, 1.0, True, owner)
+        check_sample_memory((self.in_channels, self.resolution, self.resolution), ModelLoadError)
         if not self.resamp_with_conv:
             raise ModelLoadError(
                 "This checkpoint resamples without convolutions (resamp_with_conv: false); the studio "
@@ -144,6 +150,9 @@ def architecture_from_mapping(
     """
     if resolution is None:
         raise ModelLoadError("The DDIM config has no image size (data.image_size or resolution).")
+    for field, value in (("image size", resolution), ("in_channels", in_channels)):
+        if isinstance(value, bool):  # YAML `image_size: true` is not 1
+            raise ModelLoadError(f"The DDIM config's {field} {value!r} is not an integer.")
     try:
         arch = DDIMArchitecture(
             ch=int(model["ch"]),
@@ -266,8 +275,7 @@ def infer_architecture(state: Mapping[str, torch.Tensor], resolution: int | None
         raise ModelLoadError("The weights have no downsampling convolutions (resamp_with_conv: false?).")
     if resolution is None:
         raise ModelLoadError(
-            "The image size of an original DDIM checkpoint is not stored in its weights; "
-            f"{_ASK_FOR_CONFIG}, or give its resolution (e.g. 32 for CIFAR-10)."
+            f"The image size of an original DDIM checkpoint is not stored in its weights; {_ASK_FOR_CONFIG}."
         )
     arch = DDIMArchitecture(
         ch=ch,

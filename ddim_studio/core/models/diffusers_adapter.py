@@ -12,12 +12,14 @@ loaded by the studio's safe loader, strictly: every key, every shape.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ddim_studio.core.limits import check_sample_memory
 from ddim_studio.core.models.config_files import (
     UNET_LIMITS,
     check_int,
@@ -150,9 +152,13 @@ def build_unet(config: Mapping[str, Any]) -> Any:
             "networks (DDPM/DDIM image models), not text-conditioned or latent ones."
         )
     check_unet_config(config)
+    # Only the arguments UNet2DModel takes: diffusers logs every other key in one warning line,
+    # which for a config padded with junk keys was a 900 kB line on stderr.
+    accepted = set(inspect.signature(UNet2DModel.__init__).parameters) - {"self"}
+    known = {key: value for key, value in config.items() if key in accepted}
     try:
         with torch.device("meta"):
-            return UNet2DModel.from_config(dict(config))
+            return UNet2DModel.from_config(known)
     except Exception as exc:  # ValueError for unknown blocks, TypeError/KeyError for bad values
         raise ModelLoadError(f"Cannot build a UNet2DModel from this config: {exc}") from None
 
@@ -167,6 +173,11 @@ def load_unet_weights(unet: Any, state_dict: Mapping[str, Any], source: str) -> 
     for key, tensor in state_dict.items():
         if not isinstance(tensor, torch.Tensor):
             raise ModelLoadError(f"'{source}': entry {key!r} is a {type(tensor).__name__}, not a tensor.")
+        if not tensor.is_floating_point():
+            raise ModelLoadError(
+                f"'{source}': weight {key!r} holds {str(tensor.dtype).removeprefix('torch.')} values; "
+                "a model's weights are floating-point numbers, so these are not weights of a model."
+            )
     for key, want in expected.items():
         if key not in state_dict:
             missing = [k for k in expected if k not in state_dict]
@@ -186,7 +197,24 @@ def load_unet_weights(unet: Any, state_dict: Mapping[str, Any], source: str) -> 
             f"'{source}' has {len(extra)} weight(s) the config does not use, first {extra[0]!r}; "
             "the weights do not belong to this config."
         )
+    check_weights_finite(state_dict, source)
     unet.load_state_dict(dict(state_dict), strict=True, assign=True)
+
+
+def check_weights_finite(state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or Inf: every picture of such a model would be NaN.
+
+    Raises:
+        ModelLoadError: naming the first weight with a non-finite value and how many it has.
+    """
+    for key, tensor in state_dict.items():
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            count = int((~finite).sum())
+            raise ModelLoadError(
+                f"'{source}': weight {key!r} holds {count:,} of {tensor.numel():,} values that are not "
+                "numbers (NaN or infinite); the file is damaged or the training diverged."
+            )
 
 
 def check_placement(device: str | torch.device, dtype: torch.dtype) -> torch.device:
@@ -262,6 +290,7 @@ def _read_unet_config(folder: Path) -> tuple[Path, dict[str, Any], tuple[int, in
         )
     config = read_json(config_path, "UNet config")
     sample_shape = sample_shape_from_config(config)
+    check_sample_memory(sample_shape, ModelLoadError)
     out_channels = check_int(
         config.get("out_channels", sample_shape[0]), "out_channels", *UNET_LIMITS["out_channels"]
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 import ddim_studio
+from ddim_studio.core.limits import MAX_CHECKPOINT_FILE_BYTES, check_regular_file
 from ddim_studio.core.models.ddim_original import load_ddim_checkpoint
 from ddim_studio.core.models.diffusers_adapter import (
     WEIGHT_NAMES,
@@ -116,6 +117,10 @@ def load_model(
                 "own config.json."
             )
         return load_diffusers_folder(path, device=device, dtype=dtype)
+    if path.exists():  # a FIFO or a device: refused by its type, never opened
+        check_regular_file(
+            path, MAX_CHECKPOINT_FILE_BYTES, "a model file", lambda _k, msg: ModelLoadError(msg)
+        )
     if path.is_file():
         config_path = Path(config).expanduser() if config is not None else None
         return _load_file(path, config=config_path, resolution=resolution, device=device, dtype=dtype)

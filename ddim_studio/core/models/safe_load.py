@@ -23,7 +23,6 @@ Every failure is a :class:`ModelLoadError` whose message says what is wrong with
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import pickle
@@ -40,6 +39,7 @@ from typing import IO, Any
 
 import torch
 
+from ddim_studio.core.limits import MAX_CHECKPOINT_FILE_BYTES, check_regular_file
 from ddim_studio.core.models.config_files import UnparsableText, parse_text
 from ddim_studio.core.models.protocol import ModelLoadError
 
@@ -48,8 +48,13 @@ PICKLE_SUFFIXES = (".bin", ".pth", ".ckpt", ".pt")
 
 #: safetensors itself refuses headers above 100 MB; a real header is a few hundred kB at most.
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
-#: ``data.pkl`` of a state dict is kilobytes; anything this large is not a checkpoint.
-MAX_PICKLE_BYTES = 256 * 1024 * 1024
+#: ``data.pkl`` of a state dict is kilobytes (≈ 100 bytes per tensor); anything this large is not a
+#: checkpoint. Bounds the uncompressed ``data.pkl`` of the zip format and the pickles of the legacy one.
+MAX_PICKLE_BYTES = 64 * 1024 * 1024
+#: Opcodes scanned in all the pickles of one file: a state dict takes ≈ 30 per tensor, so this allows
+#: 30 000 tensors (large UNets have about 1000) and stops a pickle of 250 million ``NONE`` opcodes
+#: (255 kB deflated) after about a second instead of tying the loader up for minutes.
+MAX_PICKLE_OPS = 1_000_000
 
 _SAFETENSORS_ITEMSIZE = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
@@ -111,7 +116,21 @@ def _refuse_code(source: str, what: str) -> ModelLoadError:
     )
 
 
-def check_pickle(stream: IO[bytes], source: str) -> None:
+class _Budget:
+    """Opcodes left for the pickles of one file (shared by the legacy format's five pickles)."""
+
+    def __init__(self, ops: int = MAX_PICKLE_OPS) -> None:
+        self.ops = ops
+
+
+def _too_much_work(source: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{source}' is not a checkpoint the studio opens: its pickle has more than {MAX_PICKLE_OPS:,} "
+        "instructions, far more than any model's weights need."
+    )
+
+
+def check_pickle(stream: IO[bytes], source: str, budget: _Budget | None = None) -> None:
     """Scan one pickle's opcodes (up to its STOP) and refuse any global outside the allow-list.
 
     Nothing is unpickled: ``pickletools.genops`` only decodes opcodes. ``STACK_GLOBAL`` takes its
@@ -127,8 +146,12 @@ def check_pickle(stream: IO[bytes], source: str) -> None:
     """
     memo: dict[Any, Any] = {}
     pushed: list[Any] = []
+    budget = budget or _Budget()
     try:
         for op, arg, _pos in pickletools.genops(stream):
+            budget.ops -= 1
+            if budget.ops < 0:
+                raise _too_much_work(source)
             name = op.name
             if name in ("GLOBAL", "INST"):
                 module, _, attr = str(arg).partition(" ")
@@ -165,8 +188,8 @@ def _check_global(qualname: str, source: str) -> None:
     raise _refuse_code(source, f"a reference to {qualname}")
 
 
-def _zip_pickle(zf: zipfile.ZipFile, source: str) -> bytes:
-    """Check that a zip is shaped like ``torch.save`` output and return its ``data.pkl`` bytes."""
+def _zip_pickle(zf: zipfile.ZipFile, source: str) -> None:
+    """Check that a zip is shaped like ``torch.save`` output, then scan its ``data.pkl``."""
     names = zf.namelist()
     if not names:
         raise ModelLoadError(f"'{source}' is an empty zip archive, not a PyTorch checkpoint.")
@@ -194,8 +217,43 @@ def _zip_pickle(zf: zipfile.ZipFile, source: str) -> bytes:
             )
     info = zf.getinfo(pickles[0])
     if info.file_size > MAX_PICKLE_BYTES:
-        raise ModelLoadError(f"'{source}': its data.pkl is {info.file_size} bytes, too large for weights.")
-    return zf.read(info)
+        raise ModelLoadError(f"'{source}': its data.pkl is {info.file_size:,} bytes, too large for weights.")
+    # Scanned while it is inflated: a deflated pickle of useless opcodes is stopped by the budget
+    # long before it is all decompressed.
+    with zf.open(info) as member:
+        check_pickle(_ZipStream(member, source), source)  # type: ignore[arg-type]
+
+
+def _zip_damaged(source: str, exc: BaseException) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{source}' is not a checkpoint torch can read safely: its zip archive is damaged or "
+        f"uses a feature torch.save never writes ({type(exc).__name__}: {exc})."
+    )
+
+
+class _ZipStream:
+    """A zip member read for :func:`check_pickle`: what zipfile raises (a bad CRC, zlib or bz2
+    errors…) is a :class:`ModelLoadError` about the zip, not mistaken for a corrupt pickle."""
+
+    def __init__(self, member: IO[bytes], source: str) -> None:
+        self._member, self._source, self._pos = member, source, 0
+
+    def _do(self, read: Any, size: int) -> bytes:
+        try:
+            data: bytes = read(size)
+        except Exception as exc:
+            raise _zip_damaged(self._source, exc) from None
+        self._pos += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._do(self._member.read, size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._do(self._member.readline, size)
+
+    def tell(self) -> int:
+        return self._pos
 
 
 def _prescan(path: Path) -> None:
@@ -206,7 +264,7 @@ def _prescan(path: Path) -> None:
     if magic == b"PK\x03\x04":  # torch.load's own test for the zip format
         try:
             with zipfile.ZipFile(path) as zf:
-                data = _zip_pickle(zf, source)
+                _zip_pickle(zf, source)
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -214,11 +272,7 @@ def _prescan(path: Path) -> None:
             # (a "version needed" above zipfile's, an unknown compression method), RuntimeError (an
             # encrypted member), zlib/bz2/lzma errors (a compression torch.save never uses), EOFError,
             # OSError, ValueError... Whatever zipfile raises, torch will not be given this file.
-            raise ModelLoadError(
-                f"'{source}' is not a checkpoint torch can read safely: its zip archive is damaged or "
-                f"uses a feature torch.save never writes ({type(exc).__name__}: {exc})."
-            ) from None
-        check_pickle(io.BytesIO(data), source)
+            raise _zip_damaged(source, exc) from None
         return
     if tarfile.is_tarfile(path):
         raise ModelLoadError(
@@ -226,9 +280,14 @@ def _prescan(path: Path) -> None:
             "re-save it with a current torch.save or as safetensors."
         )
     # Legacy format: magic number, protocol, sys_info, the object, storage keys; then raw bytes.
+    budget = _Budget()
     with path.open("rb") as fh:
         for _ in range(5):
-            check_pickle(fh, source)
+            check_pickle(fh, source, budget)
+            if fh.tell() > MAX_PICKLE_BYTES:
+                raise ModelLoadError(
+                    f"'{source}': its pickled part is over {MAX_PICKLE_BYTES:,} bytes, too large for weights."
+                )
 
 
 @contextmanager
@@ -244,15 +303,14 @@ def _weights_only_environment() -> Iterator[None]:
 
 
 def _check_file(path: Path) -> int:
-    """Return the size of ``path`` or raise a ModelLoadError saying why it cannot be read."""
-    if not path.exists():
-        raise ModelLoadError(f"'{path}' does not exist.")
-    if not path.is_file():
-        raise ModelLoadError(f"'{path}' is not a file.")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ModelLoadError(f"Cannot read '{path}': {exc.strerror or exc}.") from None
+    """Return the size of ``path`` or raise a ModelLoadError saying why it cannot be read.
+
+    Only regular files up to :data:`limits.MAX_CHECKPOINT_FILE_BYTES` (a FIFO would block the
+    reader, a device would feed it without end).
+    """
+    size = check_regular_file(
+        path, MAX_CHECKPOINT_FILE_BYTES, "a checkpoint", lambda _k, msg: ModelLoadError(msg)
+    )
     if size == 0:
         raise ModelLoadError(f"'{path}' is empty.")
     return size
@@ -297,8 +355,11 @@ def load_pickle_checkpoint(path: str | Path) -> Any:
             "feature that loader lacks. If you trust the file, convert it to safetensors and open that."
         ) from None
     except Exception as exc:  # RuntimeError, EOFError, KeyError, MemoryError … from torch
+        detail = " ".join(str(exc).split())[:300]  # pybind's messages run over several lines
+        if "incompatible function arguments" in detail:  # torch's C++ reader given a negative size…
+            detail = "a tensor record has an impossible size or offset"
         raise ModelLoadError(
-            f"'{path.name}' is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})."
+            f"'{path.name}' is not a readable PyTorch checkpoint ({type(exc).__name__}: {detail})."
         ) from None
 
 

@@ -28,6 +28,7 @@ from ddim_studio.ui.context import Services
 from ddim_studio.ui.encode.encode_view import EncodeView
 from ddim_studio.ui.encode.latent_actions import LATENT_SUFFIX, LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
+from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import error_map, error_stats, latent_image
@@ -109,14 +110,20 @@ class EncodeController(LatentActions, QObject):
         """Load an image (ready to encode) or a latent / studio PNG (restored); False on failure."""
         if path.suffix.lower() == LATENT_SUFFIX:
             return self._load_latent_file(path)
+        bad: list[str] = []
         try:
             loaded = load_image(path)
-            params = read_params(path) if path.suffix.lower() == ".png" else None
+            raw = read_params(path, bad) if path.suffix.lower() == ".png" else None
         except ImageLoadError as exc:
             self.services.notifier.error(exc.message)
             return False
+        params: dict[str, Any] | None = None
+        if raw is not None:
+            params, bad = checked_params(raw, bad)
         for warning in loaded.warnings:
             self.services.notifier.warning(f"{path.name}: {warning}")
+        if bad:
+            self.services.notifier.warning(bad_fields_note(bad, path.name))
         self._prepare(loaded.image, path.name)
         plan = plan_restore(self.view, path, params, self.services.model)
         if plan.action == "restore":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -13,6 +14,7 @@ from ddim_studio.ui.gallery.gallery_model import GalleryModel
 from ddim_studio.ui.gallery.gallery_view import GalleryView
 from ddim_studio.ui.gallery.library import Library
 from ddim_studio.ui.notify import Notifier
+from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.settings import AppSettings
 
 
@@ -48,7 +50,7 @@ class GalleryController(QObject):
         view.refreshRequested.connect(library.refresh)
         view.deleteRequested.connect(self.delete)
         view.openFolderRequested.connect(self.open_folder)
-        view.reuseParams.connect(lambda item: self.reuseParams.emit(dict(item.params)))
+        view.reuseParams.connect(self._reuse_params)
         view.reuseSeed.connect(self._reuse_seed)
         view.encodeRequested.connect(self.encodeItem)
         view.interpolateRequested.connect(self.interpolateItem)
@@ -77,8 +79,18 @@ class GalleryController(QObject):
         else:
             self.view.show_item(None)
 
+    def _checked(self, item: SavedItem) -> dict[str, Any]:
+        """The item's parameters the window can use; the ignored fields are named in the banner."""
+        params, bad = checked_params(item.params, item.bad_fields)
+        if bad:
+            self.notifier.warning(bad_fields_note(bad, item.png.name))
+        return params
+
+    def _reuse_params(self, item: SavedItem) -> None:
+        self.reuseParams.emit(self._checked(item))
+
     def _reuse_seed(self, item: SavedItem) -> None:
-        seed = item.params.get("seed")
+        seed = self._checked(item).get("seed")
         if isinstance(seed, int):
             self.reuseSeed.emit(seed)
 

@@ -213,7 +213,7 @@ class GalleryView(QWidget):
             self.file_label.setText("")
             self.details.setText("<span style='opacity:0.6'>Select a picture to see how it was made.</span>")
             return
-        has_seed = "seed" in item.params
+        has_seed = "seed" in item.params or "seed" in item.bad_fields  # a bad one is named on click
         self.reuse_seed_button.setEnabled(has_seed)
         self.reuse_params_button.setEnabled(item.params.get("kind") == "sample")
         self.preview.set_image(QImage(str(item.png)))
