@@ -79,14 +79,22 @@ def run_app(argv: list[str] | None = None, *, model: str | None = None) -> int:
     """Open the studio window and run until it is closed; returns the exit code.
 
     The window is drawn before torch is imported; the engine attaches a moment later and the
-    model loads in the worker thread.
+    model loads in the worker thread. On Linux without the X11 libraries Qt needs, it prints which
+    packages to install and returns 1 before Qt starts. Once the window has closed, the process
+    ends at once (see :mod:`ddim_studio.ui.process_exit`).
 
     Args:
         argv: Qt's command-line arguments (default ``sys.argv``).
         model: a model folder, checkpoint or hub id to open instead of the default.
     """
     from ddim_studio.ui.main_window import MainWindow
+    from ddim_studio.ui.platform_check import check_window_platform
+    from ddim_studio.ui.process_exit import leave_process
 
+    problem = check_window_platform()
+    if problem is not None:  # Qt would abort with a core dump
+        print(problem, file=sys.stderr, flush=True)
+        return 1
     app = make_app(argv)
     settings = AppSettings()
     theme.apply_theme(app, settings.get("theme"))
@@ -97,7 +105,8 @@ def run_app(argv: list[str] | None = None, *, model: str | None = None) -> int:
     import_in_background(HEAVY_MODULES, window.attach, window)
     with loop:
         code = loop.run_forever()
-    return int(code or 0)
+    window.close()  # stops the worker if the loop ended another way
+    return leave_process(int(code or 0), settings)  # skips the 1.5–4 s interpreter teardown
 
 
 async def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
