@@ -2,9 +2,12 @@
 
 A sampler checks its abort flag between model calls, so a cancel waits for the call under way:
 10 s and more for a 256-px UNet on a CPU. :func:`interruptible` registers a forward pre-hook on
-every submodule of the model's networks; each hook asks ``should_stop()`` and raises
+each network and on each of its layers that hold a weight matrix or kernel (convolutions, linear
+and embedding layers: where the time goes); each hook asks ``should_stop()`` and raises
 :class:`RunCancelled` (or the caller's exception type) when it says yes, so the call unwinds
-before the next layer runs, typically within a few tens of milliseconds. Sampling runs under
+before the next such layer runs. The checks cost about 3 µs each (0.2 ms per call of the tests'
+tiny UNet, about 1 % of the default 32-px model's call); norms and activations between them are
+left unhooked, as they are cheap. Sampling runs under
 ``torch.inference_mode``: the weights are never written during a forward pass, so an unwound
 call leaves nothing half-written, and the hooks are removed when the ``with`` block ends.
 
@@ -22,7 +25,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["RunCancelled", "find_networks", "interruptible"]
+__all__ = ["RunCancelled", "checked_modules", "find_networks", "interruptible"]
 
 
 class RunCancelled(Exception):
@@ -60,6 +63,15 @@ def find_networks(model: object, depth: int = 3) -> list[torch.nn.Module]:
     return list(found.values())
 
 
+def checked_modules(network: torch.nn.Module) -> list[torch.nn.Module]:
+    """``network`` and its submodules that hold a parameter of two or more dimensions."""
+    return [network] + [
+        module
+        for module in network.modules()
+        if module is not network and any(p is not None and p.ndim >= 2 for p in module._parameters.values())
+    ]
+
+
 @contextmanager
 def interruptible(
     model: object,
@@ -86,7 +98,7 @@ def interruptible(
     handles = []
     try:
         for network in find_networks(model):
-            for module in network.modules():
+            for module in checked_modules(network):
                 handles.append(module.register_forward_pre_hook(check))
         yield len(handles)
     finally:

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from ddim_studio.core.models.interrupt import RunCancelled, find_networks, interruptible
+from ddim_studio.core.models.interrupt import RunCancelled, checked_modules, find_networks, interruptible
 from ddim_studio.core.schedule import NoiseSchedule
 from tests.helpers.models import UNetModel, tiny_unet
 
@@ -40,8 +40,12 @@ def test_flag_set_inside_the_call_stops_it_before_the_next_module(model: UNetMod
     x, t = _inputs()
     with interruptible(model, flag.is_set) as count, torch.inference_mode(), pytest.raises(RunCancelled):
         model(x, t)
-    assert count == len(list(model.unet.modules()))
-    assert len(ran_after) <= 1  # at most the module whose (earlier-registered) tracker ran first
+    checked = checked_modules(model.unet)
+    assert count == len(checked) and all(
+        isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in checked[1:]
+    )
+    assert {type(m) for m in checked} >= {torch.nn.Conv2d, torch.nn.Linear}
+    assert sum(1 for name in ran_after if isinstance(model.unet.get_submodule(name), torch.nn.Conv2d)) <= 1
     for handle in [trigger, *tracker]:
         handle.remove()
     assert _pre_hooks(model.unet) == 0  # removed on exit
