@@ -160,7 +160,7 @@ def bench_cancel(runner: JobRunner, trials: int) -> list[str]:
     lat = sorted(cancel_latencies(runner, call_s, trials))
     p50, p95 = statistics.median(lat), statistics.quantiles(lat, n=20, method="inclusive")[18]
     return [
-        f"| {label}, {params:.1f} M params | {call_s:.2f} | abort checks in the blocks (measured, "
+        f"| {label}, {params:.1f} M params | {call_s:.2f} | abort checks in the layers (measured, "
         f"{len(lat)} cancels) | {p50:.3f} | {p95:.3f} | {max(lat):.3f} |",
         f"| same | {call_s:.2f} | micro-batches of 1 (bound: rest of the call under way) "
         f"| {0.5 * call_s:.2f} | {0.95 * call_s:.2f} | {call_s:.2f} |",
@@ -328,7 +328,7 @@ def main() -> None:
     print("| model | idle max | during job max | during job p99 | ticks |")
     print("|---|---|---|---|---|")
     print("\n".join(stalls))
-    print("\nAbort checks (forward pre-hooks on every submodule): batch-1 call, median of 30 (ms)\n")
+    print("\nAbort checks (pre-hooks on the network and its conv/linear layers): median batch-1 call (ms)\n")
     print("| model | plain | with checks | ratio |")
     print("|---|---|---|---|")
     print("\n".join(overheads))
