@@ -62,6 +62,7 @@ def test_missing_xcb_library_prints_the_packages_and_exits_before_qt(monkeypatch
     monkeypatch.setattr(platform_check.sys, "platform", "linux")
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # run_app sets it; restored afterwards
     absent = {"libxcb-cursor.so.0", "libxcb-keysyms.so.1"}
     monkeypatch.setattr(platform_check, "_loadable", lambda soname: soname not in absent)
 
@@ -90,3 +91,28 @@ def test_xcb_check_runs_only_where_qt_uses_xcb() -> None:
     )
     assert not platform_check.uses_xcb({}, "darwin")
     assert platform_check.check_window_platform({"QT_QPA_PLATFORM": "offscreen"}, lambda _s: False) is None
+
+
+def test_thread_pools_sleep_unless_the_user_chose_a_policy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    appmod.quiet_thread_pools()
+    assert appmod.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    appmod.quiet_thread_pools()
+    assert appmod.os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_run_app_sets_the_policy_before_torch_is_imported(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        from ddim_studio.ui import app, platform_check
+        platform_check.check_window_platform = lambda: "stop here"  # return before Qt starts
+        assert app.run_app([]) == 1
+        print(os.environ.get("OMP_WAIT_POLICY"), "torch" in sys.modules)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "PASSIVE False"
