@@ -227,6 +227,7 @@ class ProgressRow(QWidget):
         self.cancel_button.setToolTip("Stop the running job (Esc)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel_clicked)
+        self._stopping = False  # a cancel was asked and the job has not ended yet
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
@@ -239,6 +240,7 @@ class ProgressRow(QWidget):
 
     def start(self, text: str) -> None:
         """Show a job starting."""
+        self._stopping = False
         self.bar.setRange(0, 0)
         self.label.setText(text)
         self.cancel_button.setEnabled(True)
@@ -247,12 +249,13 @@ class ProgressRow(QWidget):
         """Show progress ``done`` of ``total`` (the text stays "Stopping…" once a cancel was asked)."""
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(done)
-        if self.cancel_button.isEnabled():
+        if not self._stopping:
             self.label.setText(text)
 
     def stopping(self) -> None:
         """Acknowledge a cancel at once: disable Cancel and say "Stopping…" until the job ends."""
         if self.cancel_button.isEnabled():
+            self._stopping = True
             self.cancel_button.setEnabled(False)
             self.label.setText("Stopping…")
 
@@ -262,6 +265,7 @@ class ProgressRow(QWidget):
 
     def finish(self, text: str, *, full: bool = True) -> None:
         """Show a job ended (``full`` fills the bar, else it empties)."""
+        self._stopping = False
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if full else 0)
         self.label.setText(text)
