@@ -15,7 +15,15 @@ Then, with the default settings, a 5 ms ``QTimer`` on the GUI thread measures it
 while a job runs (and, for comparison, while the runner is idle): the longest lateness is the
 longest stall a user could notice.
 
+Cancel latency (issue 16): the architecture of google/ddpm-celebahq-256 (113.7 M parameters,
+random init) runs batch-1 sample jobs in the runner; each job is cancelled at a random point of a
+model call, and the time from ``runner.cancel`` to the ``cancelled`` signal is recorded (p50/p95),
+next to the architecture's seconds per batch-1 call measured in the same run. Micro-batching
+cannot beat one batch-1 call, so its bound (a cancel waits for the rest of the call under way) is
+printed from that measurement. The abort checks' overhead per call is timed on the small models.
+
     python benchmarks/bench_worker.py [--steps 50] [--batch 4] [--reps 5] [--models default,tiny]
+                                      [--cancel-trials 12] [--threads 1]
 
 Prints markdown tables; "ratio" is the setting's median job time / the ``off`` median.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
@@ -37,6 +46,7 @@ from diffusers import UNet2DModel  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer  # noqa: E402
 
 from ddim_studio.core.models.diffusers_adapter import DiffusersUNet  # noqa: E402
+from ddim_studio.core.models.interrupt import interruptible  # noqa: E402
 from ddim_studio.core.schedule import NoiseSchedule  # noqa: E402
 from ddim_studio.workers import JobRunner, SampleJob, previews  # noqa: E402
 from ddim_studio.workers import runner as runner_module  # noqa: E402
@@ -67,6 +77,94 @@ def tiny_unet() -> tuple[UNet2DModel, str]:
         up_block_types=("UpBlock2D", "UpBlock2D"),
     )
     return unet.eval(), "tiny 8 px"
+
+
+def celebahq_256_unet() -> tuple[UNet2DModel, str]:
+    """google/ddpm-celebahq-256's UNet2DModel config (113.7 M parameters), random init."""
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=256,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(128, 128, 256, 256, 512, 512),
+        layers_per_block=2,
+        down_block_types=("DownBlock2D",) * 4 + ("AttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "AttnUpBlock2D") + ("UpBlock2D",) * 4,
+        attention_head_dim=None,
+        downsample_padding=0,
+        flip_sin_to_cos=False,
+        freq_shift=1,
+        mid_block_scale_factor=1,
+        norm_eps=1e-6,
+        norm_num_groups=32,
+    )
+    return unet.eval(), "ddpm-celebahq-256 arch (random init)"
+
+
+def wrap(unet: UNet2DModel) -> DiffusersUNet:
+    size = unet.config.sample_size
+    return DiffusersUNet(unet, NoiseSchedule.linear(), (unet.config.in_channels, size, size))
+
+
+def seconds_per_call(model: DiffusersUNet, calls: int, hooks: bool = False) -> float:
+    """Median seconds of a batch-1 model call in this thread (with the abort checks when ``hooks``)."""
+    x, t = torch.randn(1, *model.sample_shape), torch.tensor([500])
+    times = []
+    with interruptible(model if hooks else None, lambda: False), torch.inference_mode():
+        for _ in range(calls):
+            start = time.perf_counter()
+            model(x, t)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def one_cancel(runner: JobRunner, delay_s: float, seed: int) -> float:
+    """Start a batch-1 job, cancel it ``delay_s`` after ``started``; seconds until ``cancelled``."""
+    loop, asked, latency = QEventLoop(), [0.0], [0.0]
+
+    def cancel(job_id: int) -> None:
+        asked[0] = time.perf_counter()
+        runner.cancel(job_id)
+
+    def on_started(job_id: int, _kind: str) -> None:
+        QTimer.singleShot(int(delay_s * 1000), lambda: cancel(job_id))
+
+    def on_cancelled(_job_id: int) -> None:
+        latency[0] = time.perf_counter() - asked[0]
+        loop.quit()
+
+    runner.started.connect(on_started)
+    runner.cancelled.connect(on_cancelled)
+    runner.submit(SampleJob(seeds=(seed,), steps=1000, batch_size=1))
+    loop.exec()
+    runner.started.disconnect(on_started)
+    runner.cancelled.disconnect(on_cancelled)
+    return latency[0]
+
+
+def cancel_latencies(runner: JobRunner, call_s: float, trials: int, seed: int = 0) -> list[float]:
+    """Seconds from ``cancel`` to ``cancelled`` for jobs cancelled at random points of a model call."""
+    rng = random.Random(seed)
+    runner.preview_fps, runner.record_frames = 20.0, True
+    return [one_cancel(runner, rng.uniform(0.05, 0.95) * call_s, trial) for trial in range(trials)]
+
+
+def bench_cancel(runner: JobRunner, trials: int) -> list[str]:
+    """Markdown rows: the 256-px call time, measured cancel latency, the micro-batching bound."""
+    unet, label = celebahq_256_unet()
+    model = wrap(unet)
+    params = sum(p.numel() for p in unet.parameters()) / 1e6
+    seconds_per_call(model, 1)  # first call: allocations
+    call_s = seconds_per_call(model, 2)
+    runner.set_model(model)
+    lat = sorted(cancel_latencies(runner, call_s, trials))
+    p50, p95 = statistics.median(lat), statistics.quantiles(lat, n=20, method="inclusive")[18]
+    return [
+        f"| {label}, {params:.1f} M params | {call_s:.2f} | abort checks in the layers (measured, "
+        f"{len(lat)} cancels) | {p50:.3f} | {p95:.3f} | {max(lat):.3f} |",
+        f"| same | {call_s:.2f} | micro-batches of 1 (bound: rest of the call under way) "
+        f"| {0.5 * call_s:.2f} | {0.95 * call_s:.2f} | {call_s:.2f} |",
+    ]
 
 
 class JobClock:
@@ -202,6 +300,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--models", default="default,tiny")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cancel-trials", type=int, default=12, help="0 skips the cancel latency")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     app = QCoreApplication(sys.argv)
@@ -210,12 +309,14 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device cpu, {os.cpu_count()} cores"
     )
-    rows, stalls = [], []
-    for name in args.models.split(","):
+    rows, stalls, overheads = [], [], []
+    for name in [m for m in args.models.split(",") if m]:
         unet, label = default_unet() if name == "default" else tiny_unet()
         row, stall = bench(clock, unet, label, args)
         rows.append(row)
         stalls.append(stall)
+        plain, hooked = seconds_per_call(wrap(unet), 30), seconds_per_call(wrap(unet), 30, hooks=True)
+        overheads.append(f"| {label} | {plain * 1e3:.2f} | {hooked * 1e3:.2f} | {hooked / plain:.3f} |")
     print("\nPreview overhead (median job seconds; ratio = setting / off)\n")
     print(
         "| model | batch | steps | off (s) | 20 fps + scrubber (s) | ratio | every step (s) | ratio "
@@ -227,6 +328,15 @@ def main() -> None:
     print("| model | idle max | during job max | during job p99 | ticks |")
     print("|---|---|---|---|---|")
     print("\n".join(stalls))
+    print("\nAbort checks (pre-hooks on the network and its conv/linear layers): median batch-1 call (ms)\n")
+    print("| model | plain | with checks | ratio |")
+    print("|---|---|---|---|")
+    print("\n".join(overheads))
+    if args.cancel_trials > 0:
+        print("\nCancel latency: cancel at a random point of a batch-1 model call (seconds)\n")
+        print("| model | s per batch-1 call | how | p50 | p95 | max |")
+        print("|---|---|---|---|---|---|")
+        print("\n".join(bench_cancel(runner, args.cancel_trials)))
     runner.shutdown()
     del app
 

@@ -244,7 +244,8 @@ class MainWindow(WindowActions, QMainWindow):
             return
         stopped = (self.generate.cancel, self.encode.cancel, self.interpolate.cancel)[self.mode()]()
         if stopped:
-            self.statusBar().showMessage("Cancelling…", 2000)
+            (self.generate, self.encode, self.interpolate)[self.mode()].view.progress.stopping()
+            self.statusBar().showMessage("Stopping…", 2000)
         elif self.banner.isVisible():
             self.banner.dismiss()
 

@@ -5,7 +5,7 @@ Public API (call every method from the thread the runner lives in, the GUI threa
     runner = JobRunner(parent=None, *, preview_fps=20.0)
     job_id = runner.submit(job, *, group=None)      # FIFO queue; returns the job id at once
     job_id = runner.replace(job, *, group="default")  # cancel that group's running/queued jobs, submit
-    runner.cancel(job_id) -> bool                   # queued: removed; running: stops before next model call
+    runner.cancel(job_id) -> bool                   # queued: removed; running: stops inside the model call
     runner.cancel_all()
     runner.move(job_id, position) -> bool           # reorder a queued job (0 = next to run)
     runner.queued_ids() -> list[int]
@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo
 from ddim_studio.workers.execution import JobContext, ModelSlot, describe_model, execute, infer_placement
 from ddim_studio.workers.faults import JobCancelled, classify, release_memory
@@ -95,7 +96,8 @@ class _Worker(QObject):
         ctx = JobContext(task.job_id, task.token, self._settings, self.step_ready.emit, self._slot)
         failure: tuple[str, str] | None = None
         try:
-            return _Outcome("finished", result=execute(ctx, task.job))
+            with interruptible(self._slot.get()[0], task.token.is_set, error=JobCancelled):  # stops mid-call
+                return _Outcome("finished", result=execute(ctx, task.job))
         except JobCancelled:
             return _Outcome("cancelled")
         except Exception as exc:  # noqa: BLE001 - the runner survives every job error

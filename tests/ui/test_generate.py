@@ -81,6 +81,9 @@ def test_cancel_mid_run_with_escape(qtbot, window) -> None:  # type: ignore[no-u
     qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=WAIT_MS)
     assert view.progress.cancel_button.isEnabled()
     qtbot.keyClick(window, Qt.Key.Key_Escape)
+    # acknowledged at once, before the worker has stopped: Cancel disabled, "Stopping…"
+    assert not view.progress.cancel_button.isEnabled()
+    assert view.progress.label.text() == "Stopping…"
     wait_idle(qtbot, window)
     assert view.progress.label.text() == "Cancelled"
     assert window.services.library.items == []
@@ -90,6 +93,21 @@ def test_cancel_mid_run_with_escape(qtbot, window) -> None:  # type: ignore[no-u
     window.generate.generate()
     wait_idle(qtbot, window)
     assert len(window.services.library.items) == 1
+
+
+def test_cancel_button_is_acknowledged_at_once_and_steps_do_not_overwrite_it(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    set_controls(window, steps=400, batch=1)
+    view = window.generate_view
+    window.generate.generate()
+    qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=WAIT_MS)
+    qtbot.mouseClick(view.progress.cancel_button, Qt.MouseButton.LeftButton)
+    assert not view.progress.cancel_button.isEnabled()
+    assert view.progress.label.text() == "Stopping…"
+    view.progress.step(3, 400, "Step 3 of 400")  # a late step event keeps the acknowledgement
+    assert view.progress.label.text() == "Stopping…"
+    wait_idle(qtbot, window)
+    assert view.progress.label.text() == "Cancelled"
+    assert window.generate.result is None
 
 
 def test_auto_run_reruns_after_a_pause_and_keeps_results_unsaved(qtbot, window) -> None:  # type: ignore[no-untyped-def]

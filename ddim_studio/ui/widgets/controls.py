@@ -226,7 +226,8 @@ class ProgressRow(QWidget):
         theme.apply_icon(self.cancel_button, "stop")
         self.cancel_button.setToolTip("Stop the running job (Esc)")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
+        self._stopping = False  # a cancel was asked and the job has not ended yet
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
@@ -239,18 +240,32 @@ class ProgressRow(QWidget):
 
     def start(self, text: str) -> None:
         """Show a job starting."""
+        self._stopping = False
         self.bar.setRange(0, 0)
         self.label.setText(text)
         self.cancel_button.setEnabled(True)
 
     def step(self, done: int, total: int, text: str) -> None:
-        """Show progress ``done`` of ``total``."""
+        """Show progress ``done`` of ``total`` (the text stays "Stopping…" once a cancel was asked)."""
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(done)
-        self.label.setText(text)
+        if not self._stopping:
+            self.label.setText(text)
+
+    def stopping(self) -> None:
+        """Acknowledge a cancel at once: disable Cancel and say "Stopping…" until the job ends."""
+        if self.cancel_button.isEnabled():
+            self._stopping = True
+            self.cancel_button.setEnabled(False)
+            self.label.setText("Stopping…")
+
+    def _cancel_clicked(self) -> None:
+        self.stopping()
+        self.cancelRequested.emit()
 
     def finish(self, text: str, *, full: bool = True) -> None:
         """Show a job ended (``full`` fills the bar, else it empties)."""
+        self._stopping = False
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if full else 0)
         self.label.setText(text)
