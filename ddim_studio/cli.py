@@ -35,11 +35,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from ddim_studio.core.schedule import ScheduleError
     from ddim_studio.core.store import StoreError
 
-    return (CliError, ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
-
-
-class CliError(Exception):
-    """A user error the command line reports in one line."""
+    return (ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -70,6 +66,17 @@ def _seed(text: str) -> int:
     return value
 
 
+def _sampler(text: str) -> str:
+    """A registered sampler name (the registry is imported here: it pulls in torch)."""
+    from ddim_studio.core.samplers import sampler_names
+
+    if text not in sampler_names():
+        raise argparse.ArgumentTypeError(
+            f"unknown sampler {text!r}; choose one of: {', '.join(sampler_names())}"
+        )
+    return text
+
+
 def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
     g = p.add_argument_group("model and output")
     g.add_argument(
@@ -85,6 +92,9 @@ def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
         s = p.add_argument_group("sampling")
         s.add_argument("--steps", type=_positive, default=50, help="S, the number of DDIM steps")
         s.add_argument("--spacing", default="uniform", choices=list(SPACINGS))
+        s.add_argument(
+            "--sampler", type=_sampler, default="ddim", metavar="NAME", help="sampler by name (default: ddim)"
+        )
         s.add_argument(
             "--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] (breaks exact inversion)"
         )
@@ -155,10 +165,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def progress(total: int, desc: str) -> Any:
-    """A tqdm bar on stderr (a context manager with ``update``)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
