@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ddim_studio import __version__
+from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, SPACINGS
 
-# Literal names, so that ``ddim-studio`` can draw its window before torch is imported;
-# tests/cli check them against core.schedule.SPACINGS and core.models.loader.DTYPES.
-SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
-DTYPE_NAMES = ("float32", "float16", "bfloat16")
+__all__ = ["DTYPE_NAMES", "SPACINGS", "build_parser", "main"]
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -93,7 +91,11 @@ def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
         s.add_argument("--steps", type=_positive, default=50, help="S, the number of DDIM steps")
         s.add_argument("--spacing", default="uniform", choices=list(SPACINGS))
         s.add_argument(
-            "--sampler", type=_sampler, default="ddim", metavar="NAME", help="sampler by name (default: ddim)"
+            "--sampler",
+            type=_sampler,
+            default=DEFAULT_SAMPLER,
+            metavar="NAME",
+            help="sampler by name (default: ddim)",
         )
         s.add_argument(
             "--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] (breaks exact inversion)"

@@ -26,11 +26,11 @@ import torch
 from PIL import Image
 
 from ddim_studio.core.imaging import ImageLoadError, png_info, read_params
+from ddim_studio.core.names import LATENT_SUFFIX
 
 OUTPUT_DIR_ENV = "DDIM_STUDIO_OUTPUT_DIR"
 TRASH_DIR = ".trash"
 PNG_SUFFIX = ".png"
-LATENT_SUFFIX = ".safetensors"
 MAX_STEM_BYTES = 150
 _MAX_BUMPS = 100_000
 #: A temp file untouched this long (seconds) was left by a save that was killed; younger ones may

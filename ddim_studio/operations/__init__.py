@@ -14,30 +14,35 @@ and reconstruction error is :func:`reconstruction_error` (clamped to [−1, 1], 
 
 from __future__ import annotations
 
-from ddim_studio.operations.encode import EncodeOutput, encode_images
-from ddim_studio.operations.interpolate import Endpoint, InterpolateOutput, interpolate, resolve_endpoint
-from ddim_studio.operations.metrics import psnr_from_mse, reconstruction_error
-from ddim_studio.operations.params import build_params, is_studio
-from ddim_studio.operations.run import Run, Stage, run_to_end
-from ddim_studio.operations.sample import SampleOutput, decode_latents, sample_seeds
-from ddim_studio.operations.saving import save_picture
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "EncodeOutput",
-    "Endpoint",
-    "InterpolateOutput",
-    "Run",
-    "SampleOutput",
-    "Stage",
-    "build_params",
-    "decode_latents",
-    "encode_images",
-    "interpolate",
-    "is_studio",
-    "psnr_from_mse",
-    "reconstruction_error",
-    "resolve_endpoint",
-    "run_to_end",
-    "sample_seeds",
-    "save_picture",
-]
+#: Public name → the module that defines it. Imported on first use, so that the torch-free parts
+#: (``operations.params``) can be read before torch is (the window draws itself first).
+_EXPORTS = {
+    "EncodeOutput": "encode",
+    "encode_images": "encode",
+    "Endpoint": "interpolation",
+    "InterpolateOutput": "interpolation",
+    "interpolate": "interpolation",
+    "resolve_endpoint": "interpolation",
+    "psnr_from_mse": "metrics",
+    "reconstruction_error": "metrics",
+    "build_params": "params",
+    "is_studio": "params",
+    "Run": "run",
+    "Stage": "run",
+    "run_to_end": "run",
+    "SampleOutput": "sample",
+    "decode_latents": "sample",
+    "sample_seeds": "sample",
+    "save_picture": "saving",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ddim_studio.operations' has no attribute {name!r}")
+    return getattr(import_module(f"ddim_studio.operations.{module}"), name)

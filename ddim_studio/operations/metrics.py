@@ -3,7 +3,9 @@
 Convention: both images are clamped to [−1, 1] (the range a saved picture can show) and compared
 on the [0, 1] pixel scale, i.e. ``MSE = mean(((clamp(rec) − clamp(orig)) / 2)²)`` per image over
 all channels and pixels, in float32 on the CPU; ``PSNR = 10·log10(1 / MSE)`` dB (``inf`` when
-MSE = 0). Unquantised: the figures describe the decoded tensor, not its 8-bit PNG.
+MSE = 0). Encode compares the decoded tensor unquantised (the window and ``ddim-studio encode``
+report the same figures); a restored picture is compared as saved, both sides 8-bit, so decoding a
+picture's own latent scores MSE 0.
 """
 
 from __future__ import annotations

@@ -11,14 +11,13 @@ are byte-identical when rerun; the window's library adds ``created`` when it sav
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddim_studio import __version__
-from ddim_studio.core.models.protocol import ModelInfo
-from ddim_studio.core.samplers import DEFAULT_SAMPLER
+from ddim_studio.core.names import APP, DEFAULT_SAMPLER, PARAMS_VERSION
 
-APP = "ddim-studio"
-PARAMS_VERSION = 1
+if TYPE_CHECKING:
+    from ddim_studio.core.models.protocol import ModelInfo
 KINDS = ("sample", "variation", "encode", "decode", "interpolate")
 
 

@@ -11,11 +11,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ddim_studio.operations.params import is_studio as operations_is_studio  # torch-free
+
 KIND_NAMES = {
     "sample": "Generated",
     "variation": "Variation",
     "encode": "Reconstruction",
     "interpolate": "Interpolation frame",
+    "decode": "Decoded latent",
 }
 
 _LABELS = (
@@ -23,6 +26,7 @@ _LABELS = (
     ("seed", "Seed"),
     ("steps", "Steps S"),
     ("eta", "η"),
+    ("sampler", "Sampler"),
     ("spacing", "Spacing"),
     ("clip_sample", "Clip x₀"),
     ("source", "Source"),
@@ -107,5 +111,5 @@ def short_label(params: Mapping[str, Any]) -> str:
 
 
 def is_studio(params: Mapping[str, Any] | None) -> bool:
-    """True for parameters written by DDIM Studio."""
-    return bool(params) and ("kind" in params or params.get("app") == "ddim-studio")  # type: ignore[union-attr]
+    """True for parameters written by DDIM Studio (the window or the command line, any version)."""
+    return operations_is_studio(dict(params) if params else None)

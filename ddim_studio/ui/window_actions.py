@@ -15,6 +15,7 @@ from ddim_studio.ui.menus import SHORTCUTS
 from ddim_studio.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
+    from ddim_studio.core.models.protocol import ModelInfo
     from ddim_studio.ui.main_window import MainWindow
 
 ABOUT = (
@@ -130,13 +131,7 @@ class WindowActions:
         if info is None:
             QMessageBox.information(self, "Model", "No model is loaded yet.")
             return
-        rows = [
-            ("Name", info.name),
-            ("Source", info.source),
-            ("Family", info.family),
-            ("Sample shape", " × ".join(str(v) for v in info.sample_shape)),
-            ("Parameters", f"{info.num_parameters:,}"),
-            ("Prediction", info.prediction_type),
+        rows = model_info_rows(info) + [
             ("Device", self.services.model.device_name()),
             ("Precision", self.services.model.dtype_name()),
         ]
@@ -168,6 +163,26 @@ class WindowActions:
                 output=html.escape(str(self.services.library.root)),
             ),
         )
+
+
+def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    """The (label, text) rows of Model ▸ Model Info that describe the model itself."""
+    final = (
+        "1 (α₀ := 1, as in the DDIM paper)"
+        if getattr(info, "set_alpha_to_one", True)
+        else "ᾱ at t = 0 (the scheduler sets set_alpha_to_one: false)"
+    )
+    return [
+        ("Name", info.name),
+        ("Source", info.source),
+        ("Family", info.family),
+        ("Sample shape", " × ".join(str(v) for v in info.sample_shape)),
+        ("Parameters", f"{info.num_parameters:,}"),
+        ("Prediction", info.prediction_type),
+        ("Training timesteps T", str(info.num_train_timesteps)),
+        ("Steps offset", str(getattr(info, "steps_offset", 0))),
+        ("ᾱ after the last step", final),
+    ]
 
 
 def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> Path | None:

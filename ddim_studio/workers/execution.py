@@ -22,7 +22,7 @@ from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoa
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
 from ddim_studio.operations.encode import image_batch
-from ddim_studio.operations.interpolate import single
+from ddim_studio.operations.interpolation import single
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
     EncodeJob,
@@ -95,6 +95,8 @@ def describe_model(model: DiffusionModel) -> ModelInfo:
         num_parameters=sum(p.numel() for m in modules[:1] for p in m.parameters()),
         prediction_type=model.schedule.prediction_type,
         num_train_timesteps=model.schedule.num_train_timesteps,
+        steps_offset=model.schedule.steps_offset,
+        set_alpha_to_one=model.schedule.set_alpha_to_one,
     )
 
 

@@ -19,10 +19,11 @@ from typing import Protocol
 import torch
 
 from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.sampling import StepResult, iter_sample
 
-DEFAULT_SAMPLER = "ddim"
+__all__ = ["DEFAULT_SAMPLER", "SamplerFn", "SamplerSpec", "get_sampler", "register_sampler", "sampler_names"]
 
 
 class SamplerFn(Protocol):

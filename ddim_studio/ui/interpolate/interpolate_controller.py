@@ -17,6 +17,7 @@ from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, p
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate import export
@@ -213,15 +214,17 @@ class InterpolateController(QObject):
         if status != "ok":
             v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
             return
-        self.run_params = {
-            "kind": "interpolate",
-            "frames": count,
-            "method": method,
-            "steps": steps,
-            "spacing": spacing,
-            "a": a.label,
-            "b": b.label,
-        }
+        self.run_params = build_params(
+            "interpolate",
+            info=self.services.model.info,
+            steps=steps,
+            spacing=spacing,
+            sampler=job.sampler,
+            frames=count,
+            method=method,
+            a=a.label,
+            b=b.label,
+        )
         self._show_result(value)
 
     async def _ensure_latent(self, name: str, steps: int, spacing: str) -> bool:
