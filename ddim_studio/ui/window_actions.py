@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 import ddim_studio
 from ddim_studio.ui import dialogs
-from ddim_studio.ui.menus import SHORTCUTS
+from ddim_studio.ui.menus import shortcut_rows
 from ddim_studio.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
@@ -67,20 +67,14 @@ class WindowActions:
     # ---- File ▸ pictures ----------------------------------------------------------------------
     def open_image(self: MainWindow) -> None:
         """Open an image (or latent) in Encode."""
-        self.set_mode(1)
+        self.set_mode("encode")
         self.encode.open_dialog()
 
     def save_current(self: MainWindow) -> None:
         """Ctrl+S: keep the current mode's result in the gallery."""
-        mode = self.mode()
-        if mode == 0:
-            self.generate.save_results()
-        elif mode == 1:
-            self.encode.add_to_gallery()
-        else:
-            item = self.interpolate.add_frame_to_gallery()
-            if item is not None:
-                self.services.notifier.info(f"Added {item.png.name} to the gallery.")
+        controller = self.current_controller()
+        if controller is not None:
+            controller.save()
 
     def save_selected_as(self: MainWindow) -> Path | None:
         """Copy the selected gallery picture (and its latent) to a chosen place."""
@@ -95,10 +89,12 @@ class WindowActions:
             return None
         return copy_item(self, item.png, item.latent, target)
 
-    def export_interpolation(self: MainWindow, kind: str) -> None:
-        """File ▸ Export: the interpolation as GIF, strip or frames."""
-        self.set_mode(2)
-        self.interpolate._export_dialog(kind)
+    def export_result(self: MainWindow, mode: str, kind: str) -> None:
+        """File ▸ Export ``mode``: switch to it and export its result as ``kind`` (e.g. ``gif``)."""
+        self.set_mode(mode)
+        controller = self.mode_controllers.get(mode)
+        if controller is not None:
+            controller.export_dialog(kind)
 
     def open_output_folder(self: MainWindow) -> None:
         """Show the output folder in the file manager."""
@@ -149,7 +145,7 @@ class WindowActions:
         """Help ▸ Keyboard Shortcuts."""
         rows = "".join(
             f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>"
-            for k, v in SHORTCUTS
+            for k, v in shortcut_rows(self.mode_specs)
         )
         QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
 

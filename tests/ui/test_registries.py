@@ -68,3 +68,69 @@ def test_steps_offset_and_alpha_convention_reach_generate_and_model_info(
     rows = dict(model_info_rows(window.services.model.info))
     assert rows["Steps offset"] == "1"
     assert "set_alpha_to_one: false" in rows["ᾱ after the last step"]
+
+
+class _ThrowawayController:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def run(self) -> None:
+        self.calls.append("run")
+
+    def cancel(self) -> bool:
+        self.calls.append("cancel")
+        return True
+
+    def save(self) -> None:
+        self.calls.append("save")
+
+    def export_dialog(self, kind: str) -> None:
+        self.calls.append(f"export {kind}")
+
+
+def test_a_registered_mode_gets_rail_menus_shortcuts_and_the_window_keys(qtbot, aloop, settings) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QLabel
+
+    from ddim_studio.ui.menus import shortcut_rows
+    from ddim_studio.ui.modes import ModeSpec, mode_names, register_mode, unregister_mode
+    from tests.ui.conftest import open_window
+
+    controller = _ThrowawayController()
+    register_mode(
+        ModeSpec(
+            name="throwaway",
+            label="Throwaway",
+            icon="film",
+            tooltip="A test mode",
+            shortcut="Ctrl+9",
+            run_label="Throw",
+            view=lambda: QLabel("throwaway view"),
+            controller=lambda window, view: controller,
+            exports=(("png", "As PNG…"),),
+        )
+    )
+    try:
+        assert mode_names()[-1] == "throwaway"
+        window = open_window(qtbot, settings, wait_model=False)
+        qtbot.waitUntil(lambda: window.attached, timeout=WAIT_MS)
+        assert window.rail.buttons[-1].text() == "Throwaway"
+        view_action = window.menus.modes[-1]
+        assert view_action.text() == "Throwaway" and view_action.shortcut().toString() == "Ctrl+9"
+        file_menu = window.menuBar().actions()[0].menu()
+        export = next(a.menu() for a in file_menu.actions() if a.text() == "Export Throwaway")
+        view_action.trigger()
+        assert window.mode_name() == "throwaway" and window.stack.currentWidget() is window.throwaway_view
+        assert window.throwaway is controller and window.rail.buttons[-1].isChecked()
+        window.run_current()
+        window.cancel_current()
+        window.save_current()
+        window.set_mode("generate")
+        export.actions()[0].trigger()
+        assert window.mode_name() == "throwaway"
+        assert controller.calls == ["run", "cancel", "save", "export png"]
+        assert ("Ctrl+9", "Switch to Throwaway") in shortcut_rows(window.mode_specs)
+        wait_idle(qtbot, window)
+        window.close()
+    finally:
+        unregister_mode("throwaway")
+    assert "throwaway" not in mode_names()

@@ -318,6 +318,14 @@ class EncodeController(LatentActions, QObject):
         self._show_result(result.x_T[0], recon, mse, psnr, params)
         self.services.notifier.info(f"Restored the latent and parameters of {source} (no inversion needed).")
 
+    def run(self) -> None:
+        """Ctrl+Enter (the mode registry's run): encode the loaded picture."""
+        self.encode()
+
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the reconstruction in the gallery."""
+        self.add_to_gallery()
+
     def cancel(self) -> bool:
         """Stop the running encode or decode; True if one was running."""
         return self.tracker.cancel()

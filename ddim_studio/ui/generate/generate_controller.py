@@ -205,6 +205,14 @@ class GenerateController(QObject):
         else:
             v.progress.finish(f"Failed: {value}", full=False)
 
+    def run(self) -> None:
+        """Ctrl+Enter (the mode registry's run): generate with the current controls."""
+        self.generate()
+
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the last results in the gallery."""
+        self.save_results()
+
     def cancel(self) -> bool:
         """Stop the running sample job and paper view; True if something was running."""
         self._auto_timer.stop()

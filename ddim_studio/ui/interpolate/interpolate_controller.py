@@ -58,9 +58,9 @@ class InterpolateController(QObject):
         view.runRequested.connect(self.run)
         view.cancelRequested.connect(self.cancel)
         view.scrubbed.connect(self.scrub)
-        view.exportGifRequested.connect(lambda: self._export_dialog("gif"))
-        view.exportStripRequested.connect(lambda: self._export_dialog("strip"))
-        view.exportFramesRequested.connect(lambda: self._export_dialog("frames"))
+        view.exportGifRequested.connect(lambda: self.export_dialog("gif"))
+        view.exportStripRequested.connect(lambda: self.export_dialog("strip"))
+        view.exportFramesRequested.connect(lambda: self.export_dialog("frames"))
         view.addFrameRequested.connect(self.add_frame_to_gallery)
         view.swapRequested.connect(self.swap)
         for name in SLOTS:
@@ -319,7 +319,14 @@ class InterpolateController(QObject):
         self.services.notifier.info(f"Exported to {where}.")
         return written
 
-    def _export_dialog(self, kind: str) -> None:
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the shown frame in the gallery."""
+        item = self.add_frame_to_gallery()
+        if item is not None:
+            self.services.notifier.info(f"Added {item.png.name} to the gallery.")
+
+    def export_dialog(self, kind: str) -> None:
+        """Ask where, then export the frames as ``gif``, ``strip`` or ``frames``."""
         root = self.services.library.root
         if kind == "frames":
             path = dialogs.choose_folder(self.view, "Export frames into folder", str(root))
