@@ -16,17 +16,18 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, tensor_to_pils
+from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, tensor_to_pils, tensor_to_uint8
 from ddim_studio.core.latents import load_latent, save_latent
 from ddim_studio.core.models import load_model, resolve_device
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import initial_noise, seeds_for
 from ddim_studio.core.sampling import resolve_timesteps
-from ddim_studio.core.store import LATENT_SUFFIX, atomic_write, sanitize_stem
+from ddim_studio.core.store import LATENT_SUFFIX, sanitize_stem
 from ddim_studio.operations import (
     build_params,
     decode_latents,
     encode_images,
+    export,
     interpolate,
     resolve_endpoint,
     sample_seeds,
@@ -221,23 +222,12 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         **session.settings(),
     )  # fmt: skip
-    pils = tensor_to_pils(drain(run, "frames").images)
-    width, height = pils[0].size
-    strip = Image.new("RGB", (width * len(pils), height))
-    for i, frame in enumerate(pils):
-        strip.paste(frame, (i * width, 0))
+    frames = list(tensor_to_uint8(drain(run, "frames").images))
+    strip = export.strip_image(frames, min_side=0, gap=0)  # model resolution, side by side
     params = session.params("interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method)
     stem = sanitize_stem(f"interp-{Path(args.a).stem}-{Path(args.b).stem}-{args.method}")
     strip_path = session.save(stem, strip, params, None)[0]
-    scale = max(1, 256 // max(width, height))
-    big = [f.resize((width * scale, height * scale), Image.Resampling.NEAREST) for f in pils]
-    loop = big + big[-2:0:-1]  # there and back
-    gif = atomic_write(
-        session.out / f"{strip_path.stem}.gif",
-        lambda fh: loop[0].save(
-            fh, format="GIF", save_all=True, append_images=loop[1:], duration=int(1000 / args.fps), loop=0
-        ),
-    )
+    gif = export.export_gif(session.out / f"{strip_path.stem}.gif", frames, fps=args.fps, bounce=True)
     return {
         "command": "interpolate",
         "model": session.info.name,

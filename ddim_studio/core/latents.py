@@ -21,8 +21,8 @@ from typing import Any, BinaryIO
 import safetensors.torch
 import torch
 
+from ddim_studio.core.atomic import atomic_write
 from ddim_studio.core.imaging import params_to_json
-from ddim_studio.core.store import atomic_write
 
 TENSOR_NAME = "x_T"
 PARAMS_KEY = "ddim_studio"

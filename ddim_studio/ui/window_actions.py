@@ -183,7 +183,7 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
 
 def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> Path | None:
     """Copy ``png`` (and ``latent`` beside the copy) to ``target`` without overwriting; None on failure."""
-    from ddim_studio.core.store import StoreError, atomic_write
+    from ddim_studio.core.store import LATENT_SUFFIX, StoreError, atomic_write
 
     window: MainWindow = parent  # type: ignore[assignment]
 
@@ -197,7 +197,7 @@ def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> 
     try:
         written = atomic_write(target.with_suffix(".png"), copier(png))
         if latent is not None:
-            atomic_write(written.with_suffix(".safetensors"), copier(latent))
+            atomic_write(written.with_suffix(LATENT_SUFFIX), copier(latent))
     except (StoreError, OSError) as exc:
         window.services.notifier.error(getattr(exc, "message", None) or f"The copy failed: {exc}")
         return None

@@ -16,11 +16,11 @@ from PySide6.QtGui import QImage
 from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
-from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
+from ddim_studio.operations import export
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.interpolate import export
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
@@ -103,9 +103,9 @@ class InterpolateController(QObject):
 
     def fill_from_path(self, name: str, path: Path) -> bool:
         """Slot ``name`` ← an image file (encoded on Run), a studio PNG with its latent, or a latent file."""
-        if path.suffix.lower() == ".safetensors":
+        if path.suffix.lower() == LATENT_SUFFIX:
             return self._fill_from_latent(name, path)
-        latent_path = path.with_suffix(".safetensors")
+        latent_path = path.with_suffix(LATENT_SUFFIX)
         if (
             path.suffix.lower() == ".png"
             and latent_path.is_file()
