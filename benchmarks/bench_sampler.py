@@ -22,6 +22,7 @@ from diffusers import DDIMScheduler, UNet2DModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ddim_studio.core.models import DEFAULT_MODEL_DIR  # noqa: E402
 from ddim_studio.core.sampling import sample  # noqa: E402
 from ddim_studio.core.schedule import NoiseSchedule, make_timesteps  # noqa: E402
 
@@ -56,7 +57,7 @@ def cifar10_ddpm_architecture() -> UNet2DModel:
 
 def default_model() -> tuple[UNet2DModel, str]:
     """The shipped default model if present, else a random init of its architecture."""
-    folder = Path(__file__).resolve().parent.parent / "ddim_studio" / "resources" / "models" / "shapes32"
+    folder = DEFAULT_MODEL_DIR
     if (folder / "config.json").exists():
         return UNet2DModel.from_pretrained(folder).eval(), "default (shapes32)"
     from ddim_studio.training.trainer import TrainConfig, build_unet

@@ -45,6 +45,7 @@ import torch  # noqa: E402
 from diffusers import UNet2DModel  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer  # noqa: E402
 
+from ddim_studio.core.models import DEFAULT_MODEL_DIR  # noqa: E402
 from ddim_studio.core.models.diffusers_adapter import DiffusersUNet  # noqa: E402
 from ddim_studio.core.models.interrupt import interruptible  # noqa: E402
 from ddim_studio.core.schedule import NoiseSchedule  # noqa: E402
@@ -56,7 +57,7 @@ SETTINGS = {"off": (0.0, False), "20 fps": (20.0, True), "every step": (1e9, Tru
 
 def default_unet() -> tuple[UNet2DModel, str]:
     """The shipped default model if present, else a random init of its architecture."""
-    folder = Path(__file__).resolve().parent.parent / "ddim_studio" / "resources" / "models" / "shapes32"
+    folder = DEFAULT_MODEL_DIR
     if (folder / "config.json").exists():
         return UNet2DModel.from_pretrained(folder).eval(), "default (shapes32)"
     from ddim_studio.training.trainer import TrainConfig, build_unet

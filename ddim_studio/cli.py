@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ddim_studio import __version__
+from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, SPACINGS
 
-# Literal names, so that ``ddim-studio`` can draw its window before torch is imported;
-# tests/cli check them against core.schedule.SPACINGS and core.models.loader.DTYPES.
-SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
-DTYPE_NAMES = ("float32", "float16", "bfloat16")
+__all__ = ["DTYPE_NAMES", "SPACINGS", "build_parser", "main"]
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -35,11 +33,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from ddim_studio.core.schedule import ScheduleError
     from ddim_studio.core.store import StoreError
 
-    return (CliError, ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
-
-
-class CliError(Exception):
-    """A user error the command line reports in one line."""
+    return (ModelLoadError, ImageLoadError, LatentLoadError, StoreError, ScheduleError, ValueError)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -70,6 +64,17 @@ def _seed(text: str) -> int:
     return value
 
 
+def _sampler(text: str) -> str:
+    """A registered sampler name (the registry is imported here: it pulls in torch)."""
+    from ddim_studio.core.samplers import sampler_names
+
+    if text not in sampler_names():
+        raise argparse.ArgumentTypeError(
+            f"unknown sampler {text!r}; choose one of: {', '.join(sampler_names())}"
+        )
+    return text
+
+
 def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
     g = p.add_argument_group("model and output")
     g.add_argument(
@@ -85,6 +90,13 @@ def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
         s = p.add_argument_group("sampling")
         s.add_argument("--steps", type=_positive, default=50, help="S, the number of DDIM steps")
         s.add_argument("--spacing", default="uniform", choices=list(SPACINGS))
+        s.add_argument(
+            "--sampler",
+            type=_sampler,
+            default=DEFAULT_SAMPLER,
+            metavar="NAME",
+            help="sampler by name (default: ddim)",
+        )
         s.add_argument(
             "--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] (breaks exact inversion)"
         )
@@ -155,10 +167,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def progress(total: int, desc: str) -> Any:
-    """A tqdm bar on stderr (a context manager with ``update``)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)

@@ -2,7 +2,7 @@
 
     python packaging/make_icons.py
 
-Writes, from ``ddim_studio/resources/icons/app.svg`` (rendered by Qt's QSvgRenderer, offscreen):
+Writes, from ``resources/icons/app.svg`` (rendered by Qt's QSvgRenderer, offscreen):
 
 * ``ddim-studio-<N>.png`` for N in 16 … 512: the freedesktop hicolor sizes (Linux; 256 and 512
   are also what the AppStream metainfo and the PyInstaller bundle use),
@@ -28,7 +28,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QPainter  # noqa: E402
 from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SVG = HERE.parent / "ddim_studio" / "resources" / "icons" / "app.svg"
+SVG = HERE.parent / "resources" / "icons" / "app.svg"
 OUT = HERE / "icons"
 NAME = "ddim-studio"
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)

@@ -70,7 +70,7 @@ def sample_photo(folder: Path) -> Path:
 async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
     from ddim_studio.ui.generate.generate_view import GenerateParams
 
-    window.set_mode(0)
+    window.set_mode("generate")
     view = window.generate_view
     view.set_params(
         GenerateParams(seed=2024, batch=8, steps=steps, eta=0.0, spacing="uniform", clip_sample=False)
@@ -87,7 +87,7 @@ async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore
 
 
 async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
-    window.set_mode(1)
+    window.set_mode("encode")
     window.encode_view.steps.set_value(steps)
     window.encode.load_path(photo)
     window.encode.encode()
@@ -100,7 +100,7 @@ async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # t
 
 
 async def shoot_interpolate(window, out: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
-    window.set_mode(2)
+    window.set_mode("interpolate")
     ctrl = window.interpolate
     items = window.services.library.items
     sample_items = [it for it in items if it.params.get("kind") == "sample"]
@@ -128,7 +128,7 @@ async def scenario(window, out: Path, photo: Path, steps: int) -> None:  # type:
     await shoot_generate(window, out, steps)
     await shoot_encode(window, out, photo, steps)
     await shoot_interpolate(window, out, steps)
-    window.set_mode(0)
+    window.set_mode("generate")
 
 
 def main(argv: list[str] | None = None) -> int:

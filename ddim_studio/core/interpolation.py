@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 METHODS = ("slerp", "lerp")
-PARALLEL_DOT = 0.9995  # above this |cos θ| slerp is numerically unstable: fall back to lerp
+PARALLEL_DOT = 0.9995  # above this cos θ slerp is numerically unstable: fall back to lerp
+ANTIPARALLEL_SIN = 1e-6  # below this sin θ (θ ≈ π) the arc is not defined by a and b alone
 
 
 def lerp(x_a: torch.Tensor, x_b: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
@@ -28,14 +29,39 @@ def slerp(x_a: torch.Tensor, x_b: torch.Tensor, lam: float | torch.Tensor) -> to
     denom = a64.norm() * b64.norm()
     if float(denom) == 0.0:
         return lerp(x_a, x_b, lam)
-    dot = float(torch.dot(a64, b64) / denom)
-    if abs(dot) > PARALLEL_DOT:
+    dot = max(-1.0, min(1.0, float(torch.dot(a64, b64) / denom)))
+    if dot > PARALLEL_DOT:  # nearly the same direction: the chord is the arc
         return lerp(x_a, x_b, lam)
     theta = torch.arccos(torch.tensor(dot, dtype=torch.float64))
     lam64 = torch.as_tensor(lam, dtype=torch.float64)
+    if float(torch.sin(theta)) < ANTIPARALLEL_SIN:
+        return _half_circle(x_a, x_b, lam64, theta)
     w_a = torch.sin((1 - lam64) * theta) / torch.sin(theta)
     w_b = torch.sin(lam64 * theta) / torch.sin(theta)
     return (w_a * x_a.double() + w_b * x_b.double()).to(x_a.dtype)
+
+
+def _half_circle(
+    x_a: torch.Tensor, x_b: torch.Tensor, lam: torch.Tensor, theta: torch.Tensor
+) -> torch.Tensor:
+    """Opposite latents: every half great circle joins them; take the one towards b's part off a's axis.
+
+    When b has no such part (exactly −a), a fixed direction orthogonal to a is used. The norm goes
+    linearly from ‖a‖ to ‖b‖, so the path never passes near the origin.
+    """
+    a64, b64 = x_a.double().flatten(), x_b.double().flatten()
+    a_hat = a64 / a64.norm()
+    perp = b64 - torch.dot(b64, a_hat) * a_hat
+    if float(perp.norm()) <= 1e-9 * float(b64.norm()):
+        perp = torch.roll(a_hat, 1) - torch.dot(torch.roll(a_hat, 1), a_hat) * a_hat
+        if float(perp.norm()) <= 1e-9:  # a is constant across entries: alternate signs instead
+            perp = torch.ones_like(a_hat)
+            perp[1::2] = -1
+            perp = perp - torch.dot(perp, a_hat) * a_hat
+    p_hat = perp / perp.norm()
+    radius = (1 - lam) * a64.norm() + lam * b64.norm()
+    path = radius * (torch.cos(lam * theta) * a_hat + torch.sin(lam * theta) * p_hat)
+    return path.reshape(x_a.shape).to(x_a.dtype)
 
 
 def interpolation_path(

@@ -21,10 +21,10 @@ from typing import Any, BinaryIO
 import safetensors.torch
 import torch
 
+from ddim_studio.core.atomic import atomic_write
 from ddim_studio.core.imaging import params_to_json
 from ddim_studio.core.limits import MAX_LATENT_ABS, MAX_LATENT_FILE_BYTES, check_finite, check_regular_file
 from ddim_studio.core.saved_params import validate_params
-from ddim_studio.core.store import atomic_write
 
 TENSOR_NAME = "x_T"
 PARAMS_KEY = "ddim_studio"

@@ -83,13 +83,14 @@ def resolve_timesteps(
 
 
 def _levels(model: DiffusionModel, seq: list[int]) -> list[float]:
-    """ᾱ at each timestep of ``seq`` followed by 1 (the clean level), as Python floats.
+    """ᾱ at each timestep of ``seq`` followed by the clean level (1, or ᾱ_0; see
+    ``NoiseSchedule.final_alpha_bar``), as Python floats.
 
     Floats read once from the CPU schedule: the step arithmetic then multiplies tensors by
     scalars, creating no tensor and forcing no device synchronisation per step.
     """
     alpha_bar = model.schedule.alpha_bar
-    return [float(alpha_bar[t]) for t in seq] + [1.0]
+    return [float(alpha_bar[t]) for t in seq] + [model.schedule.final_alpha_bar]
 
 
 def _timestep_batches(seq: list[int], like: torch.Tensor) -> list[torch.Tensor]:

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ddim_studio.core import names
+
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 #: T of a schedule read from a model's config: published models use 1000 to 4000. The bound keeps a
 #: config's ``num_train_timesteps: 1e12`` from allocating (or looping over) that many betas.
 MAX_TRAIN_TIMESTEPS = 100_000
-SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
+SPACINGS = names.SPACINGS
 
 
 class ScheduleError(ValueError):
@@ -86,6 +88,8 @@ class NoiseSchedule:
         prediction_type: what the network outputs: ``epsilon``, ``v_prediction`` or ``sample``.
         steps_offset: diffusers' offset added to ``leading`` timesteps.
         clip_sample: what the model's config asked for; reported, never applied silently.
+        set_alpha_to_one: diffusers' choice for the level after the last step (and before the first
+            inversion step): ᾱ = 1 (True, the DDIM paper's α₀ := 1) or ᾱ_0 of the schedule (False).
     """
 
     alpha_bar: torch.Tensor
@@ -93,6 +97,12 @@ class NoiseSchedule:
     steps_offset: int = 0
     clip_sample: bool = False
     beta_schedule: str = "linear"
+    set_alpha_to_one: bool = True
+
+    @property
+    def final_alpha_bar(self) -> float:
+        """ᾱ of the clean end of a run: 1, or ᾱ_0 when the config sets ``set_alpha_to_one: false``."""
+        return 1.0 if self.set_alpha_to_one else float(self.alpha_bar[0])
 
     @property
     def num_train_timesteps(self) -> int:
@@ -149,6 +159,7 @@ class NoiseSchedule:
             steps_offset=_steps_offset(config.get("steps_offset", 0), betas.shape[0]),
             clip_sample=bool(config.get("clip_sample", False)),
             beta_schedule=str(config.get("beta_schedule", "linear")),
+            set_alpha_to_one=bool(config.get("set_alpha_to_one", True)),
         )
 
     @classmethod
@@ -179,7 +190,7 @@ class NoiseSchedule:
             "prediction_type": self.prediction_type,
             "clip_sample": False,
             "steps_offset": self.steps_offset,
-            "set_alpha_to_one": True,
+            "set_alpha_to_one": self.set_alpha_to_one,
             "timestep_spacing": "leading",
         }
 

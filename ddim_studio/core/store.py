@@ -1,22 +1,16 @@
 """The output folder: atomic, never-overwriting saves, latents beside images, listing and trash.
 
-A save writes each file to a hidden temp file in the target folder (``.name.tmp-<random>``),
-flushes and fsyncs it, then *hard-links* it to its final name. ``os.link`` fails when the name is
-taken, so an existing file is never replaced: the next free name (``name-1.png``, ``name-2.png``…)
-is tried instead, and two concurrent saves of the same name produce two files. Where hard links are
-not supported (FAT, some network shares), the name is reserved with ``O_CREAT | O_EXCL`` and the temp
-file renamed over the reservation. On any error the temp files are removed and a
+The atomic writing lives in :mod:`ddim_studio.core.atomic` and is re-exported here: each file is
+written to a hidden temp file, fsynced, then hard-linked to its final name, never replacing an
+existing file (a taken name becomes ``name-1.png``…); on any error nothing is left behind and a
 :class:`StoreError` says what happened and what to do.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import secrets
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, BinaryIO
@@ -25,196 +19,34 @@ import platformdirs
 import torch
 from PIL import Image
 
+from ddim_studio.core.atomic import (  # noqa: F401 - re-exported: the store's API since the start
+    StoreError,
+    Writer,
+    _fsync_dir,
+    _store_error,
+    _write_temp,
+    atomic_write,
+    atomic_write_group,
+    place_group,
+)
 from ddim_studio.core.imaging import ImageLoadError, png_info, read_params
+from ddim_studio.core.latents import encode_latent
+from ddim_studio.core.names import LATENT_SUFFIX
 from ddim_studio.core.saved_params import utf8_text
 
 OUTPUT_DIR_ENV = "DDIM_STUDIO_OUTPUT_DIR"
 TRASH_DIR = ".trash"
 PNG_SUFFIX = ".png"
-LATENT_SUFFIX = ".safetensors"
 MAX_STEM_BYTES = 150
-_MAX_BUMPS = 100_000
 #: A temp file untouched this long (seconds) was left by a save that was killed; younger ones may
 #: belong to a save in progress in another process and are never removed.
 STALE_TEMP_SECONDS = 600
 _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{12}", re.DOTALL)
-_NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {"RGB", "RGBA", "L", "LA", "P", "1", "I;16"}
-
-Writer = Callable[[BinaryIO], None]
-
-
-class StoreError(Exception):
-    """A save, listing or deletion that failed; ``str(error)`` says what happened and what to do.
-
-    Attributes:
-        kind: ``disk_full``, ``permission``, ``io`` or ``bad_name``.
-        message: the same text as ``str(error)``.
-    """
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def _store_error(exc: BaseException, name: str, folder: Path, action: str = "saved") -> StoreError:
-    """Translate an exception raised while ``name`` was being ``action`` in ``folder``."""
-    err = getattr(exc, "errno", None)
-    again = "save again" if action == "saved" else "try again"
-    if err in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return StoreError(
-            "disk_full", f"The disk is full: {name} was not {action}. Free some space and {again}."
-        )
-    if err in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(exc, PermissionError):
-        return StoreError(
-            "permission",
-            f"DDIM Studio may not write to {folder}: {name} was not {action}. "
-            "Choose another output folder or allow writing to this one.",
-        )
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return StoreError("io", f"{name} was not {action} in {folder}: {reason}.")
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make new directory entries durable (POSIX); best effort."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _write_temp(folder: Path, name: str, writer: Writer) -> Path:
-    """Write a hidden, fsynced temp file for ``name`` in ``folder``; remove it if anything fails."""
-    tmp = folder / f".{name[:120]}.tmp-{secrets.token_hex(6)}"  # matches _TEMP_NAME
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _place(src: Path, dest: Path) -> bool:
-    """Give ``src`` the name ``dest`` unless it is taken; True on success. Never replaces ``dest``.
-
-    ``src`` keeps its name too, except in the no-hard-link fallback, where it is renamed.
-    """
-    try:
-        os.link(src, dest)
-        return True
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in _NO_LINK_ERRNOS:
-            raise
-    try:  # no hard links here: reserve the name, then rename over the reservation
-        os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except FileExistsError:
-        return False
-    try:
-        os.replace(src, dest)
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _unplace(placed: Sequence[Path], sources: Sequence[Path]) -> None:
-    """Undo :func:`_place` for the first ``len(placed)`` sources."""
-    for dest, src in zip(placed, sources, strict=False):
-        if src.exists():
-            dest.unlink(missing_ok=True)
-        else:
-            os.replace(dest, src)
-
-
-def place_group(sources: Sequence[Path], folder: Path, stem: str, suffixes: Sequence[str]) -> list[Path]:
-    """Give each source ``<stem'><suffix>`` in ``folder`` with the first ``stem'`` free for all of them.
-
-    ``stem'`` is ``stem``, ``stem-1``, ``stem-2``… Sources are linked, never moved over existing
-    files; the caller removes them afterwards (a source renamed by the no-link fallback is gone).
-
-    Returns:
-        The final paths, in the order of ``sources``.
-    """
-    for n in range(_MAX_BUMPS):
-        base = stem if n == 0 else f"{stem}-{n}"
-        placed: list[Path] = []
-        try:
-            for src, suffix in zip(sources, suffixes, strict=True):
-                dest = folder / f"{base}{suffix}"
-                if not _place(src, dest):
-                    break
-                placed.append(dest)
-        except BaseException:
-            _unplace(placed, sources)
-            raise
-        if len(placed) == len(sources):
-            _fsync_dir(folder)
-            return placed
-        _unplace(placed, sources)  # a partial group: try the next stem
-    raise FileExistsError(errno.EEXIST, f"no free name for {stem} after {_MAX_BUMPS} tries")
-
-
-def atomic_write_group(folder: Path, stem: str, writers: Sequence[tuple[str, Writer]]) -> list[Path]:
-    """Atomically write several files that share one final stem (e.g. an image and its latent).
-
-    Args:
-        folder: the existing target folder.
-        stem: the wanted file stem; bumped to ``stem-1``… until every name is free.
-        writers: ``(suffix, writer)`` pairs; each writer writes the whole file to the binary stream.
-
-    Returns:
-        The final paths, in the order of ``writers``.
-
-    Raises:
-        StoreError: ``disk_full``, ``permission`` or ``io``; then no file and no temp file is left.
-    """
-    temps: list[Path] = []
-    display = f"{stem}{writers[0][0]}" if writers else stem
-    try:
-        for suffix, writer in writers:
-            temps.append(_write_temp(folder, f"{stem}{suffix}", writer))
-        return place_group(temps, folder, stem, [suffix for suffix, _w in writers])
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise _store_error(exc, display, folder) from exc
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-
-
-def atomic_write(path: str | os.PathLike[str], writer: Writer) -> Path:
-    """Atomically write one file; never overwrite: a taken name becomes ``name-1.ext``, ``name-2.ext``…
-
-    Args:
-        path: the wanted path; its folder must exist.
-        writer: writes the whole file to the binary stream it is given.
-
-    Returns:
-        The path actually written.
-
-    Raises:
-        StoreError: ``disk_full``, ``permission`` or ``io``; then no file and no temp file is left.
-    """
-    target = Path(path)
-    return atomic_write_group(target.parent, target.stem, [(target.suffix, writer)])[0]
 
 
 def sanitize_stem(stem: str) -> str:
@@ -333,8 +165,6 @@ class OutputStore:
             StoreError: ``bad_name`` for a stem with path tricks; ``disk_full``, ``permission`` or
                 ``io`` when writing fails, and then nothing is left behind.
         """
-        from ddim_studio.core.latents import encode_latent  # local: latents imports this module
-
         clean = sanitize_stem(stem)
         self._ensure(self.root)
         info = png_info(params)

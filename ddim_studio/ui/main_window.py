@@ -1,4 +1,4 @@
-"""The studio window: the mode rail, the three modes, the gallery dock, menus and the status bar.
+"""The studio window: the mode rail, the modes of ``ui.modes``, the gallery dock, menus and the status bar.
 
 The window lays out the views at once (Qt only, no torch), shows itself, and then :meth:`attach`
 builds the services and controllers (``ui.wiring``) and starts loading the model in the worker.
@@ -7,7 +7,7 @@ It routes requests that cross modes and holds no math.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -23,12 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from ddim_studio.ui import theme
-from ddim_studio.ui.encode.encode_view import EncodeView
 from ddim_studio.ui.gallery.gallery_model import GalleryModel
 from ddim_studio.ui.gallery.gallery_view import GalleryView
-from ddim_studio.ui.generate.generate_view import GenerateView
-from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
 from ddim_studio.ui.menus import build_menus
+from ddim_studio.ui.modes import ModeController, ModeSpec, modes
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.ui.widgets.banner import Banner
 from ddim_studio.ui.widgets.mode_rail import ModeRail
@@ -37,16 +35,14 @@ from ddim_studio.ui.window_actions import WindowActions
 if TYPE_CHECKING:
     from ddim_studio.ui.context import Services
     from ddim_studio.ui.encode.encode_controller import EncodeController
+    from ddim_studio.ui.encode.encode_view import EncodeView
     from ddim_studio.ui.gallery.gallery_controller import GalleryController
     from ddim_studio.ui.generate.generate_controller import GenerateController
+    from ddim_studio.ui.generate.generate_view import GenerateView
     from ddim_studio.ui.interpolate.interpolate_controller import InterpolateController
+    from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
     from ddim_studio.workers.runner import JobRunner
 
-MODES = (
-    ("Generate", "generate", "Sample new images from seeds (Ctrl+1)"),
-    ("Encode", "encode", "Invert an image to its latent x_T and back (Ctrl+2)"),
-    ("Interpolate", "interpolate", "Morph between two latents (Ctrl+3)"),
-)
 STATUS_MS = 8000
 
 
@@ -66,6 +62,9 @@ class MainWindow(WindowActions, QMainWindow):
     generate: GenerateController
     encode: EncodeController
     interpolate: InterpolateController
+    generate_view: GenerateView
+    encode_view: EncodeView
+    interpolate_view: InterpolateView
 
     def __init__(
         self,
@@ -86,6 +85,9 @@ class MainWindow(WindowActions, QMainWindow):
         self._pending = (runner, model_source)
         self._load_model = load_model
         self._closed = False
+        self.mode_specs: list[ModeSpec] = modes()  # read once: the modes of this window
+        self.mode_views: dict[str, QWidget] = {}
+        self.mode_controllers: dict[str, ModeController] = {}
         self._build_views()
         self._build_central()
         self._build_gallery()
@@ -114,18 +116,19 @@ class MainWindow(WindowActions, QMainWindow):
     def _build_views(self) -> None:
         self.gallery_model = GalleryModel(self)
         self.gallery_view = GalleryView(self.gallery_model)
-        self.generate_view = GenerateView()
-        self.encode_view = EncodeView()
-        self.interpolate_view = InterpolateView()
+        for spec in self.mode_specs:
+            view = spec.view()
+            self.mode_views[spec.name] = view
+            setattr(self, f"{spec.name}_view", view)
 
     def _build_central(self) -> None:
         central = QWidget()
         central.setObjectName("Central")
-        self.rail = ModeRail(list(MODES))
+        self.rail = ModeRail([(m.label, m.icon, m.tooltip) for m in self.mode_specs])
         self.stack = QStackedWidget()
         self.stack.setObjectName("ModeStack")
-        for view in (self.generate_view, self.encode_view, self.interpolate_view):
-            self.stack.addWidget(view)
+        for spec in self.mode_specs:
+            self.stack.addWidget(self.mode_views[spec.name])
         self.banner = Banner()
         banner_row = QVBoxLayout()
         banner_row.setContentsMargins(12, 10, 12, 0)
@@ -187,7 +190,7 @@ class MainWindow(WindowActions, QMainWindow):
             self.resize(1400, 900)
         if state is not None:
             self.restoreState(state)
-        self.set_mode(int(self.settings.value("window/mode", 0)))
+        self.set_mode(self.settings.value("window/mode", self.mode_specs[0].name))
 
     def _start(self) -> None:
         """After the window is drawn: scan the gallery, then load the model in the worker."""
@@ -222,29 +225,47 @@ class MainWindow(WindowActions, QMainWindow):
 
     # ---- modes --------------------------------------------------------------------------------
     def mode(self) -> int:
-        """The index of the current mode (0 Generate, 1 Encode, 2 Interpolate)."""
+        """The position of the current mode in the rail (see :meth:`mode_name`)."""
         return self.stack.currentIndex()
 
-    def set_mode(self, index: int) -> None:
-        """Switch to mode ``index``."""
-        index = max(0, min(int(index), self.stack.count() - 1))
+    def mode_name(self) -> str:
+        """The name of the current mode (``generate``, ``encode``…)."""
+        return self.mode_specs[max(0, self.stack.currentIndex())].name
+
+    def set_mode(self, mode: str | int | Any) -> None:
+        """Switch to the mode called ``mode`` (a rail position is accepted too; unknown: the first)."""
+        names = [m.name for m in self.mode_specs]
+        if isinstance(mode, str) and mode in names:
+            index = names.index(mode)
+        else:
+            try:
+                index = max(0, min(int(mode), len(names) - 1))
+            except (TypeError, ValueError):
+                index = 0
         self.stack.setCurrentIndex(index)
         self.rail.set_current(index)
-        self.settings.set_value("window/mode", index)
+        self.settings.set_value("window/mode", names[index])
+
+    def current_controller(self) -> ModeController | None:
+        """The current mode's controller (None before the window is attached)."""
+        return self.mode_controllers.get(self.mode_name()) if self.attached else None
 
     def run_current(self) -> None:
-        """Ctrl+Enter: Generate, Encode or Run, depending on the mode."""
-        if not self.attached:
-            return
-        (self.generate.generate, self.encode.encode, self.interpolate.run)[self.mode()]()
+        """Ctrl+Enter: the current mode's run (Generate, Encode, Run…)."""
+        controller = self.current_controller()
+        if controller is not None:
+            controller.run()
 
     def cancel_current(self) -> None:
         """Esc: cancel the current mode's job."""
-        if not self.attached:
+        controller = self.current_controller()
+        if controller is None:
             return
-        stopped = (self.generate.cancel, self.encode.cancel, self.interpolate.cancel)[self.mode()]()
+        stopped = controller.cancel()
         if stopped:
-            (self.generate, self.encode, self.interpolate)[self.mode()].view.progress.stopping()
+            progress = getattr(self.stack.currentWidget(), "progress", None)
+            if progress is not None:
+                progress.stopping()
             self.statusBar().showMessage("Stopping…", 2000)
         elif self.banner.isVisible():
             self.banner.dismiss()

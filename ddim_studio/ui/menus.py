@@ -13,20 +13,24 @@ from ddim_studio.ui.settings import DTYPES
 
 if TYPE_CHECKING:
     from ddim_studio.ui.main_window import MainWindow
+    from ddim_studio.ui.modes import ModeSpec
 
-SHORTCUTS = (
-    ("Ctrl+Enter", "Generate / Encode / Run in the current mode"),
-    ("Esc", "Cancel the running job"),
-    ("Ctrl+S", "Save the current result to the gallery"),
-    ("Ctrl+Shift+S", "Save the selected gallery picture as…"),
-    ("Ctrl+O", "Open an image in Encode"),
-    ("Ctrl+1 / 2 / 3", "Switch to Generate / Encode / Interpolate"),
-    ("Ctrl+G", "Show or hide the gallery"),
-    ("Arrow keys", "Move through the gallery"),
-    ("Delete", "Move the selected gallery picture to the trash"),
-    ("Ctrl+,", "Settings"),
-    ("Ctrl+Q", "Quit"),
-)
+
+def shortcut_rows(specs: list[ModeSpec]) -> list[tuple[str, str]]:
+    """(keys, what they do) for Help ▸ Keyboard Shortcuts, with the modes of ``specs``."""
+    return [
+        ("Ctrl+Enter", " / ".join(m.run_label for m in specs) + " in the current mode"),
+        ("Esc", "Cancel the running job"),
+        ("Ctrl+S", "Save the current result to the gallery"),
+        ("Ctrl+Shift+S", "Save the selected gallery picture as…"),
+        ("Ctrl+O", "Open an image in Encode"),
+        *[(m.shortcut, f"Switch to {m.label}") for m in specs],
+        ("Ctrl+G", "Show or hide the gallery"),
+        ("Arrow keys", "Move through the gallery"),
+        ("Delete", "Move the selected gallery picture to the trash"),
+        ("Ctrl+,", "Settings"),
+        ("Ctrl+Q", "Quit"),
+    ]
 
 
 @dataclass
@@ -91,10 +95,11 @@ def _file_menu(w: MainWindow, bar_menu: QMenu) -> tuple[QMenu, QAction]:
     _action(bar_menu, "Open Image…", w.open_image, QKeySequence.StandardKey.Open, "image")
     save = _action(bar_menu, "Save to Gallery", w.save_current, QKeySequence.StandardKey.Save, "save")
     _action(bar_menu, "Save Selected As…", w.save_selected_as, "Ctrl+Shift+S")
-    export = bar_menu.addMenu("Export Interpolation")
-    _action(export, "Animated GIF…", lambda: w.export_interpolation("gif"))
-    _action(export, "PNG Strip…", lambda: w.export_interpolation("strip"))
-    _action(export, "Individual Frames…", lambda: w.export_interpolation("frames"))
+    for spec in w.mode_specs:
+        if spec.exports:
+            export = bar_menu.addMenu(spec.export_menu or f"Export {spec.label}")
+            for kind, text in spec.exports:
+                _action(export, text, lambda _=False, n=spec.name, k=kind: w.export_result(n, k))
     _action(bar_menu, "Open Output Folder", w.open_output_folder, None, "folder")
     bar_menu.addSeparator()
     _action(bar_menu, "Settings…", w.show_settings, "Ctrl+,", "settings")
@@ -145,13 +150,10 @@ def _model_menu(w: MainWindow, menu: QMenu) -> tuple[QActionGroup, QActionGroup]
 
 
 def _view_menu(w: MainWindow, menu: QMenu) -> tuple[list[QAction], QActionGroup]:
-    modes = []
-    for index, (name, icon_name) in enumerate(
-        (("Generate", "generate"), ("Encode", "encode"), ("Interpolate", "interpolate"))
-    ):
-        modes.append(
-            _action(menu, name, lambda _=False, i=index: w.set_mode(i), f"Ctrl+{index + 1}", icon_name)
-        )
+    modes = [
+        _action(menu, spec.label, lambda _=False, n=spec.name: w.set_mode(n), spec.shortcut, spec.icon)
+        for spec in w.mode_specs
+    ]
     menu.addSeparator()
     gallery = w.gallery_dock.toggleViewAction()
     gallery.setText("Gallery")

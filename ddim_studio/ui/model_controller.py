@@ -77,6 +77,10 @@ class ModelController(QObject):
         value = getattr(self.info, "num_train_timesteps", None) if self.info is not None else None
         return int(value) if isinstance(value, int) and value > 0 else DEFAULT_T
 
+    def steps_offset(self) -> int:
+        """diffusers' ``steps_offset`` of the model's scheduler (0 when none is loaded)."""
+        return int(getattr(self.info, "steps_offset", 0) or 0) if self.info is not None else 0
+
     def device_name(self) -> str:
         """Where the model runs, e.g. ``cpu`` or ``cuda``."""
         return self.runner.device.type

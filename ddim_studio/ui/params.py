@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ddim_studio.core.saved_params import bad_fields_message, validate_params
+from ddim_studio.operations.params import is_studio as operations_is_studio  # torch-free
 
 #: The window's seed fields are 32-bit (QSpinBox); larger seeds are valid on the command line only.
 MAX_UI_SEED = 2**31 - 1
@@ -21,6 +22,7 @@ KIND_NAMES = {
     "variation": "Variation",
     "encode": "Reconstruction",
     "interpolate": "Interpolation frame",
+    "decode": "Decoded latent",
 }
 
 _LABELS = (
@@ -28,6 +30,7 @@ _LABELS = (
     ("seed", "Seed"),
     ("steps", "Steps S"),
     ("eta", "η"),
+    ("sampler", "Sampler"),
     ("spacing", "Spacing"),
     ("clip_sample", "Clip x₀"),
     ("source", "Source"),
@@ -112,8 +115,8 @@ def short_label(params: Mapping[str, Any]) -> str:
 
 
 def is_studio(params: Mapping[str, Any] | None) -> bool:
-    """True for parameters written by DDIM Studio."""
-    return bool(params) and ("kind" in params or params.get("app") == "ddim-studio")  # type: ignore[union-attr]
+    """True for parameters written by DDIM Studio (the window or the command line, any version)."""
+    return operations_is_studio(dict(params) if params else None)
 
 
 def checked_params(

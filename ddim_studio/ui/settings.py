@@ -12,11 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
+from ddim_studio.core.names import DTYPE_NAMES
+
 ORGANIZATION = "DDIM Studio"
 APPLICATION = "ddim-studio"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("float32", "float16", "bfloat16")
+DTYPES = DTYPE_NAMES
 
 DEFAULTS: dict[str, Any] = {
     "theme": "dark",

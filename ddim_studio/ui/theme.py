@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from ddim_studio.core.resources import resources_dir
+
+RESOURCES = resources_dir()
 ICON_DIR = RESOURCES / "icons"
 STYLE_DIR = RESOURCES / "style"
 THEMES = ("dark", "light")

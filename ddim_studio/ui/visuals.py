@@ -1,14 +1,12 @@
 """Display transforms for Encode: how a latent and a reconstruction error are *shown*.
 
 These are presentation choices (a contrast for x_T, a colour map for the error), not model math;
-the reconstruction error itself comes from the worker (``EncodeResult.mse``/``psnr``).
-:func:`error_stats` exists for the one case without a worker figure: a restored studio PNG whose
-latent is decoded again.
+the reconstruction error itself is ``operations.metrics.reconstruction_error``, the same figure
+the command line prints.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,14 +47,6 @@ def error_map(original: np.ndarray, reconstruction: np.ndarray, gain: float = ER
     if a.shape != b.shape:
         raise ValueError(f"Cannot compare images of shapes {a.shape} and {b.shape}.")
     return colour_map(np.abs(a - b).mean(axis=-1) * gain)
-
-
-def error_stats(original: np.ndarray, reconstruction: np.ndarray) -> tuple[float, float]:
-    """(MSE on a [0, 1] pixel scale, PSNR in dB) between two uint8 (H, W, 3) images."""
-    a = np.asarray(original, dtype=np.float64) / 255.0
-    b = np.asarray(reconstruction, dtype=np.float64) / 255.0
-    mse = float(np.mean((a - b) ** 2))
-    return mse, (math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse))
 
 
 def colour_bar(width: int = 128, height: int = 8) -> np.ndarray:

@@ -11,10 +11,11 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 import ddim_studio
 from ddim_studio.ui import dialogs
-from ddim_studio.ui.menus import SHORTCUTS
+from ddim_studio.ui.menus import shortcut_rows
 from ddim_studio.ui.settings_dialog import SettingsDialog
 
 if TYPE_CHECKING:
+    from ddim_studio.core.models.protocol import ModelInfo
     from ddim_studio.ui.main_window import MainWindow
 
 ABOUT = (
@@ -66,20 +67,14 @@ class WindowActions:
     # ---- File ▸ pictures ----------------------------------------------------------------------
     def open_image(self: MainWindow) -> None:
         """Open an image (or latent) in Encode."""
-        self.set_mode(1)
+        self.set_mode("encode")
         self.encode.open_dialog()
 
     def save_current(self: MainWindow) -> None:
         """Ctrl+S: keep the current mode's result in the gallery."""
-        mode = self.mode()
-        if mode == 0:
-            self.generate.save_results()
-        elif mode == 1:
-            self.encode.add_to_gallery()
-        else:
-            item = self.interpolate.add_frame_to_gallery()
-            if item is not None:
-                self.services.notifier.info(f"Added {item.png.name} to the gallery.")
+        controller = self.current_controller()
+        if controller is not None:
+            controller.save()
 
     def save_selected_as(self: MainWindow) -> Path | None:
         """Copy the selected gallery picture (and its latent) to a chosen place."""
@@ -94,10 +89,12 @@ class WindowActions:
             return None
         return copy_item(self, item.png, item.latent, target)
 
-    def export_interpolation(self: MainWindow, kind: str) -> None:
-        """File ▸ Export: the interpolation as GIF, strip or frames."""
-        self.set_mode(2)
-        self.interpolate._export_dialog(kind)
+    def export_result(self: MainWindow, mode: str, kind: str) -> None:
+        """File ▸ Export ``mode``: switch to it and export its result as ``kind`` (e.g. ``gif``)."""
+        self.set_mode(mode)
+        controller = self.mode_controllers.get(mode)
+        if controller is not None:
+            controller.export_dialog(kind)
 
     def open_output_folder(self: MainWindow) -> None:
         """Show the output folder in the file manager."""
@@ -130,13 +127,7 @@ class WindowActions:
         if info is None:
             QMessageBox.information(self, "Model", "No model is loaded yet.")
             return
-        rows = [
-            ("Name", info.name),
-            ("Source", info.source),
-            ("Family", info.family),
-            ("Sample shape", " × ".join(str(v) for v in info.sample_shape)),
-            ("Parameters", f"{info.num_parameters:,}"),
-            ("Prediction", info.prediction_type),
+        rows = model_info_rows(info) + [
             ("Device", self.services.model.device_name()),
             ("Precision", self.services.model.dtype_name()),
         ]
@@ -154,7 +145,7 @@ class WindowActions:
         """Help ▸ Keyboard Shortcuts."""
         rows = "".join(
             f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>"
-            for k, v in SHORTCUTS
+            for k, v in shortcut_rows(self.mode_specs)
         )
         QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
 
@@ -170,9 +161,29 @@ class WindowActions:
         )
 
 
+def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    """The (label, text) rows of Model ▸ Model Info that describe the model itself."""
+    final = (
+        "1 (α₀ := 1, as in the DDIM paper)"
+        if getattr(info, "set_alpha_to_one", True)
+        else "ᾱ at t = 0 (the scheduler sets set_alpha_to_one: false)"
+    )
+    return [
+        ("Name", info.name),
+        ("Source", info.source),
+        ("Family", info.family),
+        ("Sample shape", " × ".join(str(v) for v in info.sample_shape)),
+        ("Parameters", f"{info.num_parameters:,}"),
+        ("Prediction", info.prediction_type),
+        ("Training timesteps T", str(info.num_train_timesteps)),
+        ("Steps offset", str(getattr(info, "steps_offset", 0))),
+        ("ᾱ after the last step", final),
+    ]
+
+
 def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> Path | None:
     """Copy ``png`` (and ``latent`` beside the copy) to ``target`` without overwriting; None on failure."""
-    from ddim_studio.core.store import StoreError, atomic_write
+    from ddim_studio.core.store import LATENT_SUFFIX, StoreError, atomic_write
 
     window: MainWindow = parent  # type: ignore[assignment]
 
@@ -186,7 +197,7 @@ def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> 
     try:
         written = atomic_write(target.with_suffix(".png"), copier(png))
         if latent is not None:
-            atomic_write(written.with_suffix(".safetensors"), copier(latent))
+            atomic_write(written.with_suffix(LATENT_SUFFIX), copier(latent))
     except (StoreError, OSError) as exc:
         window.services.notifier.error(getattr(exc, "message", None) or f"The copy failed: {exc}")
         return None

@@ -11,11 +11,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.encode.encode_controller import EncodeController
 from ddim_studio.ui.gallery.gallery_controller import GalleryController
 from ddim_studio.ui.gallery.library import Library
-from ddim_studio.ui.generate.generate_controller import GenerateController
-from ddim_studio.ui.interpolate.interpolate_controller import InterpolateController
 from ddim_studio.ui.model_controller import ModelController, startup_source
 from ddim_studio.ui.notify import Notifier
 from ddim_studio.ui.settings import AppSettings
@@ -47,27 +44,24 @@ def attach(window: MainWindow, runner: JobRunner | None, model_source: str | Non
     s = window.services = make_services(window.settings, window, runner)
     window.model_source = startup_source(model_source, window.settings)
     window.gallery = GalleryController(window.gallery_view, s.library, s.settings, s.notifier, window)
-    window.generate = GenerateController(window.generate_view, s, window)
-    window.encode = EncodeController(
-        window.encode_view, s, gallery_selection=window.gallery.selected, parent=window
-    )
-    window.interpolate = InterpolateController(
-        window.interpolate_view, s, gallery_selection=window.gallery.selected, parent=window
-    )
+    for spec in window.mode_specs:  # the mode registry: one controller per mode
+        controller = spec.controller(window, window.mode_views[spec.name])
+        window.mode_controllers[spec.name] = controller
+        setattr(window, spec.name, controller)
     route(window)
 
 
 def route(w: MainWindow) -> None:
     """Requests that cross modes, and what the window shows about the engine."""
     s = w.services
-    w.gallery.reuseParams.connect(lambda params: (w.generate.apply_params(params), w.set_mode(0)))
-    w.gallery.reuseSeed.connect(lambda seed: (w.generate.apply_seed(seed), w.set_mode(0)))
-    w.gallery.encodeItem.connect(lambda item: (w.set_mode(1), w.encode.load_item(item)))
+    w.gallery.reuseParams.connect(lambda params: (w.generate.apply_params(params), w.set_mode("generate")))
+    w.gallery.reuseSeed.connect(lambda seed: (w.generate.apply_seed(seed), w.set_mode("generate")))
+    w.gallery.encodeItem.connect(lambda item: (w.set_mode("encode"), w.encode.load_item(item)))
     w.gallery.interpolateItem.connect(
-        lambda item, slot: (w.set_mode(2), w.interpolate.fill_from_item(item, slot))
+        lambda item, slot: (w.set_mode("interpolate"), w.interpolate.fill_from_item(item, slot))
     )
     w.encode.sendToInterpolate.connect(
-        lambda content, slot: (w.interpolate.set_slot(slot, content), w.set_mode(2))
+        lambda content, slot: (w.interpolate.set_slot(slot, content), w.set_mode("interpolate"))
     )
     s.notifier.message.connect(w.show_message)
     s.model.loading.connect(lambda _src: w.update_model_label())

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from ddim_studio.workers.async_api import AsyncRunner, JobFailed, JobHandle, interpolate_images
+from ddim_studio.workers.async_api import AsyncRunner, JobFailed, JobHandle
 from ddim_studio.workers.jobs import (
     EncodeJob,
     EncodeResult,
@@ -39,6 +39,5 @@ __all__ = [
     "SampleJob",
     "SampleResult",
     "StepEvent",
-    "interpolate_images",
     "job_kind",
 ]

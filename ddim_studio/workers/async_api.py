@@ -8,7 +8,6 @@ Multi-step flows are coroutines instead of chains of callbacks::
     async for event in runner_async.steps(handle.job_id):   # StepEvents until the job ends
         show(event.preview)
     result = await handle
-    interpolation, enc_a, enc_b = await interpolate_images(runner_async, image_a, image_b, frames=9)
 
 Cancelling the task that awaits a job cancels the job. A job cancelled through the runner (by
 ``cancel``, ``replace`` or shutdown) raises ``asyncio.CancelledError`` in its awaiter. Everything
@@ -21,19 +20,10 @@ import asyncio
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
-import torch
-
-from ddim_studio.workers.jobs import (
-    EncodeJob,
-    EncodeResult,
-    InterpolateJob,
-    InterpolateResult,
-    Job,
-    StepEvent,
-)
+from ddim_studio.workers.jobs import Job, StepEvent
 from ddim_studio.workers.runner import JobRunner
 
-__all__ = ["AsyncRunner", "JobFailed", "JobHandle", "interpolate_images"]
+__all__ = ["AsyncRunner", "JobFailed", "JobHandle"]
 
 _END = object()
 
@@ -155,36 +145,3 @@ class AsyncRunner:
         future = self._end(job_id)
         if future is not None:
             future.cancel()
-
-
-async def interpolate_images(
-    runner: AsyncRunner,
-    image_a: torch.Tensor,
-    image_b: torch.Tensor,
-    *,
-    frames: int = 9,
-    method: str = "slerp",
-    steps: int = 50,
-    spacing: str = "uniform",
-    batch_size: int = 8,
-) -> tuple[InterpolateResult, EncodeResult, EncodeResult]:
-    """Encode two images (3, H, W) in [−1, 1], then decode the path between their latents.
-
-    The two encode jobs run one after the other in the runner; cancelling this coroutine cancels
-    whichever job is running or queued. Returns the interpolation and both encode results.
-    """
-    encode = [
-        EncodeJob(img.unsqueeze(0) if img.ndim == 3 else img, steps=steps, spacing=spacing)
-        for img in (image_a, image_b)
-    ]
-    enc_a, enc_b = await asyncio.gather(runner.submit(encode[0]), runner.submit(encode[1]))
-    job = InterpolateJob(
-        enc_a.x_T[0],
-        enc_b.x_T[0],
-        frames=frames,
-        method=method,
-        steps=steps,
-        spacing=spacing,
-        batch_size=batch_size,
-    )
-    return await runner.submit(job), enc_a, enc_b

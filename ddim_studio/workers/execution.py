@@ -9,19 +9,20 @@ the CPU.
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
-from ddim_studio.core.noise import ImageNoise, check_seed, initial_noise
-from ddim_studio.core.sampling import StepResult, iter_invert, iter_sample, resolve_timesteps
+from ddim_studio.core.sampling import resolve_timesteps
+from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
+from ddim_studio.operations.encode import image_batch
+from ddim_studio.operations.interpolation import single
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
     EncodeJob,
@@ -42,7 +43,7 @@ from ddim_studio.workers.previews import (
     scrubber_steps,
 )
 
-_LATENT_DTYPE = torch.float32
+R = TypeVar("R")
 
 
 @dataclass
@@ -94,6 +95,8 @@ def describe_model(model: DiffusionModel) -> ModelInfo:
         num_parameters=sum(p.numel() for m in modules[:1] for p in m.parameters()),
         prediction_type=model.schedule.prediction_type,
         num_train_timesteps=model.schedule.num_train_timesteps,
+        steps_offset=model.schedule.steps_offset,
+        set_alpha_to_one=model.schedule.set_alpha_to_one,
     )
 
 
@@ -135,26 +138,45 @@ class JobContext:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def drive(self, steps: Iterator[StepResult], monitor: StepMonitor) -> StepResult:
-        """Run a core iterator to its end under the abort flag; the last step."""
-        last = None
+    def drive(self, run: Run[R], record_steps: Sequence[int] = ()) -> tuple[R, list[np.ndarray]]:
+        """Run an operation to its end under the abort flag, one StepMonitor per stage.
+
+        Returns:
+            The operation's result and the recorded frames of each ``sample`` stage (``record_steps``).
+        """
+        monitor: StepMonitor | None = None
+        stage: object = None
+        frames: list[np.ndarray] = []
+
+        def close_monitor() -> None:
+            if monitor is not None:
+                monitor.finish()
+                recorded = monitor.frames() if monitor.phase == "sample" and record_steps else None
+                if recorded is not None:
+                    frames.append(recorded)
+
         try:
             while True:
                 self.check_cancelled()
                 try:
-                    result = next(steps)
+                    step = next(run)
                 except StopIteration:
                     break
-                monitor.observe(result)
-                last = result
+                if run.stage is not stage and run.stage is not None:
+                    close_monitor()
+                    stage, st = run.stage, run.stage
+                    record = record_steps if st.phase == "sample" else ()
+                    monitor = self.monitor(
+                        st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
+                        record_steps=record,
+                    )  # fmt: skip
+                assert monitor is not None
+                monitor.observe(step)
         finally:
-            close = getattr(steps, "close", None)
-            if close is not None:
-                close()
-        monitor.finish()
-        if last is None:
-            raise ValueError("The run had no steps.")
-        return last
+            if not run.done:
+                run.close()
+        close_monitor()
+        return run.result, frames
 
 
 def execute(ctx: JobContext, job: object) -> object:
@@ -171,139 +193,60 @@ def execute(ctx: JobContext, job: object) -> object:
     raise TypeError(f"Not a job: {type(job).__name__}")
 
 
-def _chunks(count: int, batch_size: int) -> list[tuple[int, int]]:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    return [(lo, min(count, lo + batch_size)) for lo in range(0, count, batch_size)]
-
-
-def _explicit_latents(x_T: torch.Tensor | None, seeds: Sequence[int]) -> torch.Tensor | None:
-    if x_T is None:
-        return None
-    if not isinstance(x_T, torch.Tensor):
-        raise ValueError(f"x_T must be a tensor shaped (N, C, H, W), got {type(x_T).__name__}.")
-    x = x_T.detach().unsqueeze(0) if x_T.ndim == 3 else x_T.detach()
-    if seeds and len(seeds) != x.shape[0]:
-        raise ValueError(f"Give one seed per latent: {x.shape[0]} latents but {len(seeds)} seeds.")
-    return x
-
-
-def _start_latents(
-    model: DiffusionModel, device: torch.device, seeds: Sequence[int], x_T: torch.Tensor | None, eta: float
-) -> tuple[torch.Tensor, ImageNoise | None]:
-    """x_T and the η-noise streams of one chunk (explicit latents continue each seed's stream)."""
-    shape = tuple(model.sample_shape)
-    if x_T is None:
-        return initial_noise(seeds, shape, device, _LATENT_DTYPE)
-    x = x_T.to(device=device, dtype=_LATENT_DTYPE)
-    if not seeds or eta <= 0:
-        return x, None
-    noise = ImageNoise(seeds, shape, device, _LATENT_DTYPE)
-    noise.draw()  # skip the x_T draw: the η-noise is the seeded run's
-    return x, noise
-
-
 def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
     """Sample (or decode ``job.x_T``) chunk by chunk, recording pred_x0 frames for the scrubber."""
     model, device = ctx.require_model()
-    seeds = tuple(check_seed(s) for s in job.seeds)
-    latents_in = _explicit_latents(job.x_T, seeds)
-    count = len(seeds) if latents_in is None else int(latents_in.shape[0])
-    if count == 0:
-        raise ValueError("Give at least one seed (or latent) to sample.")
-    seq = resolve_timesteps(model, job.steps, job.spacing, None)
+    settings = {
+        "steps": job.steps, "eta": job.eta, "spacing": job.spacing, "clip_sample": job.clip_sample,
+        "batch_size": job.batch_size, "sampler": job.sampler, "device": device,
+    }  # fmt: skip
+    if job.x_T is None:
+        run = sample_seeds(model, job.seeds, **settings)  # type: ignore[arg-type]
+        count = len(job.seeds)
+    else:
+        run = decode_latents(model, job.x_T, seeds=job.seeds, **settings)  # type: ignore[arg-type]
+        count = int(job.x_T.shape[0]) if isinstance(job.x_T, torch.Tensor) and job.x_T.ndim == 4 else 1
+    total = len(resolve_timesteps(model, job.steps, job.spacing, None))
     _, height, width = model.sample_shape
     size = ctx.settings.preview_size
-    record = scrubber_steps(len(seq), count, height, width, size) if ctx.settings.record_frames else []
-    chunks = _chunks(count, job.batch_size)
-    images, starts, frames = [], [], []
-    for c, (lo, hi) in enumerate(chunks):
-        chunk_latents = None if latents_in is None else latents_in[lo:hi]
-        x_T, noise = _start_latents(model, device, seeds[lo:hi], chunk_latents, float(job.eta))
-        steps = iter_sample(
-            model, x_T, steps=job.steps, eta=job.eta, spacing=job.spacing, noise=noise,
-            clip_sample=job.clip_sample,
-        )  # fmt: skip
-        monitor = ctx.monitor(
-            "sample", len(seq), batch_offset=lo, chunk=c, chunks=len(chunks), record_steps=record
-        )
-        images.append(ctx.drive(steps, monitor).x_t.to("cpu", torch.float32))
-        starts.append(x_T.to("cpu", torch.float32))
-        frames.append(monitor.frames())
-    if record:
+    record = scrubber_steps(total, count, height, width, size) if ctx.settings.record_frames and count else []
+    out, frames = ctx.drive(run, record)
+    if record and frames:
         all_frames = np.concatenate(frames, axis=1)
     else:
-        all_frames = np.zeros((0, count, *preview_shape(height, width, size), 3), np.uint8)
+        record = []
+        all_frames = np.zeros((0, len(out.images), *preview_shape(height, width, size), 3), np.uint8)
     return SampleResult(
-        images=torch.cat(images), x_T=torch.cat(starts), seeds=seeds, timesteps=seq,
+        images=out.images, x_T=out.x_T, seeds=out.seeds, timesteps=out.timesteps,
         frames=all_frames, frame_steps=list(record),
     )  # fmt: skip
-
-
-def _image_batch(images: torch.Tensor, what: str) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        kind = type(images).__name__
-        raise ValueError(f"{what} must be a tensor shaped (N, 3, H, W) in [-1, 1], got {kind}.")
-    return images.detach().unsqueeze(0) if images.ndim == 3 else images.detach()
-
-
-def _invert(
-    ctx: JobContext, model: DiffusionModel, x_0: torch.Tensor, steps: int, spacing: str, clip_sample: bool
-) -> torch.Tensor:
-    total = len(resolve_timesteps(model, steps, spacing, None))
-    run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
-    return ctx.drive(run, ctx.monitor("encode", total)).x_t
 
 
 def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     """Invert the images to x_T, decode back with η = 0, and measure the reconstruction error."""
     model, device = ctx.require_model()
-    x_0 = _image_batch(job.images, "images").to(device=device, dtype=_LATENT_DTYPE)
-    seq = resolve_timesteps(model, job.steps, job.spacing, None)
-    x_T = _invert(ctx, model, x_0, job.steps, job.spacing, job.clip_sample)
-    run = iter_sample(model, x_T, steps=job.steps, eta=0.0, spacing=job.spacing, clip_sample=job.clip_sample)
-    reconstruction = ctx.drive(run, ctx.monitor("decode", len(seq))).x_t.to("cpu", torch.float32)
-    original = x_0.to("cpu", torch.float32)
-    diff = (reconstruction.clamp(-1, 1) - original.clamp(-1, 1)) / 2.0  # on the [0, 1] pixel scale
-    mse = [float(v) for v in diff.pow(2).flatten(1).mean(dim=1)]
-    psnr = [10.0 * math.log10(1.0 / m) if m > 0 else math.inf for m in mse]
+    images = image_batch(job.images, "images")
+    run = encode_images(
+        model, images, steps=job.steps, spacing=job.spacing, clip_sample=job.clip_sample, sampler=job.sampler,
+        device=device,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
     return EncodeResult(
-        x_T=x_T.to("cpu", torch.float32), reconstruction=reconstruction, mse=mse, psnr=psnr, timesteps=seq
+        x_T=out.x_T, reconstruction=out.reconstruction, mse=out.mse, psnr=out.psnr, timesteps=out.timesteps
     )
-
-
-def _single(x: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor shaped (C, H, W), got {type(x).__name__}.")
-    x = x.detach()
-    if x.ndim == 4 and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim != 3:
-        raise ValueError(f"{name} must be a single latent or image shaped (C, H, W), got {tuple(x.shape)}.")
-    return x
 
 
 def run_interpolate(ctx: JobContext, job: InterpolateJob) -> InterpolateResult:
     """Encode the image ends (one batch), then decode the path's latents chunk by chunk."""
     model, device = ctx.require_model()
-    ends = [_single(job.a, "a").to(device, _LATENT_DTYPE), _single(job.b, "b").to(device, _LATENT_DTYPE)]
-    flags = (job.a_is_image, job.b_is_image)
-    to_encode = [i for i, is_image in enumerate(flags) if is_image]
-    if to_encode:
-        x_0 = torch.stack([ends[i] for i in to_encode])
-        encoded = _invert(ctx, model, x_0, job.steps, job.spacing, False)
-        for row, i in enumerate(to_encode):
-            ends[i] = encoded[row]
-    path = interpolation_path(ends[0], ends[1], job.frames, job.method)
-    total = len(resolve_timesteps(model, job.steps, job.spacing, None))
-    chunks = _chunks(int(path.shape[0]), job.batch_size)
-    images = []
-    for c, (lo, hi) in enumerate(chunks):
-        run = iter_sample(model, path[lo:hi], steps=job.steps, eta=0.0, spacing=job.spacing)
-        monitor = ctx.monitor("decode", total, batch_offset=lo, chunk=c, chunks=len(chunks))
-        images.append(ctx.drive(run, monitor).x_t.to("cpu", torch.float32))
-    latents = path.to("cpu", torch.float32)
-    return InterpolateResult(images=torch.cat(images), latents=latents, method=job.method)
+    a = Endpoint(single(job.a, "a"), job.a_is_image, "a")
+    b = Endpoint(single(job.b, "b"), job.b_is_image, "b")
+    run = interpolate(
+        model, a, b, frames=job.frames, method=job.method, steps=job.steps, spacing=job.spacing,
+        batch_size=job.batch_size, sampler=job.sampler, device=device,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return InterpolateResult(images=out.images, latents=out.latents, method=job.method)
 
 
 def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:

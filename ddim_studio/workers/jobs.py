@@ -16,6 +16,7 @@ Jobs
   batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
   decoded in chunks of ``batch_size`` (phase ``"decode"``).
+- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
   it succeeds.
@@ -54,6 +55,7 @@ class SampleJob:
     batch_size: int = 8
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
+    sampler: str = "ddim"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class EncodeJob:
     steps: int = 50
     spacing: str = "uniform"
     clip_sample: bool = False
+    sampler: str = "ddim"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class InterpolateJob:
     batch_size: int = 8
     a_is_image: bool = False
     b_is_image: bool = False
+    sampler: str = "ddim"
 
 
 @dataclass(frozen=True)

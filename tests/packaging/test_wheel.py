@@ -26,7 +26,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "ddim_studio"
-RESOURCES = PACKAGE / "resources"
+RESOURCES = ROOT / "resources"  # installed as the package ddim_studio.resources
 DEFAULT_MODEL_FILES = (
     "config.json",
     "diffusion_pytorch_model.safetensors",
@@ -57,9 +57,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for name in PROJECT_FILES:
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(
-        PACKAGE, src / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
-    )
+    for folder in (PACKAGE, RESOURCES):
+        shutil.copytree(
+            folder, src / folder.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+        )
     dist = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)],
@@ -116,6 +117,17 @@ def test_wheel_contains_every_source_file_and_resource(wheel: zipfile.ZipFile) -
     expected = {p.relative_to(ROOT).as_posix() for p in _source_files(PACKAGE)}
     missing = sorted(expected - names)
     assert not missing, f"missing from the wheel: {missing}"
+
+
+def test_wheel_contains_every_resource_file_byte_for_byte(wheel: zipfile.ZipFile) -> None:
+    """Every file of the top-level resources/ is in the wheel as ddim_studio/resources/…, unchanged."""
+    names = set(wheel.namelist())
+    files = _source_files(RESOURCES)
+    assert len(files) > 30  # the model, the icons, the style sheets
+    for path in files:
+        arcname = f"ddim_studio/resources/{path.relative_to(RESOURCES).as_posix()}"
+        assert arcname in names, f"{arcname} is not in the wheel"
+        assert wheel.read(arcname) == path.read_bytes(), arcname
 
 
 def test_wheel_holds_nothing_but_the_package(wheel: zipfile.ZipFile) -> None:

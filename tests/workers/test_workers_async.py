@@ -10,7 +10,20 @@ import torch
 
 from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.sampling import invert, sample
-from ddim_studio.workers import AsyncRunner, JobFailed, SampleJob, interpolate_images
+from ddim_studio.workers import AsyncRunner, EncodeJob, InterpolateJob, JobFailed, SampleJob
+
+
+async def interpolate_images(  # type: ignore[no-untyped-def]
+    runner, image_a, image_b, *, frames=9, method="slerp", steps=50, spacing="uniform", batch_size=8
+):
+    """Encode two images, then decode the path between their latents (a multi-job flow of the test)."""
+    encode = [EncodeJob(img.unsqueeze(0), steps=steps, spacing=spacing) for img in (image_a, image_b)]
+    enc_a, enc_b = await asyncio.gather(runner.submit(encode[0]), runner.submit(encode[1]))
+    job = InterpolateJob(
+        enc_a.x_T[0], enc_b.x_T[0], frames=frames, method=method, steps=steps, spacing=spacing,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return await runner.submit(job), enc_a, enc_b
 
 
 @pytest.fixture(scope="module")

@@ -348,5 +348,7 @@ def load_diffusers_folder(
         clip_sample_requested=schedule.clip_sample,
         notes=notes,
         num_train_timesteps=schedule.num_train_timesteps,
+        steps_offset=schedule.steps_offset,
+        set_alpha_to_one=schedule.set_alpha_to_one,
     )
     return model, info

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-import ddim_studio
 from ddim_studio.core.limits import MAX_CHECKPOINT_FILE_BYTES, check_regular_file
 from ddim_studio.core.models.ddim_original import load_ddim_checkpoint
 from ddim_studio.core.models.diffusers_adapter import (
@@ -29,13 +28,15 @@ from ddim_studio.core.models.diffusers_adapter import (
 from ddim_studio.core.models.hub import download_from_hub, looks_like_hub_id, missing_weights_hint
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.models.safe_load import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
+from ddim_studio.core.names import DTYPE_NAMES
+from ddim_studio.core.resources import resources_dir
 
 __all__ = ["DEFAULT_MODEL_DIR", "load_model", "resolve_device"]
 
 #: The model shipped with the studio, opened when no model is named.
-DEFAULT_MODEL_DIR = Path(ddim_studio.__file__).parent / "resources" / "models" / "shapes32"
+DEFAULT_MODEL_DIR = resources_dir() / "models" / "shapes32"
 #: The precisions the UI and the command line offer, by name.
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 _CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 

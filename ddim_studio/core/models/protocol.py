@@ -45,3 +45,5 @@ class ModelInfo:
     clip_sample_requested: bool = False
     notes: list[str] = field(default_factory=list)  # e.g. "no scheduler config: default schedule used"
     num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use
+    steps_offset: int = 0  # diffusers' offset added to ``leading`` timesteps
+    set_alpha_to_one: bool = True  # False: the clean level is ᾱ_0, not 1 (diffusers' option)

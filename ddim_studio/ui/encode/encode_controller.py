@@ -22,16 +22,18 @@ from ddim_studio.core.imaging import (
     tensor_to_uint8,
 )
 from ddim_studio.core.latents import LatentLoadError, load_latent
-from ddim_studio.core.store import SavedItem
+from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
+from ddim_studio.operations.metrics import reconstruction_error
+from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.encode.encode_view import EncodeView
-from ddim_studio.ui.encode.latent_actions import LATENT_SUFFIX, LatentActions
+from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
-from ddim_studio.ui.visuals import error_map, error_stats, latent_image
+from ddim_studio.ui.visuals import error_map, latent_image
 from ddim_studio.workers.jobs import EncodeJob, EncodeResult, SampleJob, SampleResult, StepEvent
 
 
@@ -233,14 +235,18 @@ class EncodeController(LatentActions, QObject):
         if value is None:
             return
         result: EncodeResult = value
-        params = {
-            "kind": "encode",
-            "source": self.source_name,
-            "steps": job.steps,
-            "spacing": job.spacing,
-            "mse": result.mse[0],
-            "psnr": result.psnr[0],
-        }
+        params = build_params(
+            "encode",
+            info=self.services.model.info,
+            steps=job.steps,
+            spacing=job.spacing,
+            sampler=job.sampler,
+            timesteps=result.timesteps,
+            clip_sample=job.clip_sample,
+            source=self.source_name,
+            mse=result.mse[0],
+            psnr=result.psnr[0],
+        )
         self._show_result(
             result.x_T[0], tensor_to_uint8(result.reconstruction)[0], result.mse[0], result.psnr[0], params
         )
@@ -297,20 +303,35 @@ class EncodeController(LatentActions, QObject):
             return
         result: SampleResult = value
         recon = tensor_to_uint8(result.images)[0]
-        original = np.asarray(self.fitted) if self.fitted is not None else recon
-        mse, psnr = error_stats(original, recon)
-        params = {
-            **params,
-            "kind": "encode",
-            "source": source,
-            "steps": job.steps,
-            "spacing": job.spacing,
-            "mse": mse,
-            "psnr": psnr,
-            "restored": True,
-        }
+        shown = pil_to_tensor(Image.fromarray(recon))  # as saved: compared with a saved picture
+        original = pil_to_tensor(self.fitted) if self.fitted is not None else shown
+        mses, psnrs = reconstruction_error(original, shown)
+        mse, psnr = mses[0], psnrs[0]
+        made = {k: v for k, v in params.items() if k not in ("kind", "created")}
+        params = made | build_params(
+            "encode",
+            info=self.services.model.info,
+            steps=job.steps,
+            spacing=job.spacing,
+            sampler=job.sampler,
+            timesteps=result.timesteps,
+            eta=job.eta,
+            clip_sample=job.clip_sample,
+            source=source,
+            mse=mse,
+            psnr=psnr,
+            restored=True,
+        )
         self._show_result(result.x_T[0], recon, mse, psnr, params)
         self.services.notifier.info(f"Restored the latent and parameters of {source} (no inversion needed).")
+
+    def run(self) -> None:
+        """Ctrl+Enter (the mode registry's run): encode the loaded picture."""
+        self.encode()
+
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the reconstruction in the gallery."""
+        self.add_to_gallery()
 
     def cancel(self) -> bool:
         """Stop the running encode or decode; True if one was running."""

@@ -15,7 +15,8 @@ from PIL import Image
 
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
 from ddim_studio.core.latents import save_latent
-from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
+from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.slots import SlotContent
@@ -24,8 +25,6 @@ from ddim_studio.workers.jobs import SampleJob
 
 if TYPE_CHECKING:
     from ddim_studio.ui.encode.encode_controller import EncodeController
-
-LATENT_SUFFIX = ".safetensors"
 
 
 class LatentActions:
@@ -115,14 +114,18 @@ class LatentActions:
         pixels = tensor_to_uint8(value.images)
         self.view.variations.set_images([to_qimage(p) for p in pixels], self.view.variations.captions())
         for i, noise_seed in enumerate(job.seeds):
-            params = {
-                "kind": "variation",
-                "source": self.source_name,
-                "noise_seed": noise_seed,
-                "eta": job.eta,
-                "steps": job.steps,
-                "spacing": job.spacing,
-            }
+            params = build_params(
+                "variation",
+                info=self.services.model.info,
+                steps=job.steps,
+                spacing=job.spacing,
+                sampler=job.sampler,
+                timesteps=value.timesteps,
+                eta=job.eta,
+                clip_sample=job.clip_sample,
+                source=self.source_name,
+                noise_seed=noise_seed,
+            )
             stem = f"{Path(self.source_name).stem or 'encoded'}_var_eta{job.eta:.2f}"
             self.services.library.save(
                 tensor_to_pil(value.images[i]),

@@ -21,6 +21,7 @@ import torch
 from PySide6.QtWidgets import QWidget
 
 from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.names import LATENT_SUFFIX
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.params import is_studio
 
@@ -50,7 +51,7 @@ class RestorePlan:
 
 def _latent_beside(path: Path, shape: tuple[int, ...] | None) -> tuple[torch.Tensor | None, str]:
     """The x_T stored next to ``path`` if it loads and fits ``shape``; else None and why not."""
-    latent_path = path.with_suffix(".safetensors")
+    latent_path = path.with_suffix(LATENT_SUFFIX)
     if not latent_path.is_file():
         return None, "no latent file beside it"
     try:

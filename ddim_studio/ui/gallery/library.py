@@ -15,16 +15,20 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
+from ddim_studio.core.names import APP, PARAMS_VERSION
 from ddim_studio.core.store import OutputStore, SavedItem, StoreError
 from ddim_studio.ui.notify import Notifier
 
 logger = logging.getLogger("ddim_studio.ui")
-PARAMS_VERSION = 1
 
 
 def stamp(params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with the studio's version and a creation time added (ISO 8601, local time)."""
-    out = {"app": "ddim-studio", "params_version": PARAMS_VERSION}
+    """``params`` with the studio's name and a creation time added (ISO 8601, local time).
+
+    The other keys come from ``operations.build_params``; ``created`` is added here only, so the
+    command line's files stay byte-identical across reruns.
+    """
+    out: dict[str, Any] = {"app": APP, "params_version": PARAMS_VERSION}
     out.update(params)
     out.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
     return out

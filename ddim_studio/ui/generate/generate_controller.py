@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
+from ddim_studio.operations.params import build_params
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.generate.generate_view import MAX_SEED, GenerateParams, GenerateView
 from ddim_studio.ui.generate.paper_views import PaperViews
@@ -77,7 +78,11 @@ class GenerateController(QObject):
 
     # ---- controls -----------------------------------------------------------------------------
     def on_model_ready(self) -> None:
-        """Fit the steps range to the model's T and refresh the timestep list."""
+        """Fit the steps range to the model's T, list the samplers, refresh the timestep list."""
+        from ddim_studio.core.samplers import get_sampler, sampler_names  # torch is loaded by now
+
+        specs = [get_sampler(name) for name in sampler_names()]
+        self.view.set_sampler_choices([(s.name, s.label, s.description) for s in specs])
         self.view.steps.set_maximum(self.services.model.num_train_timesteps())
         self.update_timesteps()
 
@@ -85,7 +90,12 @@ class GenerateController(QObject):
         """Show the timesteps τ the current steps and spacing visit."""
         p = self.view.params()
         try:
-            seq = make_timesteps(p.steps, self.services.model.num_train_timesteps(), p.spacing)
+            seq = make_timesteps(
+                p.steps,
+                self.services.model.num_train_timesteps(),
+                p.spacing,
+                self.services.model.steps_offset(),
+            )
         except ScheduleError as exc:
             self.view.timesteps.set_title("Timesteps (not possible)")
             self.view.timesteps.set_text(str(exc))
@@ -129,6 +139,7 @@ class GenerateController(QObject):
                 eta=float(params.get("eta", current.eta)),
                 spacing=str(params.get("spacing", current.spacing)),
                 clip_sample=bool(params.get("clip_sample", current.clip_sample)),
+                sampler=str(params.get("sampler", current.sampler)),
             )
         )
         self.view.lock.setChecked("seed" in params)
@@ -149,6 +160,7 @@ class GenerateController(QObject):
             spacing=params.spacing,
             batch_size=min(CHUNK, params.batch),
             clip_sample=params.clip_sample,
+            sampler=params.sampler,
         )
 
     def generate(self, *, auto: bool = False) -> None:
@@ -192,6 +204,14 @@ class GenerateController(QObject):
             v.progress.finish("Cancelled", full=False)
         else:
             v.progress.finish(f"Failed: {value}", full=False)
+
+    def run(self) -> None:
+        """Ctrl+Enter (the mode registry's run): generate with the current controls."""
+        self.generate()
+
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the last results in the gallery."""
+        self.save_results()
 
     def cancel(self) -> bool:
         """Stop the running sample job and paper view; True if something was running."""
@@ -267,19 +287,19 @@ class GenerateController(QObject):
             self.services.notifier.info("These pictures are already in the gallery.")
             return 0
         info = self.services.model.info
-        height, width = self.services.model.size()
         count = 0
         for i, seed in enumerate(result.seeds):
-            item_params = {
-                "kind": "sample",
-                "seed": int(seed),
-                "steps": len(result.timesteps),
-                "eta": params.eta,
-                "spacing": params.spacing,
-                "clip_sample": params.clip_sample,
-                "model": info.name if info else "",
-                "size": [height, width],
-            }
+            item_params = build_params(
+                "sample",
+                info=info,
+                steps=len(result.timesteps),
+                spacing=params.spacing,
+                sampler=params.sampler,
+                timesteps=result.timesteps,
+                eta=params.eta,
+                clip_sample=params.clip_sample,
+                seed=int(seed),
+            )
             image = tensor_to_pil(result.images[i])
             latent = result.x_T[i].to(torch.float32)
             stem = f"s{seed}_S{len(result.timesteps)}_eta{params.eta:.2f}"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.ui import theme
 from ddim_studio.ui.widgets.controls import (
     SPACING_CHOICES,
@@ -49,6 +50,7 @@ class GenerateParams:
     eta: float
     spacing: str
     clip_sample: bool
+    sampler: str = "ddim"
 
 
 class GenerateView(QWidget):
@@ -80,6 +82,9 @@ class GenerateView(QWidget):
         sampler = form()
         self.eta = EtaControl()
         self.steps = StepsControl()
+        self.sampler = QComboBox()
+        self.sampler.addItem(DEFAULT_SAMPLER.upper(), DEFAULT_SAMPLER)  # the registry fills it later
+        self.sampler.setToolTip("How the picture is computed from its starting noise x_T.")
         self.spacing = QComboBox()
         self.spacing.addItems(list(SPACING_CHOICES))
         self.spacing.setToolTip(SPACING_TOOLTIP)
@@ -89,6 +94,7 @@ class GenerateView(QWidget):
         self.clip.setToolTip(
             "Clamp the predicted clean image at every step (some models were trained to expect it)."
         )
+        sampler.addRow(self._label("Sampler", self.sampler.toolTip()), self.sampler)
         sampler.addRow(self._label("η  (eta)", self.eta.toolTip()), self.eta)
         sampler.addRow(self._label("Steps S", self.steps.toolTip()), self.steps)
         sampler.addRow(self._label("Spacing", SPACING_TOOLTIP), self.spacing)
@@ -225,6 +231,7 @@ class GenerateView(QWidget):
             self.eta.valueChanged,
             self.steps.valueChanged,
             self.spacing.currentIndexChanged,
+            self.sampler.currentIndexChanged,
             self.clip.toggled,
             self.batch.valueChanged,
             self.seed.valueChanged,
@@ -248,11 +255,25 @@ class GenerateView(QWidget):
             eta=self.eta.value(),
             spacing=self.spacing.currentText(),
             clip_sample=self.clip.isChecked(),
+            sampler=str(self.sampler.currentData() or DEFAULT_SAMPLER),
         )
+
+    def set_sampler_choices(self, choices: list[tuple[str, str, str]]) -> None:
+        """Fill the sampler list with ``(name, label, description)`` rows, keeping the choice."""
+        current = str(self.sampler.currentData() or DEFAULT_SAMPLER)
+        self.sampler.blockSignals(True)
+        try:
+            self.sampler.clear()
+            for name, label, description in choices:
+                self.sampler.addItem(label, name)
+                self.sampler.setItemData(self.sampler.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+            self.sampler.setCurrentIndex(max(self.sampler.findData(current), 0))
+        finally:
+            self.sampler.blockSignals(False)
 
     def set_params(self, params: GenerateParams, *, quiet: bool = True) -> None:
         """Set every control (without triggering auto-run when ``quiet``)."""
-        widgets = (self.eta, self.steps, self.spacing, self.clip, self.batch, self.seed)
+        widgets = (self.eta, self.steps, self.spacing, self.sampler, self.clip, self.batch, self.seed)
         if quiet:
             for widget in widgets:
                 widget.blockSignals(True)
@@ -263,6 +284,7 @@ class GenerateView(QWidget):
             self.steps.slider.setValue(params.steps)
             index = self.spacing.findText(params.spacing)
             self.spacing.setCurrentIndex(max(index, 0))
+            self.sampler.setCurrentIndex(max(self.sampler.findData(params.sampler), 0))
             self.clip.setChecked(params.clip_sample)
             self.batch.setValue(params.batch)
             self.seed.setValue(params.seed)

@@ -16,10 +16,11 @@ from PySide6.QtGui import QImage
 from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
-from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
+from ddim_studio.operations import export
+from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.interpolate import export
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
@@ -57,9 +58,9 @@ class InterpolateController(QObject):
         view.runRequested.connect(self.run)
         view.cancelRequested.connect(self.cancel)
         view.scrubbed.connect(self.scrub)
-        view.exportGifRequested.connect(lambda: self._export_dialog("gif"))
-        view.exportStripRequested.connect(lambda: self._export_dialog("strip"))
-        view.exportFramesRequested.connect(lambda: self._export_dialog("frames"))
+        view.exportGifRequested.connect(lambda: self.export_dialog("gif"))
+        view.exportStripRequested.connect(lambda: self.export_dialog("strip"))
+        view.exportFramesRequested.connect(lambda: self.export_dialog("frames"))
         view.addFrameRequested.connect(self.add_frame_to_gallery)
         view.swapRequested.connect(self.swap)
         for name in SLOTS:
@@ -102,9 +103,9 @@ class InterpolateController(QObject):
 
     def fill_from_path(self, name: str, path: Path) -> bool:
         """Slot ``name`` ← an image file (encoded on Run), a studio PNG with its latent, or a latent file."""
-        if path.suffix.lower() == ".safetensors":
+        if path.suffix.lower() == LATENT_SUFFIX:
             return self._fill_from_latent(name, path)
-        latent_path = path.with_suffix(".safetensors")
+        latent_path = path.with_suffix(LATENT_SUFFIX)
         if (
             path.suffix.lower() == ".png"
             and latent_path.is_file()
@@ -213,15 +214,17 @@ class InterpolateController(QObject):
         if status != "ok":
             v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
             return
-        self.run_params = {
-            "kind": "interpolate",
-            "frames": count,
-            "method": method,
-            "steps": steps,
-            "spacing": spacing,
-            "a": a.label,
-            "b": b.label,
-        }
+        self.run_params = build_params(
+            "interpolate",
+            info=self.services.model.info,
+            steps=steps,
+            spacing=spacing,
+            sampler=job.sampler,
+            frames=count,
+            method=method,
+            a=a.label,
+            b=b.label,
+        )
         self._show_result(value)
 
     async def _ensure_latent(self, name: str, steps: int, spacing: str) -> bool:
@@ -316,7 +319,14 @@ class InterpolateController(QObject):
         self.services.notifier.info(f"Exported to {where}.")
         return written
 
-    def _export_dialog(self, kind: str) -> None:
+    def save(self) -> None:
+        """Ctrl+S (the mode registry's save): keep the shown frame in the gallery."""
+        item = self.add_frame_to_gallery()
+        if item is not None:
+            self.services.notifier.info(f"Added {item.png.name} to the gallery.")
+
+    def export_dialog(self, kind: str) -> None:
+        """Ask where, then export the frames as ``gif``, ``strip`` or ``frames``."""
         root = self.services.library.root
         if kind == "frames":
             path = dialogs.choose_folder(self.view, "Export frames into folder", str(root))

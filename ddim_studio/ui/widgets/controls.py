@@ -18,11 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import SPACINGS
 from ddim_studio.ui import theme
 
 STEP_PRESETS = (10, 20, 50, 100, 1000)
 #: ``core.schedule.SPACINGS``, repeated so the views import without torch (a test keeps them equal).
-SPACING_CHOICES = ("uniform", "quadratic", "leading", "trailing", "linspace")
+SPACING_CHOICES = SPACINGS
 ETA_TOOLTIP = (
     "η sets how much fresh noise each step adds: 0 is deterministic DDIM (same x_T → same image), "
     "1 is the stochastic DDPM sampler."

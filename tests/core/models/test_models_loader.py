@@ -14,7 +14,7 @@ from ddim_studio.core.models import DEFAULT_MODEL_DIR, ModelLoadError, loader
 
 
 def test_default_model_dir_is_inside_the_package() -> None:
-    assert DEFAULT_MODEL_DIR.parts[-4:] == ("ddim_studio", "resources", "models", "shapes32")
+    assert DEFAULT_MODEL_DIR.parts[-3:] == ("resources", "models", "shapes32")  # ddim_studio.resources
 
 
 def test_missing_default_model(monkeypatch, tmp_path) -> None:

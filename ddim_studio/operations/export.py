@@ -1,7 +1,8 @@
 """Writing an interpolation's frames out: animated GIF, one PNG strip, or numbered PNG files.
 
-Frames are enlarged by a whole factor with nearest-neighbour scaling (32 px frames stay crisp at
-256 px) and written atomically without overwriting (``core.store.atomic_write``).
+Used by the window's Interpolate mode and by ``ddim-studio interpolate``. Frames are enlarged by a
+whole factor with nearest-neighbour scaling (32 px frames stay crisp at 256 px) and written
+atomically without overwriting (``core.atomic.atomic_write``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,20 @@
+"""Names shared by the core, the command line and the window, defined once (no torch import here).
+
+The command line and the window read these before torch is imported, so that the window is drawn
+at once; ``core.schedule``, ``core.models.loader``, ``core.samplers`` and ``core.store`` re-export
+them next to the code that uses them.
+"""
+
+from __future__ import annotations
+
+#: How the S timesteps τ are chosen (see ``core.schedule.make_timesteps``).
+SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
+#: Weight precisions a model can be loaded in (``core.models.loader.DTYPES`` maps them to torch).
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+#: The sampler used when none is named (``core.samplers``).
+DEFAULT_SAMPLER = "ddim"
+#: The suffix of a latent file written beside its picture.
+LATENT_SUFFIX = ".safetensors"
+#: ``app`` in the parameters of every saved picture, and their format version.
+APP = "ddim-studio"
+PARAMS_VERSION = 1

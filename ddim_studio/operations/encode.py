@@ -1,0 +1,99 @@
+"""Encode: invert pictures to their latents x_T, decode them back, and measure the error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.samplers import DEFAULT_SAMPLER
+from ddim_studio.core.sampling import iter_invert, resolve_timesteps
+from ddim_studio.operations.metrics import reconstruction_error
+from ddim_studio.operations.run import Body, Run, Stage, phase
+from ddim_studio.operations.sample import LATENT_DTYPE, sampler_for
+
+
+@dataclass(frozen=True)
+class EncodeOutput:
+    """Latents of encoded pictures, their reconstruction and its error (CPU, float32).
+
+    Attributes:
+        x_T: (N, C, H, W) the latents.
+        reconstruction: (N, 3, H, W) the decoded latents (η = 0), not clamped.
+        mse: per picture, see :mod:`ddim_studio.operations.metrics` (clamped, [0, 1] scale).
+        psnr: per picture, dB.
+        timesteps: the τ used, noisiest first.
+        sampler: the sampler that decoded.
+    """
+
+    x_T: torch.Tensor
+    reconstruction: torch.Tensor
+    mse: list[float]
+    psnr: list[float]
+    timesteps: list[int]
+    sampler: str
+
+
+def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
+    """``images`` as an (N, 3, H, W) batch; ValueError for anything but a tensor."""
+    if not isinstance(images, torch.Tensor):
+        kind = type(images).__name__
+        raise ValueError(f"{what} must be a tensor shaped (N, 3, H, W) in [-1, 1], got {kind}.")
+    return images.detach().unsqueeze(0) if images.ndim == 3 else images.detach()
+
+
+def invert_phase(
+    model: DiffusionModel, x_0: torch.Tensor, *, steps: int, spacing: str, clip_sample: bool, count: int
+) -> Body[torch.Tensor]:
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T."""
+    total = len(resolve_timesteps(model, steps, spacing, None))
+    run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
+    last = yield from phase(Stage("encode", total, count), run)
+    return last.x_t
+
+
+def _encode_body(
+    model: DiffusionModel,
+    images: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    sampler: str,
+    device: torch.device,
+) -> Body[EncodeOutput]:
+    spec = sampler_for(sampler, 0.0)
+    x_0 = image_batch(images).to(device=device, dtype=LATENT_DTYPE)
+    count = int(x_0.shape[0])
+    seq = resolve_timesteps(model, steps, spacing, None)
+    x_T = yield from invert_phase(
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count
+    )
+    run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
+    last = yield from phase(Stage("decode", len(seq), count), run)
+    reconstruction = last.x_t.to("cpu", torch.float32)
+    mse, psnr = reconstruction_error(x_0, reconstruction)
+    return EncodeOutput(x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name)
+
+
+def encode_images(
+    model: DiffusionModel,
+    images: torch.Tensor,
+    *,
+    steps: int = 50,
+    spacing: str = "uniform",
+    clip_sample: bool = False,
+    sampler: str = DEFAULT_SAMPLER,
+    device: torch.device | str = "cpu",
+) -> Run[EncodeOutput]:
+    """Invert pictures (N, 3, H, W) in [−1, 1], already fitted to the model, then decode at η = 0.
+
+    Phases: ``encode`` (the DDIM inversion, S steps), then ``decode`` (``sampler``, S steps).
+    """
+    return Run(
+        _encode_body(
+            model, images, steps=steps, spacing=spacing, clip_sample=clip_sample, sampler=sampler,
+            device=torch.device(device),
+        )
+    )  # fmt: skip

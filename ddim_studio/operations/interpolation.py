@@ -1,0 +1,175 @@
+"""Interpolate: decode the slerp (or lerp) path between two endpoints.
+
+An endpoint is a latent or a picture (encoded first). :func:`resolve_endpoint` turns what a person
+names into one: ``seed:N``, a latent file (``.safetensors``), a gallery picture (a studio PNG with
+its latent beside it, or one generated from a seed), or any other picture.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, read_params
+from ddim_studio.core.interpolation import interpolation_path
+from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.noise import check_seed, initial_noise
+from ddim_studio.core.samplers import DEFAULT_SAMPLER
+from ddim_studio.core.sampling import resolve_timesteps
+from ddim_studio.core.store import LATENT_SUFFIX
+from ddim_studio.operations.encode import invert_phase
+from ddim_studio.operations.params import is_studio
+from ddim_studio.operations.run import Body, Run, Stage, chunks, phase
+from ddim_studio.operations.sample import LATENT_DTYPE, sampler_for
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of an interpolation.
+
+    Attributes:
+        value: a latent (C, H, W), or a picture (3, H, W) in [−1, 1] fitted to the model.
+        is_image: True for a picture (encoded before interpolating).
+        label: how the end was named (for file names and parameters).
+    """
+
+    value: torch.Tensor
+    is_image: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class InterpolateOutput:
+    """The decoded frames (F, 3, H, W), their latents (F, C, H, W) and how they were made."""
+
+    images: torch.Tensor
+    latents: torch.Tensor
+    method: str
+    timesteps: list[int]
+    sampler: str
+
+
+def single(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` as one (C, H, W) tensor; ValueError otherwise."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor shaped (C, H, W), got {type(x).__name__}.")
+    x = x.detach()
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 3:
+        raise ValueError(f"{name} must be a single latent or image shaped (C, H, W), got {tuple(x.shape)}.")
+    return x
+
+
+def _latent_file(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    x_T, _ = load_latent(path)
+    x_T = x_T if x_T.ndim == 3 else x_T[0]
+    if tuple(x_T.shape) != tuple(shape):
+        raise ValueError(f"{path.name} holds a latent of shape {tuple(x_T.shape)}; this model needs {shape}.")
+    return x_T
+
+
+def _gallery_latent(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """A studio picture's own x_T: its latent file, or its seed's noise; None for other pictures."""
+    try:
+        params = read_params(path) or {}
+    except Exception:  # an unreadable picture is reported when it is loaded as an image
+        return None
+    if not is_studio(params):
+        return None
+    beside = path.with_suffix(LATENT_SUFFIX)
+    if beside.is_file():
+        try:
+            return _latent_file(beside, shape)
+        except (LatentLoadError, ValueError):
+            pass
+    seed = params.get("seed")
+    if params.get("kind") == "sample" and isinstance(seed, int) and not isinstance(seed, bool):
+        return initial_noise([check_seed(seed)], shape)[0][0]
+    return None
+
+
+def resolve_endpoint(spec: str | os.PathLike[str], shape: tuple[int, ...]) -> Endpoint:
+    """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
+
+    Raises:
+        ValueError, LatentLoadError, ImageLoadError: with a message for people.
+    """
+    text = os.fspath(spec)
+    if text.startswith("seed:"):
+        try:
+            seed = check_seed(int(text[5:]))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a seed; write seed:N with N a non-negative integer.") from None
+        return Endpoint(initial_noise([seed], shape)[0][0], False, text)
+    path = Path(text)
+    if path.suffix.lower() == LATENT_SUFFIX:
+        return Endpoint(_latent_file(path, shape), False, path.stem)
+    own = _gallery_latent(path, shape) if path.suffix.lower() == ".png" else None
+    if own is not None:
+        return Endpoint(own, False, path.stem)
+    image = fit_to_model(load_image(path).image, (shape[2], shape[1]))
+    return Endpoint(pil_to_tensor(image)[0], True, path.stem)
+
+
+def _interpolate_body(
+    model: DiffusionModel,
+    a: Endpoint,
+    b: Endpoint,
+    *,
+    frames: int,
+    method: str,
+    steps: int,
+    spacing: str,
+    batch_size: int,
+    clip_sample: bool,
+    sampler: str,
+    device: torch.device,
+) -> Body[InterpolateOutput]:
+    spec = sampler_for(sampler, 0.0)
+    ends = [single(a.value, "a").to(device, LATENT_DTYPE), single(b.value, "b").to(device, LATENT_DTYPE)]
+    to_encode = [i for i, end in enumerate((a, b)) if end.is_image]
+    if to_encode:  # both pictures in one batch
+        x_0 = torch.stack([ends[i] for i in to_encode])
+        encoded = yield from invert_phase(
+            model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode)
+        )
+        for row, i in enumerate(to_encode):
+            ends[i] = encoded[row]
+    path = interpolation_path(ends[0], ends[1], frames, method)
+    seq = resolve_timesteps(model, steps, spacing, None)
+    parts = chunks(int(path.shape[0]), batch_size)
+    images = []
+    for c, (lo, hi) in enumerate(parts):
+        run = spec.fn(model, path[lo:hi], steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
+        stage = Stage("decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts))
+        last = yield from phase(stage, run)
+        images.append(last.x_t.to("cpu", torch.float32))
+    return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)
+
+
+def interpolate(
+    model: DiffusionModel,
+    a: Endpoint,
+    b: Endpoint,
+    *,
+    frames: int = 9,
+    method: str = "slerp",
+    steps: int = 50,
+    spacing: str = "uniform",
+    batch_size: int = 8,
+    clip_sample: bool = False,
+    sampler: str = DEFAULT_SAMPLER,
+    device: torch.device | str = "cpu",
+) -> Run[InterpolateOutput]:
+    """Encode the picture ends (phase ``encode``, one batch), then decode the path (phase ``decode``)."""
+    return Run(
+        _interpolate_body(
+            model, a, b, frames=frames, method=method, steps=steps, spacing=spacing, batch_size=batch_size,
+            clip_sample=clip_sample, sampler=sampler, device=torch.device(device),
+        )
+    )  # fmt: skip
