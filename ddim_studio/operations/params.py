@@ -33,7 +33,7 @@ def build_params(
     clip_sample: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The saved parameters of one picture (``extra`` adds or overrides keys, e.g. ``seed``).
+    """The saved parameters of one picture (``extra`` adds or overrides keys, e.g. ``seed``; None = left out).
 
     Raises:
         ValueError: for an unknown ``kind``.
@@ -57,7 +57,9 @@ def build_params(
         "clip_sample": bool(clip_sample),
     }
     params.update(extra)
-    return params
+    # Unknown values are left out, not written as null: readers drop nulls (saved_params), and a
+    # saved file must read back as the parameters that were saved.
+    return {key: value for key, value in params.items() if value is not None}
 
 
 def is_studio(params: dict[str, Any] | None) -> bool:
