@@ -120,8 +120,7 @@ def check_dpmpp_eta(eta: float) -> None:
     """Raise a ValueError unless η is 0: the solver is deterministic."""
     if check_eta(eta) > 0:
         raise ValueError(
-            "DPM-Solver++ is deterministic; η applies to DDIM only — set eta to 0 or choose the "
-            "ddim sampler."
+            "DPM-Solver++ is deterministic; η applies to DDIM only — set eta to 0 or choose the ddim sampler."
         )
 
 
