@@ -9,7 +9,8 @@
   scenes for S ∈ {10, 20, 50, 100, 200, 500, 1000}, beside the paper's CIFAR-10 numbers.
 - Samplers (quality per model call): SWD as in Table 1 (same held-out set, estimator and seeds)
   for DDIM (η = 0) and DPM-Solver++(2M) at S ∈ {5, 10, 20, 50}, with seconds per cell; DDIM cells
-  already in ``table1.jsonl`` are reused. Cells go to ``samplers.jsonl`` (``--only samplers``).
+  already in ``table1.jsonl`` are reused; ``--samplers`` takes names with an optional ``@spacing``
+  (``dpmpp-2m@trailing``). Cells go to ``samplers.jsonl`` (``--only samplers``).
 - Figures: consistency (one x_T at S = 10, 20, 50, 100, 1000) and slerp vs lerp, as PNGs in docs/.
 Table 1 cells go to ``table1.jsonl`` and Table 2 cells to ``table2.jsonl`` as each finishes (a
 rerun skips measured cells, and several processes can share the work by η or S);
