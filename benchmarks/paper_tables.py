@@ -7,6 +7,10 @@
   the same distance between two disjoint real sets (the floor) and random-init samples (the ceiling).
 - Table 2 shape: encode → decode per-dimension MSE on a [0, 1] scale over ``--recon`` held-out real
   scenes for S ∈ {10, 20, 50, 100, 200, 500, 1000}, beside the paper's CIFAR-10 numbers.
+- Samplers (quality per model call): SWD as in Table 1 (same held-out set, estimator and seeds)
+  for DDIM (η = 0) and DPM-Solver++(2M) at S ∈ {5, 10, 20, 50}, with seconds per cell; DDIM cells
+  already in ``table1.jsonl`` are reused; ``--samplers`` takes names with an optional ``@spacing``
+  (``dpmpp-2m@trailing``). Cells go to ``samplers.jsonl`` (``--only samplers``).
 - Figures: consistency (one x_T at S = 10, 20, 50, 100, 1000) and slerp vs lerp, as PNGs in docs/.
 Table 1 cells go to ``table1.jsonl`` and Table 2 cells to ``table2.jsonl`` as each finishes (a
 rerun skips measured cells, and several processes can share the work by η or S);
@@ -32,6 +36,7 @@ from ddim_studio.core.imaging import tensor_to_uint8  # noqa: E402
 from ddim_studio.core.interpolation import interpolation_path  # noqa: E402
 from ddim_studio.core.models import DiffusersUNet, load_model  # noqa: E402
 from ddim_studio.core.noise import initial_noise  # noqa: E402
+from ddim_studio.core.samplers.dpmpp_2m import sample_dpmpp_2m  # noqa: E402
 from ddim_studio.core.sampling import invert, sample  # noqa: E402
 from ddim_studio.core.scenes import make_scenes, to_model_range  # noqa: E402
 from ddim_studio.training.metrics import swd  # noqa: E402
@@ -162,6 +167,85 @@ def render_table2(cells: list[dict]) -> str:
     return "\n".join([head, rule, row, paper, f"\n{count} held-out scenes, η = 0, uniform spacing."])
 
 
+SAMPLER_FNS = {"ddim": sample, "dpmpp-2m": sample_dpmpp_2m}
+SAMPLER_LABELS = {"ddim": "DDIM (η = 0)", "dpmpp-2m": "DPM-Solver++(2M)"}
+
+
+def draw_sampler(model: DiffusersUNet, count: int, steps: int, sampler: str) -> torch.Tensor:
+    """``count`` samples with per-image seeds 0 … count − 1 (those of ``draw``) by ``sampler``.
+
+    ``sampler`` is a name of ``SAMPLER_FNS``, optionally with ``@spacing`` (default uniform).
+    """
+    name, _, spacing = sampler.partition("@")
+    fn = SAMPLER_FNS[name]
+    out = []
+    for start in range(0, count, BATCH):
+        x_T, _ = initial_noise(
+            range(start, min(count, start + BATCH)), model.sample_shape, device=model.device
+        )
+        out.append(fn(model, x_T, steps=steps, spacing=spacing or "uniform").cpu())
+    return torch.cat(out)
+
+
+def reused_ddim_cells(table1_log: Path, num: int) -> list[dict]:
+    """Table 1's η = 0 cells as sampler cells (the same draw, so not measured again)."""
+    return [
+        {"sampler": "ddim", "steps": c["steps"], "swd": c["swd"], "num": c["num"], "seconds": c["seconds"]}
+        for c in read_cells(table1_log)
+        if c["eta"] == 0.0 and c["num"] == num
+    ]
+
+
+def sampler_cells(
+    model: DiffusersUNet, num: int, steps_list: list[int], log: Path, table1_log: Path, order: list[str]
+) -> None:
+    """SWD for each (sampler, S) not yet in ``log`` or Table 1, appended to ``log`` as each ends."""
+    reference = real_set(HELD_OUT_A, num)
+    done = {(c["sampler"], c["steps"]) for c in read_cells(log) + reused_ddim_cells(table1_log, num)}
+    for sampler, steps in [(name, s) for s in steps_list for name in order]:
+        if (sampler, steps) in done:
+            continue
+        start = time.perf_counter()
+        value = swd(draw_sampler(model, num, steps, sampler), reference)["mean"]
+        seconds = time.perf_counter() - start
+        append_cell(log, {"sampler": sampler, "steps": steps, "swd": value, "num": num, "seconds": seconds})
+        print(f"  samplers: {sampler} S={steps}: {value:.1f} ({seconds:.0f} s)", flush=True)
+
+
+def _sampler_label(sampler: str) -> str:
+    name, _, spacing = sampler.partition("@")
+    return f"{SAMPLER_LABELS[name]}, {spacing or 'uniform'} spacing"
+
+
+def render_samplers(cells: list[dict], reused: list[dict]) -> str:
+    """Markdown: SWD (seconds) per sampler and S; Table 1's DDIM cells marked †."""
+    num = max((c["num"] for c in cells), default=0)
+    value = {(c["sampler"], c["steps"]): (c, "") for c in cells if c["num"] == num}
+    steps_list = sorted({s for _, s in value})
+    for c in reused:
+        if c["num"] == num and c["steps"] in steps_list:
+            value.setdefault((c["sampler"], c["steps"]), (c, " †"))
+    samplers = ["ddim"] + sorted({name for name, _ in value} - {"ddim"})
+    lines = [
+        "| sampler \\ S (model calls) | " + " | ".join(str(s) for s in steps_list) + " |",
+        "|---" * (len(steps_list) + 1) + "|",
+    ]
+    for name in samplers:
+        row = [
+            f"{value[(name, s)][0]['swd']:.1f} ({value[(name, s)][0]['seconds']:.0f} s){value[(name, s)][1]}"
+            if (name, s) in value
+            else "–"
+            for s in steps_list
+        ]
+        lines.append(f"| {_sampler_label(name)} | " + " | ".join(row) + " |")
+    lines.append(
+        f"\nSWD ×10³ (lower is better) of {num} samples against Table 1's held-out set, the same seeds "
+        "and x_T for every sampler; seconds per cell in parentheses (CPU, one thread, shared machine, "
+        "for the new cells). † measured for Table 1."
+    )
+    return "\n".join(lines)
+
+
 def strip(images: torch.Tensor, scale: int = 3) -> Image.Image:
     """A horizontal strip of images, upscaled with nearest neighbour."""
     arr = tensor_to_uint8(images)
@@ -206,6 +290,12 @@ def main() -> None:
     parser.add_argument("--recon", type=int, default=64)
     parser.add_argument("--steps", default="10,20,50,100")
     parser.add_argument("--etas", default="0,0.2,0.5,1")
+    parser.add_argument("--sampler-steps", default="10,20,5,50")
+    parser.add_argument(
+        "--samplers",
+        default="dpmpp-2m@trailing,dpmpp-2m,ddim",
+        help="samplers (name or name@spacing) in the order measured within each S",
+    )
     parser.add_argument("--recon-steps", default="10,20,50,100,200,500,1000")
     parser.add_argument(
         "--only", default="figures,table1,table2,render", help="parts to run, comma-separated"
@@ -230,6 +320,10 @@ def main() -> None:
     if "table2" in only:
         recon_steps = [int(s) for s in args.recon_steps.split(",")]
         table2_cells(model, args.recon, recon_steps, table2_log)
+    samplers_log = args.out / "samplers.jsonl"
+    if "samplers" in only:
+        sampler_steps = [int(s) for s in args.sampler_steps.split(",")]
+        sampler_cells(model, args.num, sampler_steps, samplers_log, cells_log, args.samplers.split(","))
     if "render" in only:
         parts = [f"# Paper tables on {info.name}\n"]
         if bounds_file.exists():
@@ -241,6 +335,12 @@ def main() -> None:
             ]
         if table2_log.exists():
             parts += ["## Table 2 shape: reconstruction error\n", render_table2(read_cells(table2_log)), ""]
+        if samplers_log.exists():
+            parts += [
+                "## Quality per model call: DDIM and DPM-Solver++(2M)\n",
+                render_samplers(read_cells(samplers_log), reused_ddim_cells(cells_log, args.num)),
+                "",
+            ]
         text = "\n".join(parts)
         (args.out / "paper_tables.md").write_text(text, encoding="utf-8")
         print(text)
