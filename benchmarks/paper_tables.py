@@ -320,10 +320,9 @@ def render_methods(cells: list[dict]) -> str:
     """The accelerations side by side: MSE (encode calls per image) per S and K."""
     steps_list = sorted({c["steps"] for c in cells})
     rows: dict[str, dict[int, str]] = {}
-    for c in sorted(cells, key=lambda c: (c["acceleration"], c["refine"])):
-        rows.setdefault(f"{c['acceleration']}, K = {c['refine']}", {})[c["steps"]] = (
-            f"{c['mse']:.2g} ({c['encode_calls']:.0f})"
-        )
+    for c in sorted(cells, key=lambda c: (c["refine"] > 0, c["acceleration"], c["refine"])):
+        name = "plain, K = 0" if c["refine"] == 0 else f"{c['acceleration']}, K = {c['refine']}"
+        rows.setdefault(name, {})[c["steps"]] = f"{c['mse']:.2g} ({c['encode_calls']:.0f})"
     count = max((c["num"] for c in cells), default=0)
     note = (
         f"\nEncode → decode MSE ([0, 1] scale), {count} held-out scenes; in brackets encode calls per image."
@@ -383,6 +382,7 @@ def main() -> None:
     )
     parser.add_argument("--refine-steps", default="50,10,20,100", help="S of the refined and recovery tables")
     parser.add_argument("--refine-ks", default="1,2,4,8", help="K (updates per step) of those tables")
+    parser.add_argument("--methods", default="fixed,damped,anderson", help="accelerations compared")
     parser.add_argument("--recovery-num", type=int, default=32, help="generated pictures re-encoded")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the tables were made on cpu)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -430,9 +430,7 @@ def run_refined(model: DiffusersUNet, args: argparse.Namespace, only: list[str])
     steps, ks = [int(s) for s in args.refine_steps.split(",")], [int(k) for k in args.refine_ks.split(",")]
     if "methods" in only:
         scenes = real_set(HELD_OUT_A, 16)
-        refine_cells(
-            model, scenes, [10, 50], ks, ["fixed", "damped", "anderson"], args.out / "refine_methods.jsonl"
-        )
+        refine_cells(model, scenes, [10, 50], ks, args.methods.split(","), args.out / "refine_methods.jsonl")
         text = "# Refinement accelerations compared\n\n" + render_methods(
             read_cells(args.out / "refine_methods.jsonl")
         )

@@ -9,7 +9,10 @@ Each refinement call evaluates the network at the current iterate, which gives t
 residual *exactly* (it is the decode's own call at that point) and the next iterate. Every image
 keeps the iterate with the smallest residual seen, starting with the plain inversion's, so a
 refined step never decodes worse than the plain step from the same x_p. An image stops once its
-residual's RMS is at most ``tol``.
+residual's RMS is at most ``tol``. The guarantee is per step: the whole encode → decode error is
+a sum of step errors carried through the later decode steps, and for a strongly non-linear ε
+(the finite-set oracle, far off its data) smaller step errors can still add up to a larger one.
+For smooth networks it falls with K (the tests and ``benchmarks/paper_tables.py`` measure it).
 
 Accelerations (measured in ``benchmarks/results/refine_methods.md``):
 

@@ -10,7 +10,9 @@ Inversion convention: decoding over τ calls the model at τ_S, …, τ_1; encod
 τ_1, …, τ_S, and its step i is the inverse of decode step τ_i → τ_{i−1} with ε_θ(x_{τ_i}, τ_i)
 approximated by ε_θ(x_{τ_{i−1}}, τ_i) (the known point, the same timestep). The first step starts
 from x₀ at ᾱ = 1. diffusers' ``DDIMInverseScheduler`` (with ``set_alpha_to_one=True``) makes the
-same choice for ε-models.
+same choice for ε-models. With ``refine = K > 0`` each inversion step then solves the decode
+step's equation for x_{τ_i} (``core/inversion.py``); those steps do synchronise with the device
+(per-image stopping and Anderson's tiny least-squares problems are decided on the host).
 """
 
 from __future__ import annotations
