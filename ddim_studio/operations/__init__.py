@@ -20,6 +20,8 @@ from typing import Any
 #: Public name → the module that defines it. Imported on first use, so that the torch-free parts
 #: (``operations.params``) can be read before torch is (the window draws itself first).
 _EXPORTS = {
+    "EditOutput": "edit",
+    "edit_images": "edit",
     "EncodeOutput": "encode",
     "encode_images": "encode",
     "Endpoint": "interpolation",
