@@ -35,7 +35,9 @@ def load_mask(path: Path, source_size: tuple[int, int], size: tuple[int, int]) -
     height, width = size
     if mask.size == source_size and source_size != (width, height):
         mask = fit_to_model(mask, (width, height)).convert("L")
-        return fit_mask(mask, size)[0], f"The mask was cropped and resized with the picture to {width}×{height}."
+        return fit_mask(mask, size)[
+            0
+        ], f"The mask was cropped and resized with the picture to {width}×{height}."
     return fit_mask(mask, size)
 
 
@@ -74,7 +76,10 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
         item = save_edit(session.out, image, params, stem=stem, source=picture, mask=mask_image)
         files.append(item.png)
         beside += [item.png.with_name(item.png.stem + s) for s in (".source.png", ".mask.png")]
-    print(f"{args.image.name}: {len(files)} edit(s), {out.calls} model calls each → {session.out}", file=sys.stderr)
+    print(
+        f"{args.image.name}: {len(files)} edit(s), {out.calls} model calls each → {session.out}",
+        file=sys.stderr,
+    )
     return {
         "command": "edit",
         "model": session.info.name,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import platformdirs

@@ -4,8 +4,9 @@ Every saved picture carries ``app`` (``"ddim-studio"``), ``app_version``, ``para
 ``kind`` (``sample``, ``variation``, ``encode``, ``decode``, ``interpolate`` or ``edit``), the
 model (``model``, ``model_source``, ``prediction_type``, ``size``) and the run's settings
 (``sampler``, ``steps``, ``spacing``, ``timesteps``, ``eta``, ``clip_sample``), plus what the kind
-adds (``seed``, ``source``, ``mse``, ``psnr``, ``frame``, an edit's ``strength``/``start``/``harmonize``…). No time stamp: the command line's files
-are byte-identical when rerun; the window's library adds ``created`` when it saves.
+adds (``seed``, ``source``, ``mse``, ``psnr``, ``frame``, an edit's ``strength``/``start``/
+``harmonize``…). No time stamp: the command line's files are byte-identical when rerun; the window's
+library adds ``created`` when it saves.
 """
 
 from __future__ import annotations

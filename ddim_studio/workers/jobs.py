@@ -138,7 +138,8 @@ def job_kind(job: object) -> str:
         return _KINDS[type(job)]
     except KeyError:
         raise TypeError(
-            f"Not a job: {type(job).__name__}; submit a SampleJob, EncodeJob, InterpolateJob, EditJob or LoadModelJob."
+            f"Not a job: {type(job).__name__}; submit a SampleJob, EncodeJob, InterpolateJob, EditJob or "
+            "LoadModelJob."
         ) from None
 
 

@@ -34,7 +34,9 @@ def _mask() -> torch.Tensor:
 
 
 def test_edit_matches_the_core_per_seed_and_keeps_the_unmasked_pixels(model: UNetModel) -> None:
-    run = edit_images(model, _source(), [4, 9], strength=0.5, mask=_mask(), steps=6, harmonize=1, batch_size=1)
+    run = edit_images(
+        model, _source(), [4, 9], strength=0.5, mask=_mask(), steps=6, harmonize=1, batch_size=1
+    )
     stages = []
     out = run_to_end(run, lambda r, _s: stages.append(r.stage))
     assert {s.phase for s in stages} == {"edit"} and {s.chunk for s in stages} == {0, 1}
@@ -72,7 +74,9 @@ def test_fit_mask_notes_a_resize_and_refuses_another_aspect_ratio() -> None:
         fit_mask(Image.new("L", (16, 8)), (8, 8))
 
 
-def test_save_edit_keeps_source_and_mask_beside_and_the_store_moves_them(model: UNetModel, tmp_path: Path) -> None:
+def test_save_edit_keeps_source_and_mask_beside_and_the_store_moves_them(
+    model: UNetModel, tmp_path: Path
+) -> None:
     out = run_to_end(edit_images(model, _source(), [1], strength=0.3, mask=_mask(), steps=4))
     params = edit_params(out, 0, info=None, steps=4, spacing="uniform", clip_sample=False, source="a.png")
     assert params == build_params(
@@ -90,6 +94,10 @@ def test_save_edit_keeps_source_and_mask_beside_and_the_store_moves_them(model: 
     store = OutputStore(tmp_path)
     assert sorted(i.png.name for i in store.list_items()) == ["e-1.png", "e.png"]  # companions not listed
     trashed = store.delete(item)
-    assert trashed is not None and edit_files(trashed.png)[1] is not None and edit_files(item.png) == (None, None)
+    assert (
+        trashed is not None
+        and edit_files(trashed.png)[1] is not None
+        and edit_files(item.png) == (None, None)
+    )
     restored = store.restore(trashed)
     assert all(p is not None for p in edit_files(restored.png))

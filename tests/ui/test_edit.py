@@ -38,7 +38,9 @@ def test_paint_eraser_mask_and_undo_redo(window, picture) -> None:  # type: igno
     view.set_color(QColor(0, 255, 0))
     view.set_tool("brush")
     canvas.stroke([(4.5, 4.5), (12.5, 4.5)])
-    assert tuple(canvas.painted[4, 8]) == (0, 255, 0) and tuple(canvas.painted[20, 20]) == tuple(source[20, 20])
+    assert tuple(canvas.painted[4, 8]) == (0, 255, 0) and tuple(canvas.painted[20, 20]) == tuple(
+        source[20, 20]
+    )
     view.opacity.setValue(50)  # half opacity, once per stroke even where it crosses itself
     canvas.stroke([(20.5, 20.5), (24.5, 20.5), (20.5, 20.5)])
     expected = np.rint(0.5 * source[20, 22].astype(float) + 0.5 * np.array([0, 255, 0]))
@@ -70,7 +72,9 @@ def test_paint_eraser_mask_and_undo_redo(window, picture) -> None:  # type: igno
 
     QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(canvas.painted, painted_before)
-    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    QTest.keyClick(
+        view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
     assert not np.array_equal(canvas.painted, painted_before)
     # the eyedropper picks the colour under the cursor
     view.set_tool("eyedropper")

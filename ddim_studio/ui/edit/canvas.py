@@ -90,7 +90,9 @@ class EditCanvas(QWidget):
         self.setMinimumSize(160, 160)
 
     # ---- content ------------------------------------------------------------------------------
-    def set_source(self, pixels: np.ndarray, painted: np.ndarray | None = None, mask: np.ndarray | None = None) -> None:
+    def set_source(
+        self, pixels: np.ndarray, painted: np.ndarray | None = None, mask: np.ndarray | None = None
+    ) -> None:
         """Start over on ``pixels`` ((H, W, 3) uint8); optional painted picture and mask; clears undo."""
         self.source = np.ascontiguousarray(pixels, np.uint8).copy()
         self.painted = (self.source if painted is None else np.asarray(painted, np.uint8)).copy()
@@ -120,7 +122,9 @@ class EditCanvas(QWidget):
             return
         self._push()
         self.has_mask = mask is not None
-        self.mask_array = np.zeros_like(self.mask_array) if mask is None else np.asarray(mask, np.uint8).copy()
+        self.mask_array = (
+            np.zeros_like(self.mask_array) if mask is None else np.asarray(mask, np.uint8).copy()
+        )
         self._after_change()
 
     def invert_mask(self) -> None:
@@ -243,7 +247,10 @@ class EditCanvas(QWidget):
         """A widget position in picture coordinates (pixel centres at .5)."""
         rect = self.target_rect()
         w, h = self.picture_size()
-        return ((pos.x() - rect.left()) * w / max(1, rect.width()), (pos.y() - rect.top()) * h / max(1, rect.height()))
+        return (
+            (pos.x() - rect.left()) * w / max(1, rect.width()),
+            (pos.y() - rect.top()) * h / max(1, rect.height()),
+        )
 
     def set_zoom(self, zoom: int) -> None:
         """0 fits the widget; k draws each picture pixel as k×k screen pixels."""
@@ -287,7 +294,8 @@ class EditCanvas(QWidget):
         painter.fillRect(self.rect(), QColor(c.surface))
         if self.painted is None:
             painter.setPen(QColor(c.muted))
-            painter.drawText(rect.adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(rect.adjusted(8, 8, -8, -8), flags,
                              self._placeholder)  # fmt: skip
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)

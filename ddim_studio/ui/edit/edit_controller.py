@@ -197,7 +197,9 @@ class EditController(QObject):
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
             self.set_source(self.original, self.source_name)
-            self.services.notifier.info("The model's size changed: the picture was fitted again (paint is reset).")
+            self.services.notifier.info(
+                "The model's size changed: the picture was fitted again (paint is reset)."
+            )
 
     # ---- running ------------------------------------------------------------------------------
     def make_job(self) -> EditJob:
@@ -206,7 +208,11 @@ class EditController(QObject):
         painted, mask_pixels = canvas.painted, canvas.mask()
         if painted is None:
             raise ValueError("Drop or open a picture to edit first.")
-        mask = None if mask_pixels is None else torch.from_numpy(mask_pixels.astype(np.float32) / 255.0)[None, None]
+        mask = (
+            None
+            if mask_pixels is None
+            else torch.from_numpy(mask_pixels.astype(np.float32) / 255.0)[None, None]
+        )
         harmonize = v.harmonize.value() if mask is not None else 0
         settings = {"strength": v.strength_value(), "start": v.start.currentText(), "eta": v.eta.value()}
         check_edit(mask, harmonize=harmonize, sampler="ddim", **settings)  # type: ignore[arg-type]
@@ -248,7 +254,8 @@ class EditController(QObject):
         v.results.set_selected(0)
         self._show_result(0)
         v.summary.setText(
-            f"strength {value.strength:g} · {value.start} start · {value.calls} model calls · t₀ = {value.t_start}"
+            f"strength {value.strength:g} · {value.start} start · {value.calls} model calls"
+            f" · t₀ = {value.t_start}"
         )
         v.progress.finish(f"Done · {len(value.seeds)} result{'s' if len(value.seeds) > 1 else ''}")
         self.save_results(job)
@@ -275,7 +282,11 @@ class EditController(QObject):
         if out is None or painted is None:
             return 0
         source = Image.fromarray(painted)
-        mask = None if out.mask is None else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
+        mask = (
+            None
+            if out.mask is None
+            else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
+        )
         extras = [(SOURCE_SUFFIX, source)] + ([(MASK_SUFFIX, mask)] if mask is not None else [])
         self.saved_items = []
         for i, image in enumerate(tensor_to_uint8(out.images)):
@@ -292,7 +303,7 @@ class EditController(QObject):
 
     # ---- reuse --------------------------------------------------------------------------------
     def restore(self, item: SavedItem, params: dict[str, Any]) -> bool:
-        """Reuse params on an edit: its painted source, its mask and its controls; False if the source is gone."""
+        """Reuse params on an edit: its painted source, mask and controls; False if the source is gone."""
         source_path, mask_path = edit_files(item.png)
         if source_path is None:
             self.services.notifier.error(

@@ -111,8 +111,12 @@ class SplitView(QWidget):
         painter.setPen(QPen(QColor(c.accent), 2))
         painter.drawLine(cut, rect.top(), cut, rect.bottom())
         painter.setPen(QColor(255, 255, 255))
-        painter.drawText(rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "before")
-        painter.drawText(rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "after")
+        painter.drawText(
+            rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "before"
+        )
+        painter.drawText(
+            rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "after"
+        )
 
 
 class EditView(FileDropMixin, QWidget):
@@ -347,7 +351,13 @@ class EditView(FileDropMixin, QWidget):
             signal.connect(lambda *_: self.controlsChanged.emit())
         QShortcut(QKeySequence.StandardKey.Undo, self, self.canvas.undo)
         QShortcut(QKeySequence("Ctrl+Shift+Z"), self, self.canvas.redo)
-        for key, tool in (("B", "brush"), ("E", "eraser"), ("M", "mask"), ("K", "unmask"), ("I", "eyedropper")):
+        for key, tool in (
+            ("B", "brush"),
+            ("E", "eraser"),
+            ("M", "mask"),
+            ("K", "unmask"),
+            ("I", "eyedropper"),
+        ):
             QShortcut(QKeySequence(key), self.canvas, lambda t=tool: self.set_tool(t))
 
     # ---- state --------------------------------------------------------------------------------
@@ -377,7 +387,9 @@ class EditView(FileDropMixin, QWidget):
         self.redo_button.setEnabled(self.canvas.can_redo())
         self.harmonize.setEnabled(self.canvas.has_mask)
         self.harmonize.setToolTip(
-            self.harmonize.toolTip() if self.canvas.has_mask else "Harmonize needs a mask: paint one with Mask."
+            self.harmonize.toolTip()
+            if self.canvas.has_mask
+            else "Harmonize needs a mask: paint one with Mask."
         )
         self._update_caption()
 

@@ -89,7 +89,7 @@ class Library(QObject):
         latent: torch.Tensor | None = None,
         extras: Sequence[tuple[str, Image.Image]] = (),
     ) -> SavedItem | None:
-        """Save one picture (its latent, and ``extras`` beside it); the item, or None after reporting a failure."""
+        """Save one picture (its latent, ``extras`` beside it); the item, or None after reporting failure."""
         try:
             item = self.store.save_image(image, stamp(params), stem=stem, latent=latent, extras=extras)
         except StoreError as exc:

@@ -21,7 +21,9 @@ class SeedControl(QWidget):
 
     valueChanged = Signal(int)  # noqa: N815 - Qt naming
 
-    def __init__(self, tooltip: str = "The same seed gives the same noise.", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, tooltip: str = "The same seed gives the same noise.", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
