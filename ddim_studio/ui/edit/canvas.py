@@ -21,7 +21,7 @@ from ddim_studio.ui.qt_image import to_qimage
 
 TOOLS = ("brush", "eraser", "mask", "unmask", "eyedropper")
 MAX_UNDO = 50
-MASK_TINT = (255, 64, 96)
+MASK_TINT = (40, 140, 255)
 
 
 def stroke_alpha(size: tuple[int, int], points: list[tuple[float, float]], width: int) -> np.ndarray:
@@ -291,8 +291,8 @@ class EditCanvas(QWidget):
         painter = QPainter(self)
         c = theme.colors()
         rect = self.target_rect()
-        painter.fillRect(self.rect(), QColor(c.surface))
         if self.painted is None:
+            painter.fillRect(rect, QColor(c.surface))
             painter.setPen(QColor(c.muted))
             flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
             painter.drawText(rect.adjusted(8, 8, -8, -8), flags,
