@@ -187,3 +187,27 @@ def test_drop_on_canvas_and_the_gallery_edit_button(qtbot, window, picture, tmp_
     qtbot.mouseClick(window.gallery_view.edit_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentWidget() is view
     assert np.array_equal(view.canvas.painted, other) and "yellow.png" in view.source_label.text()
+
+
+def test_a_cli_edit_restores_in_the_window_and_reruns_to_the_same_pixels(  # type: ignore[no-untyped-def]
+    qtbot, window, outputs, picture, tmp_path
+) -> None:
+    from ddim_studio.cli import main
+
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:24, 4:20] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    argv = ["edit", str(picture), "--mask", str(tmp_path / "mask.png"), "--strength", "0.5", "--steps", "6"]
+    assert main([*argv, "--seed", "4", "--out", str(outputs)]) == 0
+    png = outputs / "photo-edit-000004.png"
+    window.services.library.refresh()
+    window.gallery_view.select_row(window.gallery.model.row_of(png))
+    qtbot.mouseClick(window.gallery_view.reuse_params_button, Qt.MouseButton.LeftButton)
+    view = window.edit_view
+    assert view.strength_value() == 0.5 and view.steps.value() == 6 and view.seed.value() == 4
+    assert np.array_equal(view.canvas.mask(), mask)
+    window.edit.edit()
+    wait_idle(qtbot, window)
+    assert len(window.edit.saved_items) == 1
+    again = np.asarray(Image.open(window.edit.saved_items[0].png).convert("RGB"))
+    assert np.array_equal(again, np.asarray(Image.open(png).convert("RGB")))
