@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ddim_studio.commands import Session
 from ddim_studio.core.editing import check_strength
@@ -16,6 +17,8 @@ from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.store import sanitize_stem
 from ddim_studio.operations.edit import (
     EDIT_SAMPLER,
+    EditOutput,
+    edit_files,
     edit_images,
     edit_params,
     fit_mask,
@@ -64,18 +67,7 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
     for note in notes:
         print(f"note: {args.image.name}: {note}", file=sys.stderr)
     out = drain(run, args.image.name)
-    mask_image = mask_picture(out.mask) if out.mask is not None else None
-    files: list[Path] = []
-    beside: list[Path] = []
-    for i, image in enumerate(tensor_to_pils(out.images)):
-        params = edit_params(
-            out, i, info=session.info, steps=args.steps, spacing=args.spacing, clip_sample=args.clip_sample,
-            source=args.image.name,
-        )  # fmt: skip
-        stem = sanitize_stem(f"{args.image.stem}-edit-{out.seeds[i]:06d}")
-        item = save_edit(session.out, image, params, stem=stem, source=picture, mask=mask_image)
-        files.append(item.png)
-        beside += [item.png.with_name(item.png.stem + s) for s in (".source.png", ".mask.png")]
+    files, beside = _save(session, args, out, picture)
     print(
         f"{args.image.name}: {len(files)} edit(s), {out.calls} model calls each → {session.out}",
         file=sys.stderr,
@@ -93,6 +85,25 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
         "harmonize": out.harmonize,
         "seeds": list(out.seeds),
         "files": files,
-        "beside": [p for p in beside if p.is_file()],
+        "beside": beside,
         "notes": notes,
     }
+
+
+def _save(
+    session: Session, args: argparse.Namespace, out: EditOutput, picture: Image.Image
+) -> tuple[list[Path], list[Path]]:
+    """Write each result with its source and mask beside it; (the pictures, the files beside them)."""
+    mask_image = mask_picture(out.mask) if out.mask is not None else None
+    files: list[Path] = []
+    beside: list[Path] = []
+    for i, image in enumerate(tensor_to_pils(out.images)):
+        params = edit_params(
+            out, i, info=session.info, steps=args.steps, spacing=args.spacing, clip_sample=args.clip_sample,
+            source=args.image.name,
+        )  # fmt: skip
+        stem = sanitize_stem(f"{args.image.stem}-edit-{out.seeds[i]:06d}")
+        item = save_edit(session.out, image, params, stem=stem, source=picture, mask=mask_image)
+        files.append(item.png)
+        beside += [p for p in edit_files(item.png) if p is not None]
+    return files, beside

@@ -86,6 +86,7 @@ class EditCanvas(QWidget):
         self._hover: QPointF | None = None
         self._placeholder = "Drop a picture here, or open one"
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen, QShortcut
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
+from ddim_studio.ui.edit.compare import SplitView
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
     ProgressRow,
@@ -49,74 +50,6 @@ STRENGTH_TOOLTIP = (
     "How far into noise the picture goes: low keeps the picture and smooths the strokes in, "
     "high keeps only the rough layout and colours."
 )
-
-
-class SplitView(QWidget):
-    """Before | after: the left part of the split shows ``before``, the right ``after``; drag to move it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.before: QImage | None = None
-        self.after: QImage | None = None
-        self.split = 0.5
-        self.setMinimumSize(160, 160)
-
-    def set_images(self, before: QImage | None, after: QImage | None) -> None:
-        """Show ``before`` left of the split and ``after`` right of it."""
-        self.before, self.after = before, after
-        self.update()
-
-    def set_split(self, fraction: float) -> None:
-        """Move the split (0 = all after, 1 = all before)."""
-        self.split = min(1.0, max(0.0, fraction))
-        self.update()
-
-    def _rect(self) -> QRect:
-        side = min(self.width(), self.height())
-        image = self.after or self.before
-        if image is not None and side >= image.width():
-            side = side // image.width() * image.width()
-        return QRect((self.width() - side) // 2, (self.height() - side) // 2, side, side)
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        self.mouseMoveEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        if event.buttons() & Qt.MouseButton.LeftButton:
-            rect = self._rect()
-            self.set_split((event.position().x() - rect.left()) / max(1, rect.width()))
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        painter = QPainter(self)
-        c = theme.colors()
-        rect = self._rect()
-        painter.fillRect(rect, QColor(c.surface))
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        cut = rect.left() + round(rect.width() * self.split)
-        for image, part in (
-            (self.before, QRect(rect.left(), rect.top(), cut - rect.left(), rect.height())),
-            (self.after, QRect(cut, rect.top(), rect.right() + 1 - cut, rect.height())),
-        ):
-            if image is None or part.width() <= 0:
-                continue
-            painter.save()
-            painter.setClipRect(part)
-            painter.drawImage(rect, image)
-            painter.restore()
-        if self.before is None and self.after is None:
-            painter.setPen(QColor(c.muted))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             "Before | after\nappears after a run")  # fmt: skip
-            return
-        painter.setPen(QPen(QColor(c.accent), 2))
-        painter.drawLine(cut, rect.top(), cut, rect.bottom())
-        painter.setPen(QColor(255, 255, 255))
-        painter.drawText(
-            rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "before"
-        )
-        painter.drawText(
-            rect.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "after"
-        )
 
 
 class EditView(FileDropMixin, QWidget):
@@ -203,6 +136,12 @@ class EditView(FileDropMixin, QWidget):
             self.tool_buttons[name] = button
             tools.addWidget(button, 1)
         column.addLayout(tools)
+        column.addLayout(self._make_brush())
+        column.addLayout(self._make_mask_row())
+        column.addLayout(self._make_history())
+        return column
+
+    def _make_brush(self) -> QGridLayout:
         brush = QGridLayout()
         brush.setSpacing(6)
         self.color_button = QPushButton("Colour")
@@ -225,7 +164,9 @@ class EditView(FileDropMixin, QWidget):
         row.addWidget(self.opacity, 1)
         row.addWidget(self.opacity_label)
         brush.addLayout(row, 1, 1)
-        column.addLayout(brush)
+        return brush
+
+    def _make_mask_row(self) -> QHBoxLayout:
         mask_row = QHBoxLayout()
         mask_row.setSpacing(4)
         self.show_mask = self._tool_button("Show mask", "Show or hide the mask overlay", checkable=True)
@@ -235,7 +176,9 @@ class EditView(FileDropMixin, QWidget):
         self.load_mask = self._tool_button("Load…", "Load a mask picture (white = regenerate)")
         for button in (self.show_mask, self.invert_mask, self.clear_mask, self.load_mask):
             mask_row.addWidget(button, 1)
-        column.addLayout(mask_row)
+        return mask_row
+
+    def _make_history(self) -> QHBoxLayout:
         history = QHBoxLayout()
         history.setSpacing(4)
         self.undo_button = self._tool_button("Undo", "Undo the last stroke (Ctrl+Z)")
@@ -246,8 +189,7 @@ class EditView(FileDropMixin, QWidget):
         history.addWidget(self.undo_button, 1)
         history.addWidget(self.redo_button, 1)
         history.addWidget(self.zoom, 1)
-        column.addLayout(history)
-        return column
+        return history
 
     def _make_edit_form(self) -> QVBoxLayout:
         column = form()
@@ -367,7 +309,8 @@ class EditView(FileDropMixin, QWidget):
             ("K", "unmask"),
             ("I", "eyedropper"),
         ):
-            QShortcut(QKeySequence(key), self.canvas, lambda t=tool: self.set_tool(t))
+            shortcut = QShortcut(QKeySequence(key), self.canvas, lambda t=tool: self.set_tool(t))
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)  # only while the canvas has focus
 
     # ---- state --------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
