@@ -129,11 +129,11 @@ async def shoot_edit(window, out: Path, steps: int) -> None:  # type: ignore[no-
     scene = make_scenes(1, seed=11, size=32)[0]
     ctrl.set_source(Image.fromarray(scene), "scene-11.png")
     view.set_color(QColor(250, 210, 40))
-    view.size.setValue(4)
+    view.brush_size.setValue(4)
     view.set_tool("brush")
     view.canvas.stroke([(5.5, 25.5), (14.5, 25.5)])
     view.set_tool("mask")
-    view.size.setValue(8)
+    view.brush_size.setValue(8)
     view.canvas.stroke([(5.5, 25.5), (14.5, 25.5)])
     view.set_tool("brush")
     view.set_strength(0.5)

@@ -54,14 +54,14 @@ def test_paint_eraser_mask_and_undo_redo(window, picture) -> None:  # type: igno
     assert not view.harmonize.isEnabled()
     view.set_tool("mask")
     canvas.stroke([(16.5, 16.5)])
-    assert canvas.has_mask and canvas.mask()[16, 16] == 255 and canvas.mask()[0, 0] == 0
+    assert canvas.has_mask and canvas.mask_pixels()[16, 16] == 255 and canvas.mask_pixels()[0, 0] == 0
     assert view.harmonize.isEnabled()
     canvas.invert_mask()
-    assert canvas.mask()[16, 16] == 0 and canvas.mask()[0, 0] == 255
+    assert canvas.mask_pixels()[16, 16] == 0 and canvas.mask_pixels()[0, 0] == 255
     canvas.clear_mask()
-    assert canvas.mask() is None and not view.harmonize.isEnabled()
+    assert canvas.mask_pixels() is None and not view.harmonize.isEnabled()
     canvas.undo()
-    assert canvas.mask()[0, 0] == 255
+    assert canvas.mask_pixels()[0, 0] == 255
     # Ctrl+Z / Ctrl+Shift+Z
     canvas.setFocus()
     painted_before = canvas.painted.copy()
@@ -94,7 +94,7 @@ def test_mouse_strokes_paint_at_model_resolution(qtbot, window, picture) -> None
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
     qtbot.mouseMove(canvas, end)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
-    mask = canvas.mask()
+    mask = canvas.mask_pixels()
     assert mask is not None and mask[16, 8] == 255 and mask[16, 24] == 255 and mask[2, 16] == 0
 
 
@@ -103,7 +103,7 @@ def test_run_streams_saves_and_reuse_params_restores(qtbot, window, picture) -> 
     _load(window, picture)
     view.set_tool("mask")
     view.canvas.stroke([(8.5, 16.5), (24.5, 16.5)])
-    view.size.setValue(6)
+    view.brush_size.setValue(6)
     view.set_strength(0.6)
     view.steps.set_value(10)
     assert view.strength_label.text().startswith("strength 0.6 · 6 of 10 steps")
@@ -137,7 +137,7 @@ def test_run_streams_saves_and_reuse_params_restores(qtbot, window, picture) -> 
     qtbot.mouseClick(window.gallery_view.reuse_params_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentWidget() is view
     assert view.strength_value() == 0.6 and view.steps.value() == 10 and view.seed.value() == 11
-    assert view.canvas.mask() is not None and np.array_equal(view.canvas.mask() == 0, kept)
+    assert view.canvas.mask_pixels() is not None and np.array_equal(view.canvas.mask_pixels() == 0, kept)
     assert np.array_equal(view.canvas.painted, painted.astype(np.uint8))
 
 
@@ -167,7 +167,7 @@ def test_nothing_would_change_and_bad_masks_say_so(qtbot, window, picture, tmp_p
     assert not window.services.runner.is_busy and edit.result is None
     Image.fromarray(np.full((64, 64), 255, np.uint8)).save(tmp_path / "big.png")
     assert edit.load_mask(tmp_path / "big.png")
-    assert "resized" in window.services.notifier.last() and view.canvas.mask().min() == 255
+    assert "resized" in window.services.notifier.last() and view.canvas.mask_pixels().min() == 255
     Image.fromarray(np.full((32, 64), 255, np.uint8)).save(tmp_path / "wide.png")
     assert not edit.load_mask(tmp_path / "wide.png")
     assert "shape" in window.services.notifier.last("error")
@@ -205,7 +205,7 @@ def test_a_cli_edit_restores_in_the_window_and_reruns_to_the_same_pixels(  # typ
     qtbot.mouseClick(window.gallery_view.reuse_params_button, Qt.MouseButton.LeftButton)
     view = window.edit_view
     assert view.strength_value() == 0.5 and view.steps.value() == 6 and view.seed.value() == 4
-    assert np.array_equal(view.canvas.mask(), mask)
+    assert np.array_equal(view.canvas.mask_pixels(), mask)
     window.edit.edit()
     wait_idle(qtbot, window)
     assert len(window.edit.saved_items) == 1

@@ -75,7 +75,7 @@ class EditCanvas(QWidget):
         self.has_mask = False
         self.tool = "brush"
         self.color = QColor(230, 60, 50)
-        self.size = 3
+        self.brush_size = 3
         self.opacity = 1.0
         self.show_mask = True
         self.zoom = 0  # 0 = fit the widget, else screen pixels per picture pixel
@@ -113,7 +113,7 @@ class EditCanvas(QWidget):
         """(width, height) of the picture at model resolution, (0, 0) when empty."""
         return (0, 0) if self.painted is None else (self.painted.shape[1], self.painted.shape[0])
 
-    def mask(self) -> np.ndarray | None:
+    def mask_pixels(self) -> np.ndarray | None:
         """The mask (H, W) uint8 (255 = regenerate), or None when no mask is painted."""
         return None if not self.has_mask or self.mask_array is None else self.mask_array.copy()
 
@@ -216,17 +216,21 @@ class EditCanvas(QWidget):
         assert self._base is not None and self.source is not None
         base_painted, base_mask, base_has = self._base
         h, w = base_mask.shape
-        hit = stroke_alpha((w, h), self._points, self.size)
+        hit = stroke_alpha((w, h), self._points, self.brush_size)
         if self.tool in ("mask", "unmask"):
             mask = base_mask.copy()
             mask[hit] = 255 if self.tool == "mask" else 0
             self.mask_array, self.has_mask = mask, True
         else:
-            fill = self.source if self.tool == "eraser" else np.array(self.color.getRgb()[:3], np.float32)
-            alpha = 1.0 if self.tool == "eraser" else self.opacity
+            if self.tool == "eraser":
+                fill, alpha = np.asarray(self.source, np.float32)[hit], 1.0
+            else:
+                fill, alpha = (
+                    np.array([self.color.red(), self.color.green(), self.color.blue()], np.float32),
+                    self.opacity,
+                )
             out = base_painted.astype(np.float32)
-            blend = (1 - alpha) * out[hit] + alpha * (fill[hit] if self.tool == "eraser" else fill)
-            out[hit] = blend
+            out[hit] = (1 - alpha) * out[hit] + alpha * fill
             self.painted = np.clip(np.rint(out), 0, 255).astype(np.uint8)
             self.mask_array, self.has_mask = base_mask, base_has
         self._after_change()
@@ -308,7 +312,7 @@ class EditCanvas(QWidget):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             painter.setPen(QPen(QColor(c.accent), 1.5))
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            radius = max(1.0, self.size * scale / 2)
+            radius = max(1.0, self.brush_size * scale / 2)
             painter.drawEllipse(self._hover, radius, radius)
 
     def _overlay(self) -> QImage:

@@ -205,7 +205,7 @@ class EditController(QObject):
     def make_job(self) -> EditJob:
         """The edit job of the current picture and controls (ValueError in words when it cannot run)."""
         v, canvas = self.view, self.view.canvas
-        painted, mask_pixels = canvas.painted, canvas.mask()
+        painted, mask_pixels = canvas.painted, canvas.mask_pixels()
         if painted is None:
             raise ValueError("Drop or open a picture to edit first.")
         mask = (

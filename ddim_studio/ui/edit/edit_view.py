@@ -146,11 +146,11 @@ class EditView(FileDropMixin, QWidget):
         brush.setSpacing(6)
         self.color_button = QPushButton("Colour")
         self.color_button.setToolTip("Choose the brush colour")
-        self.size = QSpinBox()
-        self.size.setRange(1, 64)
-        self.size.setValue(self.canvas.size)
-        self.size.setSuffix(" px")
-        self.size.setToolTip("Brush size in the model's pixels")
+        self.brush_size = QSpinBox()
+        self.brush_size.setRange(1, 64)
+        self.brush_size.setValue(self.canvas.brush_size)
+        self.brush_size.setSuffix(" px")
+        self.brush_size.setToolTip("Brush size in the model's pixels")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(5, 100)
         self.opacity.setValue(100)
@@ -158,7 +158,7 @@ class EditView(FileDropMixin, QWidget):
         self.opacity_label = QLabel("100 %")
         self.opacity_label.setProperty("role", "value")
         brush.addWidget(self.color_button, 0, 0)
-        brush.addWidget(self.size, 0, 1)
+        brush.addWidget(self.brush_size, 0, 1)
         brush.addWidget(caption("Opacity"), 1, 0)
         row = QHBoxLayout()
         row.addWidget(self.opacity, 1)
@@ -286,7 +286,7 @@ class EditView(FileDropMixin, QWidget):
         self.color_button.clicked.connect(self.colorRequested)
         for name, button in self.tool_buttons.items():
             button.clicked.connect(lambda _=False, n=name: self.set_tool(n))
-        self.size.valueChanged.connect(self._set_size)
+        self.brush_size.valueChanged.connect(self._set_size)
         self.opacity.valueChanged.connect(self._set_opacity)
         self.show_mask.toggled.connect(self._set_show_mask)
         self.invert_mask.clicked.connect(self.canvas.invert_mask)
@@ -295,7 +295,7 @@ class EditView(FileDropMixin, QWidget):
         self.redo_button.clicked.connect(self.canvas.redo)
         self.zoom.currentIndexChanged.connect(lambda i: self.canvas.set_zoom((0, 1, 2, 4, 8, 16)[i]))
         self.canvas.changed.connect(self.update_history)
-        self.canvas.colorPicked.connect(lambda color: (self.set_color(color), self.set_tool("brush")))
+        self.canvas.colorPicked.connect(self._picked)
         self.compare_slider.valueChanged.connect(lambda v: self.compare.set_split(v / 100))
         for signal in (self.strength.valueChanged, self.start.currentIndexChanged, self.steps.valueChanged,
                        self.eta.valueChanged, self.harmonize.valueChanged):  # fmt: skip
@@ -353,8 +353,12 @@ class EditView(FileDropMixin, QWidget):
         mask = "mask painted" if self.canvas.has_mask else "no mask: the whole picture is edited"
         self.canvas_caption.setText(f"{w}×{h} · {self.canvas.tool} · {mask}")
 
+    def _picked(self, color: QColor) -> None:
+        self.set_color(color)
+        self.set_tool("brush")
+
     def _set_size(self, size: int) -> None:
-        self.canvas.size = size
+        self.canvas.brush_size = size
 
     def _set_opacity(self, value: int) -> None:
         self.canvas.opacity = value / 100
