@@ -211,3 +211,25 @@ def test_a_cli_edit_restores_in_the_window_and_reruns_to_the_same_pixels(  # typ
     assert len(window.edit.saved_items) == 1
     again = np.asarray(Image.open(window.edit.saved_items[0].png).convert("RGB"))
     assert np.array_equal(again, np.asarray(Image.open(png).convert("RGB")))
+
+
+def test_generate_edit_action_and_crisp_zoom(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("generate")
+    gen = window.generate_view
+    gen.steps.set_value(3)
+    gen.batch.setValue(2)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    gen.grid.set_selected(1)
+    from ddim_studio.core.imaging import tensor_to_uint8
+
+    expected = tensor_to_uint8(window.generate.result.images[1:2])[0]
+    qtbot.mouseClick(gen.edit_button, Qt.MouseButton.LeftButton)
+    view = window.edit_view
+    assert window.stack.currentWidget() is view
+    assert np.array_equal(view.canvas.painted, expected)
+    view.zoom.setCurrentIndex(5)  # 16×: each picture pixel is 16 screen pixels, the area scrolls
+    qtbot.waitUntil(lambda: view.canvas.target_rect().width() == 16 * 32)
+    qtbot.waitUntil(lambda: view.canvas_scroll.horizontalScrollBar().maximum() > 0)
+    view.zoom.setCurrentIndex(0)
+    assert view.canvas.zoom == 0

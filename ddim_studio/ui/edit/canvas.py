@@ -260,6 +260,11 @@ class EditCanvas(QWidget):
     def set_zoom(self, zoom: int) -> None:
         """0 fits the widget; k draws each picture pixel as k×k screen pixels."""
         self.zoom = max(0, min(64, int(zoom)))
+        w, h = self.picture_size()
+        if self.zoom and w:  # larger than its scroll area: the area scrolls
+            self.setMinimumSize(w * self.zoom, h * self.zoom)
+        else:
+            self.setMinimumSize(160, 160)
         self.update()
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API

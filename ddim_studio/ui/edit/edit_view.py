@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -241,7 +242,11 @@ class EditView(FileDropMixin, QWidget):
         self.drop_zone.setObjectName("DropZone")
         zone = QVBoxLayout(self.drop_zone)
         zone.setContentsMargins(6, 6, 6, 6)
-        zone.addWidget(self.canvas, 1)
+        self.canvas_scroll = QScrollArea()
+        self.canvas_scroll.setWidgetResizable(True)
+        self.canvas_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.canvas_scroll.setWidget(self.canvas)
+        zone.addWidget(self.canvas_scroll, 1)
         self.compare = SplitView()
         self.compare_slider = QSlider(Qt.Orientation.Horizontal)
         self.compare_slider.setRange(0, 100)
