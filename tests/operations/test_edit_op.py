@@ -101,3 +101,20 @@ def test_save_edit_keeps_source_and_mask_beside_and_the_store_moves_them(
     )
     restored = store.restore(trashed)
     assert all(p is not None for p in edit_files(restored.png))
+
+
+class _NaNModel:
+    """The tiny model with its output poisoned: what a broken checkpoint in float16 gives."""
+
+    def __init__(self, inner: UNetModel) -> None:
+        self.inner, self.schedule, self.sample_shape = inner, inner.schedule, inner.sample_shape
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.inner(x, t) * float("nan")
+
+
+def test_a_model_that_gives_nan_is_reported_not_saved(model: UNetModel) -> None:
+    from ddim_studio.core.limits import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match="not numbers"):
+        run_to_end(edit_images(_NaNModel(model), _source(), [0], strength=0.5, steps=4))  # type: ignore[arg-type]
