@@ -26,11 +26,12 @@ from ddim_studio.core.imaging import (
     tensor_to_uint8,
 )
 from ddim_studio.core.latents import load_latent, save_latent
+from ddim_studio.core.limits import check_batch_memory
 from ddim_studio.core.models import load_model, resolve_device
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import check_seed, initial_noise
 from ddim_studio.core.sampling import resolve_timesteps
-from ddim_studio.core.saved_params import carried_params
+from ddim_studio.core.saved_params import carried_params, utf8_text
 from ddim_studio.core.store import LATENT_SUFFIX, sanitize_stem
 from ddim_studio.operations import (
     build_params,
@@ -181,7 +182,6 @@ def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> None:
         return
     make_output_folder(session.out)
     claims = claim_all(session.out, [_seed_stem(s) for s in todo])
-    done = False
     try:
         mine: dict[int, list[str]] = {}
         for seed in todo:
@@ -196,10 +196,9 @@ def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> None:
                 tally.skipped.append(seed)
         if mine:
             tally.written += _sample_batch(session, batch, mine)
-        done = True
     finally:
         for held in claims.values():
-            held.release(done)
+            held.release()
 
 
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,6 +220,7 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
             f"between 0 and {2**63 - 1}."
         ) from None
     session = Session(args)
+    check_batch_memory(session.model, min(args.batch_size, args.num), DTYPES[args.dtype])
     batches, rank, world = _shard(args.seed, args.num, args.batch_size)
     tally = _Tally()
     for batch in batches:
@@ -266,6 +266,11 @@ def _barrier(world: int) -> None:
     dist.destroy_process_group()
 
 
+def _shown(path: Path) -> str:
+    """A file's name for the terminal: bytes that are not UTF-8 shown as U+FFFD."""
+    return utf8_text(path.name)
+
+
 def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
     """Invert each image, decode it back, write the latent and the reconstruction, print the error."""
     stems = [sanitize_stem(f"{path.stem}-recon") for path in args.images]  # before any compute
@@ -275,13 +280,13 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
     for path, stem in zip(args.images, stems, strict=True):
         loaded = load_image(path)
         x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
-        out = drain(encode_images(session.model, x0, **session.settings()), f"encode {path.name}")
+        out = drain(encode_images(session.model, x0, **session.settings()), f"encode {_shown(path)}")
         mse, psnr = out.mse[0], out.psnr[0]
         params = session.params("encode", source=path.name, mse=mse, psnr=psnr)
         files = session.save(stem, tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
         for warning in loaded.warnings:
-            print(f"warning: {path.name}: {warning}", file=sys.stderr)
-        print(f"{path.name}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {files[0].name}", file=sys.stderr)
+            print(f"warning: {_shown(path)}: {warning}", file=sys.stderr)
+        print(f"{_shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {_shown(files[0])}", file=sys.stderr)
         rows.append({"image": path, "mse": mse, "psnr": psnr, "files": files})
     return {
         "command": "encode",
@@ -309,7 +314,7 @@ def cmd_decode(args: argparse.Namespace) -> dict[str, Any]:
         parts = chunks(len(batch), args.batch_size)
         for c, (lo, hi) in enumerate(parts):
             run = decode_latents(session.model, batch[lo:hi], batch_size=hi - lo, **session.settings())
-            label = f"decode {path.name}" + (f" [{c + 1}/{len(parts)}]" if len(parts) > 1 else "")
+            label = f"decode {_shown(path)}" + (f" [{c + 1}/{len(parts)}]" if len(parts) > 1 else "")
             for i, image in enumerate(tensor_to_pils(drain(run, label).images), start=lo):
                 stem = path.stem if len(batch) == 1 else f"{path.stem}-{i}"
                 written += session.save(f"{stem}-decoded", image, params, None)

@@ -73,7 +73,7 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
         try:
             st = os.stat(existing)
             break
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # look at the parent: is it a file?
             if existing.parent == existing:
                 raise _refuse("bad_name", f"The output folder {shown} cannot be made here.") from None
             existing = existing.parent
@@ -141,15 +141,14 @@ class Claim:
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self._fd = path, fd
 
-    def release(self, done: bool) -> None:
-        """Give the claim up; ``done``: the picture is saved, so its claim file is removed first."""
+    def release(self) -> None:
+        """Give the claim up: its file is removed (still locked, so no other run holds it), then unlocked."""
         if self._fd < 0:
             return
-        if done:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass  # Windows cannot remove an open file: the next run takes the empty claim
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass  # Windows cannot remove an open file: the next run takes the unlocked claim over
         os.close(self._fd)  # releases the lock
         self._fd = -1
 
