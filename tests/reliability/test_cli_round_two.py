@@ -489,6 +489,28 @@ def test_a_claim_held_by_a_live_run_is_left_to_it_and_a_dead_runs_claim_is_taken
     assert sorted(p.name for p in out.iterdir()) == [f"seed-{s:06d}.png" for s in range(4)]
 
 
+def test_a_claim_of_a_run_killed_with_sigkill_is_taken_over_at_once(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; from pathlib import Path; from ddim_studio.operations.outputs import claim; "
+        "held = claim(Path(sys.argv[1]), 'seed-000009'); print('held' if held else 'refused', flush=True); "
+        "time.sleep(600)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-c", code, str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        assert claim(tmp_path, "seed-000009") is None  # a live run's claim is respected
+        assert (tmp_path / ".seed-000009.claim").read_text() == f"{proc.pid}\n"
+    finally:
+        proc.kill()
+        proc.wait()
+    taken = claim(tmp_path, "seed-000009")  # the killed run's lock went with it
+    assert taken is not None and (tmp_path / ".seed-000009.claim").read_text() == f"{os.getpid()}\n"
+    taken.release()
+    assert os.listdir(tmp_path) == []
+
+
 # ---- 10. a rerun with other settings says what it kept
 
 
