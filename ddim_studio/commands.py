@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ddim_studio.core.imaging import (
+    ImageLoadError,
     fit_to_model,
     load_image,
     pil_to_tensor,
@@ -165,7 +166,7 @@ def _todo(session: Session, batch: list[int], tally: _Tally) -> dict[int, list[s
         missing = _missing_files(stem_path, session.args.save_latents)
         if ".png" not in missing:
             wanted = session.params("sample", seed=seed, eta=session.args.eta)
-            if differing_params(read_params(stem_path.with_suffix(".png")), wanted):
+            if differing_params(_saved_params(stem_path.with_suffix(".png")), wanted):
                 tally.other.append(seed)  # its latent would not match it: leave both alone
                 continue
         if missing:
@@ -173,6 +174,14 @@ def _todo(session: Session, batch: list[int], tally: _Tally) -> dict[int, list[s
         else:
             tally.skipped.append(seed)
     return todo
+
+
+def _saved_params(png: Path) -> dict[str, Any] | None:
+    """The parameters in a picture already in ``--out``; None when it has none or cannot be read."""
+    try:
+        return read_params(png)
+    except (ImageLoadError, OSError):
+        return None
 
 
 def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> None:

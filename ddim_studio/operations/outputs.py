@@ -25,11 +25,11 @@ from typing import Any
 from ddim_studio.core.store import StoreError
 
 CLAIM_SUFFIX = ".claim"
-#: The saved parameters that decide what a picture looks like (``app_version`` and ``created`` do not).
+#: The saved parameters that decide what a picture looks like (not ``app_version``, ``created``, nor
+#: ``model_source``: the same model opened from another path makes the same pictures).
 PICTURE_KEYS = (
     "kind",
     "model",
-    "model_source",
     "prediction_type",
     "size",
     "sampler",
