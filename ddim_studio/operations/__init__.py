@@ -30,6 +30,8 @@ _EXPORTS = {
     "resolve_endpoint": "interpolation",
     "psnr_from_mse": "metrics",
     "reconstruction_error": "metrics",
+    "check_output_folder": "outputs",
+    "make_output_folder": "outputs",
     "build_params": "params",
     "is_studio": "params",
     "Run": "run",
