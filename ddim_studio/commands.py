@@ -33,8 +33,9 @@ from ddim_studio.operations import (
     sample_seeds,
     save_picture,
 )
+from ddim_studio.operations.cost import encode_calls, interpolate_calls, sample_calls
 from ddim_studio.operations.sample import sampler_for
-from ddim_studio.progress import drain
+from ddim_studio.progress import drain, overall, say, status
 
 
 class Session:
@@ -44,9 +45,12 @@ class Session:
         self.args = args
         self.sampler = sampler_for(args.sampler, float(getattr(args, "eta", 0.0))).name
         self.device = resolve_device(args.device)
-        self.model, self.info = load_model(
-            args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
-        )
+        with status("loading model…"):
+            self.model, self.info = load_model(
+                args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
+            )
+        if self.info.clip_sample_requested:
+            say(clip_sample_note(bool(args.clip_sample)))
         self.out: Path = args.out
         self.out.mkdir(parents=True, exist_ok=True)
         self.timesteps = resolve_timesteps(self.model, args.steps, args.spacing, None)
@@ -80,6 +84,16 @@ class Session:
         """Write ``<stem>.png`` (and ``<stem>.safetensors``) atomically, never overwriting."""
         item = save_picture(self.out, image, params, stem=stem, latent=latent)
         return [item.png] + ([item.latent] if item.latent is not None else [])
+
+
+def clip_sample_note(used: bool) -> str:
+    """The one stderr line for a model whose config asks for ``clip_sample: true``."""
+    if used:
+        return "note: the model's config asks for clip_sample: true; it is on (--clip-sample)."
+    return (
+        "note: the model's config asks for clip_sample: true; it is off here because clipping breaks "
+        "exact inversion (add --clip-sample to use it)."
+    )
 
 
 def _shard(seeds: list[int], batch_size: int) -> tuple[list[list[int]], int, int]:
@@ -134,11 +148,15 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     batches, rank, world = _shard(seeds_for(args.seed, args.num), args.batch_size)
     written: list[Path] = []
     skipped: list[int] = []
-    for batch in batches:
-        todo = {s: _missing_files(session.out / f"seed-{s:06d}", args.save_latents) for s in batch}
-        skipped += [s for s in batch if not todo[s]]
-        if any(todo.values()):
-            written += _sample_batch(session, batch, todo)
+    todos = [
+        {s: _missing_files(session.out / f"seed-{s:06d}", args.save_latents) for s in b} for b in batches
+    ]
+    runs = sum(1 for todo in todos if any(".png" in files for files in todo.values()))
+    with overall(sample_calls(runs, 1, len(session.timesteps)), "sample"):  # one bar: every batch's calls
+        for batch, todo in zip(batches, todos, strict=True):
+            skipped += [s for s in batch if not todo[s]]
+            if any(todo.values()):
+                written += _sample_batch(session, batch, todo)
     _barrier(world)
     return {
         "command": "sample",
@@ -171,17 +189,19 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
     session = Session(args)
     size = session.model.sample_shape[1:]
     rows = []
-    for path in args.images:
-        loaded = load_image(path)
-        x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
-        out = drain(encode_images(session.model, x0, **session.settings()), f"encode {path.name}")
-        mse, psnr = out.mse[0], out.psnr[0]
-        params = session.params("encode", source=path.name, mse=mse, psnr=psnr)
-        files = session.save(f"{path.stem}-recon", tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
-        for warning in loaded.warnings:
-            print(f"warning: {path.name}: {warning}", file=sys.stderr)
-        print(f"{path.name}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {files[0].name}", file=sys.stderr)
-        rows.append({"image": path, "mse": mse, "psnr": psnr, "files": files})
+    with overall(len(args.images) * encode_calls(len(session.timesteps)), "encode"):
+        for path in args.images:
+            loaded = load_image(path)
+            x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
+            out = drain(encode_images(session.model, x0, **session.settings()), f"encode {path.name}")
+            mse, psnr = out.mse[0], out.psnr[0]
+            params = session.params("encode", source=path.name, mse=mse, psnr=psnr)
+            recon = tensor_to_pils(out.reconstruction)[0]
+            files = session.save(f"{path.stem}-recon", recon, params, out.x_T[0])
+            for warning in loaded.warnings:
+                print(f"warning: {path.name}: {warning}", file=sys.stderr)
+            print(f"{path.name}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {files[0].name}", file=sys.stderr)
+            rows.append({"image": path, "mse": mse, "psnr": psnr, "files": files})
     return {
         "command": "encode",
         "model": session.info.name,
@@ -195,15 +215,18 @@ def cmd_decode(args: argparse.Namespace) -> dict[str, Any]:
     """Decode each latent file into an image (η = 0, the inverse of ``encode``)."""
     session = Session(args)
     written: list[Path] = []
-    for path in args.latents:
-        x_T, saved = load_latent(path)
-        batch = x_T[None] if x_T.ndim == 3 else x_T
-        run = decode_latents(session.model, batch, batch_size=args.batch_size, **session.settings())
-        out = drain(run, f"decode {path.name}")
-        for i, image in enumerate(tensor_to_pils(out.images)):
-            stem = path.stem if len(batch) == 1 else f"{path.stem}-{i}"
-            params = session.params("decode", source=path.name, latent_params=saved)
-            written += session.save(f"{stem}-decoded", image, params, None)
+    loaded = [(path, *load_latent(path)) for path in args.latents]
+    counts = [1 if x_T.ndim == 3 else int(x_T.shape[0]) for _, x_T, _ in loaded]
+    total = sum(sample_calls(n, args.batch_size, len(session.timesteps)) for n in counts)
+    with overall(total, "decode"):
+        for path, x_T, saved in loaded:
+            batch = x_T[None] if x_T.ndim == 3 else x_T
+            run = decode_latents(session.model, batch, batch_size=args.batch_size, **session.settings())
+            out = drain(run, f"decode {path.name}")
+            for i, image in enumerate(tensor_to_pils(out.images)):
+                stem = path.stem if len(batch) == 1 else f"{path.stem}-{i}"
+                params = session.params("decode", source=path.name, latent_params=saved)
+                written += session.save(f"{stem}-decoded", image, params, None)
     return {
         "command": "decode",
         "model": session.info.name,
@@ -222,7 +245,11 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         **session.settings(),
     )  # fmt: skip
-    frames = list(tensor_to_uint8(drain(run, "frames").images))
+    calls = interpolate_calls(
+        args.frames, args.batch_size, len(session.timesteps), images=int(a.is_image) + int(b.is_image)
+    )
+    with overall(calls, "frames"):
+        frames = list(tensor_to_uint8(drain(run, "frames").images))
     strip = export.strip_image(frames, min_side=0, gap=0)  # model resolution, side by side
     params = session.params("interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method)
     stem = sanitize_stem(f"interp-{Path(args.a).stem}-{Path(args.b).stem}-{args.method}")

@@ -44,12 +44,22 @@ def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
 
 
 def invert_phase(
-    model: DiffusionModel, x_0: torch.Tensor, *, steps: int, spacing: str, clip_sample: bool, count: int
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    count: int,
+    job_total: int = 0,
 ) -> Body[torch.Tensor]:
-    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T."""
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T.
+
+    ``job_total``: model calls of the whole operation this phase belongs to (see ``Stage``).
+    """
     total = len(resolve_timesteps(model, steps, spacing, None))
     run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("encode", total, count), run)
+    last = yield from phase(Stage("encode", total, count, job_total=job_total), run)
     return last.x_t
 
 
@@ -68,10 +78,10 @@ def _encode_body(
     count = int(x_0.shape[0])
     seq = resolve_timesteps(model, steps, spacing, None)
     x_T = yield from invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, job_total=2 * len(seq)
     )
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("decode", len(seq), count), run)
+    last = yield from phase(Stage("decode", len(seq), count, job_total=2 * len(seq)), run)
     reconstruction = last.x_t.to("cpu", torch.float32)
     mse, psnr = reconstruction_error(x_0, reconstruction)
     return EncodeOutput(x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name)

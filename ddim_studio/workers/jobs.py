@@ -17,9 +17,10 @@ Jobs
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
   decoded in chunks of ``batch_size`` (phase ``"decode"``).
 - Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
-- :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None)``: opens a
+- :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
-  it succeeds.
+  it succeeds. With ``probe`` one model call on a batch of 1 is timed after loading
+  (``LoadModelResult.seconds_per_call``: the cost estimate shown before Run).
 
 Results
 =======
@@ -93,6 +94,7 @@ class LoadModelJob:
     device: str = "auto"
     dtype: str = "float32"
     config: str | None = None
+    probe: bool = True  # time one model call after loading (the cost estimate before Run)
 
 
 Job = SampleJob | EncodeJob | InterpolateJob | LoadModelJob
@@ -172,11 +174,12 @@ class InterpolateResult:
 
 @dataclass(frozen=True)
 class LoadModelResult:
-    """The loaded model's description, and where it runs."""
+    """The loaded model's description, where it runs, and its measured seconds per call (batch 1)."""
 
     info: ModelInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    seconds_per_call: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,9 @@ class StepEvent:
         steps_per_second: model steps per second in this phase so far.
         chunk: 0-based index of this chunk in the phase.
         chunks: number of chunks in the phase.
+        job_done: model calls of the whole job done with this step (all chunks and phases).
+        job_total: model calls of the whole job (0 when unknown).
+        elapsed_s: seconds since the job started.
     """
 
     job_id: int
@@ -208,3 +214,6 @@ class StepEvent:
     steps_per_second: float
     chunk: int = 0
     chunks: int = 1
+    job_done: int = 0
+    job_total: int = 0
+    elapsed_s: float = 0.0
