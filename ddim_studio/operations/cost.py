@@ -15,6 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ddim_studio.durations import clock, format_duration
+
+__all__ = [
+    "CallRate", "Defaults", "clock", "format_duration", "estimate_label", "measure_call", "sample_calls",
+    "encode_calls", "interpolate_calls", "suggested_defaults", "is_large", "is_slow", "batches",
+]  # fmt: skip
+
 #: Above this estimate the window warns before a run (seconds).
 WARN_SECONDS = 5 * 60.0
 #: A model with more parameters than this (or larger than 128 px) is "large" for defaults.
@@ -84,29 +91,6 @@ def measure_call(model: object, device: torch.device | str = "cpu", batch: int =
         float(out.flatten()[0])  # the value is ready (MPS, lazy backends)
         seconds = time.perf_counter() - start
     return CallRate(seconds, int(x.shape[0]), dev.type)
-
-
-def format_duration(seconds: float) -> str:
-    """``40 s``, ``14 min``, ``1 h 20 min`` (rounded for people; under a second: ``< 1 s``)."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "unknown"
-    if seconds < 1:
-        return "< 1 s"
-    if seconds < 90:
-        return f"{round(seconds)} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def clock(seconds: float) -> str:
-    """``m:ss`` or ``h:mm:ss`` for elapsed and remaining times."""
-    total = max(0, int(round(seconds))) if math.isfinite(seconds) else 0
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def device_words(device: str) -> str:
