@@ -234,7 +234,7 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     images = image_batch(job.images, "images")
     run = encode_images(
         model, images, steps=job.steps, spacing=job.spacing, clip_sample=job.clip_sample, sampler=job.sampler,
-        device=device,
+        device=device, decode=job.decode,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return EncodeResult(

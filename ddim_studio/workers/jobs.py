@@ -11,7 +11,8 @@ Jobs
   x_T draw, so passing a seed's own x_T reproduces the seeded image exactly.
 - :class:`EncodeJob` ``(images, steps=50, spacing="uniform", clip_sample=False)``: images
   (N, 3, H, W) in [−1, 1], already fitted to the model size; inverted to x_T (phase ``"encode"``),
-  then decoded back with η = 0 (phase ``"decode"``) to measure the reconstruction.
+  then decoded back with η = 0 (phase ``"decode"``) to measure the reconstruction; with
+  ``decode=False`` only inverted (``reconstruction`` empty, ``mse``/``psnr`` empty lists).
 - :class:`InterpolateJob` ``(a, b, frames=9, method="slerp", steps=50, spacing="uniform",
   batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
@@ -68,6 +69,7 @@ class EncodeJob:
     spacing: str = "uniform"
     clip_sample: bool = False
     sampler: str = "ddim"
+    decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class PreviewSettings:
     preview_fps: float = 20.0
     preview_size: int = DEFAULT_PREVIEW_SIZE
     record_frames: bool = True
+    num_threads: int = 0  # torch threads of the worker (0: leave torch's choice, all cores)
 
 
 def preview_shape(height: int, width: int, max_side: int) -> tuple[int, int]:

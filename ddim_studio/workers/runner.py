@@ -13,6 +13,7 @@ Public API (call every method from the thread the runner lives in, the GUI threa
     runner.shutdown(timeout_ms=5000) -> bool        # cancel everything and join the thread
     runner.current_model_info / device / dtype / current_job_id / is_busy  (read-only)
     runner.preview_fps (default 20; <= 0: no step events) / preview_size (128) / record_frames (True)
+    runner.num_threads (0: torch's default) — torch threads of the worker, from the next job on
     runner.replace_debounce_ms (default 150): quiet time before the last job of a replace burst starts
 
 Signals, all delivered on the GUI thread (queued connections from the worker):
@@ -93,6 +94,9 @@ class _Worker(QObject):
         self.done.emit(task.job_id, self._execute(task))
 
     def _execute(self, task: _Task) -> _Outcome:
+        threads = int(self._settings.num_threads)
+        if threads > 0 and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # per thread under OpenMP: set where the model runs
         ctx = JobContext(task.job_id, task.token, self._settings, self.step_ready.emit, self._slot)
         failure: tuple[str, str] | None = None
         try:
@@ -214,6 +218,15 @@ class JobRunner(QObject):
     @preview_size.setter
     def preview_size(self, value: int) -> None:
         self._settings.preview_size = max(1, int(value))
+
+    @property
+    def num_threads(self) -> int:
+        """Torch threads of the worker (0: torch's default, all cores); applies from the next job."""
+        return self._settings.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._settings.num_threads = max(0, int(value))
 
     @property
     def replace_debounce_ms(self) -> float:
