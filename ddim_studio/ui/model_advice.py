@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QLayout, QWidget
 
 from ddim_studio.core.models.protocol import ModelInfo
@@ -127,6 +127,7 @@ class ModelAdvisor(QObject):
             if isinstance(anchor, QWidget):
                 label = QLabel("")
                 label.setProperty("role", "caption")
+                label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
                 label.setWordWrap(True)
                 if place_after(anchor, label):
                     self.labels[name] = label

@@ -3,7 +3,8 @@
 Qt-free (the row ticks it once a second): :class:`JobClock` remembers when the job started and
 the latest ``done`` of ``total`` model calls, and says ``0:38 elapsed · about 2:10 left``. The
 remaining time is the average time per call so far times the calls left, counted down between
-steps, so with 10-second model calls the text still moves every second.
+steps (down to the calls after the one under way), so with 10-second model calls the text still
+moves every second.
 """
 
 from __future__ import annotations
@@ -68,12 +69,17 @@ class JobClock:
         return max(0.0, self._at - self._start) / self._done
 
     def remaining(self) -> float | None:
-        """Seconds left for the whole job, counted down since the last step; None before a step."""
+        """Seconds left for the whole job, counted down since the last step; None before a step.
+
+        The count-down stops at the calls after the one under way (a slow call does not read as
+        "0:00 left" while calls remain).
+        """
         per_call = self.seconds_per_call()
         if self._start is None or self._done <= 0 or self._total <= 0:
             return None
-        left = per_call * max(0, self._total - self._done) - (self._now() - self._at)
-        return max(0.0, left)
+        calls_left = max(0, self._total - self._done)
+        left = per_call * calls_left - (self._now() - self._at)
+        return max(per_call * max(0, calls_left - 1), left)
 
     def text(self) -> str:
         """``0:38 elapsed · about 2:10 left`` (only the elapsed part before the first step)."""
