@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -259,7 +258,7 @@ class ModelAdvisor(QObject):
 
     def _apply_threads(self) -> None:
         threads = int(self.window.services.settings.get("compute/threads"))
-        self.window.services.runner.num_threads = threads if threads > 0 else (os.cpu_count() or 1)
+        self.window.services.runner.num_threads = max(0, threads)  # 0: torch's default, all cores
 
 
 def attach(window: MainWindow) -> ModelAdvisor:

@@ -109,7 +109,7 @@ class SettingsDialog(QDialog):
         cores = os.cpu_count() or 1
         self.threads = QSpinBox()
         self.threads.setRange(0, max(1, cores))
-        self.threads.setSpecialValueText(f"all cores ({cores})")
+        self.threads.setSpecialValueText("all cores")
         self.threads.setToolTip("CPU threads the model computes with; fewer leave the computer responsive")
         self.interpolate_batch = QSpinBox()
         self.interpolate_batch.setRange(1, 64)

@@ -41,7 +41,8 @@ class PreviewSettings:
     preview_fps: float = 20.0
     preview_size: int = DEFAULT_PREVIEW_SIZE
     record_frames: bool = True
-    num_threads: int = 0  # torch threads of the worker (0: leave torch's choice, all cores)
+    num_threads: int = 0  # torch threads of the worker (0: ``default_threads``)
+    default_threads: int = 0  # torch's thread count when the runner was made (all cores by default)
 
 
 def preview_shape(height: int, width: int, max_side: int) -> tuple[int, int]:
