@@ -45,12 +45,22 @@ def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
 
 
 def invert_phase(
-    model: DiffusionModel, x_0: torch.Tensor, *, steps: int, spacing: str, clip_sample: bool, count: int
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    count: int,
+    job_total: int = 0,
 ) -> Body[torch.Tensor]:
-    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T."""
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T.
+
+    ``job_total``: model calls of the whole operation this phase belongs to (see ``Stage``).
+    """
     total = len(resolve_timesteps(model, steps, spacing, None))
     run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("encode", total, count), run)
+    last = yield from phase(Stage("encode", total, count, job_total=job_total), run)
     return check_finite(last.x_t, "The encoded latent")
 
 
@@ -63,17 +73,22 @@ def _encode_body(
     clip_sample: bool,
     sampler: str,
     device: torch.device,
+    decode: bool = True,
 ) -> Body[EncodeOutput]:
     spec = sampler_for(sampler, 0.0)
     x_0 = check_finite(image_batch(images), "The batch of pictures to encode").to(device, LATENT_DTYPE)
     count = int(x_0.shape[0])
     check_batch(model, max(count, 1), count)
     seq = resolve_timesteps(model, steps, spacing, None)
+    calls = (2 if decode else 1) * len(seq)
     x_T = yield from invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, job_total=calls
     )
+    if not decode:  # only the latents are wanted (e.g. interpolation ends): no reconstruction
+        x_T = x_T.to("cpu", torch.float32)
+        return EncodeOutput(x_T, torch.empty(0, *x_0.shape[1:]), [], [], seq, spec.name)
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("decode", len(seq), count), run)
+    last = yield from phase(Stage("decode", len(seq), count, job_total=2 * len(seq)), run)
     reconstruction = check_finite(last.x_t.to("cpu", torch.float32), "The reconstruction")
     mse, psnr = reconstruction_error(x_0, reconstruction)
     return EncodeOutput(x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name)
@@ -88,14 +103,17 @@ def encode_images(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    decode: bool = True,
 ) -> Run[EncodeOutput]:
     """Invert pictures (N, 3, H, W) in [−1, 1], already fitted to the model, then decode at η = 0.
 
-    Phases: ``encode`` (the DDIM inversion, S steps), then ``decode`` (``sampler``, S steps).
+    Phases: ``encode`` (the DDIM inversion, S steps), then ``decode`` (``sampler``, S steps). With
+    ``decode=False`` only the latents are computed (half the calls): ``reconstruction`` is empty
+    (0 pictures) and ``mse``/``psnr`` are empty lists.
     """
     return Run(
         _encode_body(
             model, images, steps=steps, spacing=spacing, clip_sample=clip_sample, sampler=sampler,
-            device=torch.device(device),
+            device=torch.device(device), decode=decode,
         )
     )  # fmt: skip

@@ -164,20 +164,28 @@ def _interpolate_body(
         for end, name in ((a, "a"), (b, "b"))
     ]
     to_encode = [i for i, end in enumerate((a, b)) if end.is_image]
-    if to_encode:  # both pictures in one batch
+    seq = resolve_timesteps(model, steps, spacing, None)
+    # the batches' memory is checked before any call; a bad frame count is refused by interpolation_path
+    parts = (
+        check_batch(model, batch_size, int(frames)) if isinstance(frames, int) and frames > 0 else [(0, 1)]
+    )
+    job_total = len(seq) * (len(parts) + (1 if to_encode else 0))
+    if to_encode:  # both pictures in one batch; only encoded: the path's ends are decoded with it
         x_0 = torch.stack([ends[i] for i in to_encode])
         encoded = yield from invert_phase(
-            model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode)
-        )
+            model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode),
+            job_total=job_total,
+        )  # fmt: skip
         for row, i in enumerate(to_encode):
             ends[i] = encoded[row]
     path = interpolation_path(ends[0], ends[1], frames, method)
-    seq = resolve_timesteps(model, steps, spacing, None)
-    parts = check_batch(model, batch_size, int(path.shape[0]))
     images = []
     for c, (lo, hi) in enumerate(parts):
         run = spec.fn(model, path[lo:hi], steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
-        stage = Stage("decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts))
+        stage = Stage(
+            "decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts),
+            job_total=job_total,
+        )  # fmt: skip
         last = yield from phase(stage, run)
         images.append(check_finite(last.x_t.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)

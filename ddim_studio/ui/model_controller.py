@@ -65,6 +65,10 @@ class ModelController(QObject):
         """Whether a load job has not ended."""
         return bool(self._pending)
 
+    def load_job_ids(self) -> list[int]:
+        """Ids of the load jobs that have not ended."""
+        return list(self._pending)
+
     def size(self) -> tuple[int, int]:
         """(H, W) of the model's images (32×32 before one is loaded)."""
         if self.info is None:

@@ -102,7 +102,10 @@ class WindowActions:
 
     def show_settings(self: MainWindow) -> None:
         """Open the settings dialog and apply what was changed."""
-        dialog = SettingsDialog(self.services.settings, self)
+        info = self.services.model.info
+        dialog = SettingsDialog(
+            self.services.settings, self, sample_shape=info.sample_shape if info else None
+        )
         if dialog.exec():
             dialog.apply()
 
@@ -178,6 +181,12 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
         ("Training timesteps T", str(info.num_train_timesteps)),
         ("Steps offset", str(getattr(info, "steps_offset", 0))),
         ("ᾱ after the last step", final),
+        (
+            "Config's clip_sample",
+            "true — off unless Clip x₀ is ticked (clipping breaks exact inversion)"
+            if getattr(info, "clip_sample_requested", False)
+            else "false",
+        ),
     ]
 
 

@@ -10,6 +10,7 @@ the CPU.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -17,10 +18,12 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
+from ddim_studio.operations.cost import measure_call
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.interpolation import single
@@ -112,9 +115,11 @@ class JobContext:
     emit: Callable[[StepEvent], None]
     slot: ModelSlot
     throttle: PreviewThrottle = field(init=False)
+    started: float = field(init=False)  # perf_counter() when the job began: elapsed and ETA
 
     def __post_init__(self) -> None:
         self.throttle = PreviewThrottle(self.settings)
+        self.started = time.perf_counter()
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled if the job's abort flag is set."""
@@ -170,7 +175,8 @@ class JobContext:
                     record = record_steps if st.phase == "sample" else ()
                     monitor = self.monitor(
                         st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
-                        record_steps=record,
+                        record_steps=record, job_offset=run.calls - 1, job_total=run.total_calls,
+                        job_start=self.started,
                     )  # fmt: skip
                 assert monitor is not None
                 monitor.observe(step)
@@ -232,7 +238,7 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     images = image_batch(job.images, "images")
     run = encode_images(
         model, images, steps=job.steps, spacing=job.spacing, clip_sample=job.clip_sample, sampler=job.sampler,
-        device=device,
+        device=device, decode=job.decode,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return EncodeResult(
@@ -273,5 +279,10 @@ def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:
     device = resolve_device(job.device)
     model, info = load_model(job.source, config=job.config, device=device, dtype=dtype)
     ctx.check_cancelled()
+    rate = None
+    if job.probe:  # one timed call: the cost shown before Run (a cancel stops it mid-call)
+        with interruptible(model, ctx.token.is_set, error=JobCancelled):
+            rate = measure_call(model, device)
     ctx.slot.put(model, info, device, dtype)
-    return LoadModelResult(info=info, device=device, dtype=dtype)
+    seconds = rate.seconds if rate is not None else 0.0
+    return LoadModelResult(info=info, device=device, dtype=dtype, seconds_per_call=seconds)

@@ -41,6 +41,8 @@ class PreviewSettings:
     preview_fps: float = 20.0
     preview_size: int = DEFAULT_PREVIEW_SIZE
     record_frames: bool = True
+    num_threads: int = 0  # torch threads of the worker (0: ``default_threads``)
+    default_threads: int = 0  # torch's thread count when the runner was made (all cores by default)
 
 
 def preview_shape(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -122,6 +124,9 @@ class StepMonitor:
         chunks: int = 1,
         record_steps: Sequence[int] = (),
         defer_checks: bool | None = None,
+        job_offset: int = 0,
+        job_total: int = 0,
+        job_start: float | None = None,
     ) -> None:
         self.job_id, self.phase, self.total = job_id, phase, total
         self.batch_offset, self.chunk, self.chunks = batch_offset, chunk, chunks
@@ -134,11 +139,15 @@ class StepMonitor:
         self._defer = defer_checks  # None: defer (device flags) everywhere but on the CPU
         self._size = 0
         self._start = time.perf_counter()
+        self._job_offset, self._job_total = job_offset, job_total  # calls of the job before this stage
+        self._job_start = self._start if job_start is None else job_start
+        self._steps = 0
 
     def observe(self, result: StepResult) -> None:
         """Handle one step: raise NumericalError on NaN/Inf, record it, maybe send a preview."""
         self._timesteps.append(result.timestep)
         self._size = int(result.x_t.shape[0])
+        self._steps += 1
         self._check_finite(result)
         frame = None
         if result.index in self._record:
@@ -162,6 +171,9 @@ class StepMonitor:
                 steps_per_second=(result.index + 1) / max(now - self._start, 1e-9),
                 chunk=self.chunk,
                 chunks=self.chunks,
+                job_done=self._job_offset + self._steps,
+                job_total=max(self._job_total, self._job_offset + self._steps),
+                elapsed_s=now - self._job_start,
             )
         )
 

@@ -105,4 +105,12 @@ register_sampler(
 from ddim_studio.core.samplers.dpmpp_2m import SAMPLER_INFO as _DPMPP_2M  # noqa: E402
 from ddim_studio.core.samplers.dpmpp_2m import iter_sample_dpmpp_2m  # noqa: E402
 
-register_sampler(SamplerSpec(fn=iter_sample_dpmpp_2m, **_DPMPP_2M))
+register_sampler(
+    SamplerSpec(
+        name=str(_DPMPP_2M["name"]),
+        label=str(_DPMPP_2M["label"]),
+        fn=iter_sample_dpmpp_2m,
+        supports_eta=bool(_DPMPP_2M["supports_eta"]),
+        description=str(_DPMPP_2M["description"]),
+    )
+)

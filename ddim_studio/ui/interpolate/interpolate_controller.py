@@ -202,8 +202,9 @@ class InterpolateController(QObject):
         count, method = v.frames.value(), v.method.currentText()
         self.services.settings.set("defaults/frames", count)
         job = InterpolateJob(
-            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8
-        )
+            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing,
+            batch_size=max(1, int(self.services.settings.get("defaults/interpolate_batch"))),
+        )  # fmt: skip
         v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
         v.fit_film()
         v.set_has_frames(False)
@@ -235,7 +236,7 @@ class InterpolateController(QObject):
         assert content.image is not None
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
-        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing)
+        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing, decode=False)  # x_T only
         try:
             status, value = await guarded(
                 self.tracker.run(job, group="interpolate"), self.services.notifier, f"Encoding slot {name}"
@@ -249,7 +250,7 @@ class InterpolateController(QObject):
             self.set_slot(name, content)
             return False
         content.latent, content.kind = value.x_T[0], "latent"
-        content.params = {**content.params, "steps": steps, "spacing": spacing, "psnr": value.psnr[0]}
+        content.params = {**content.params, "steps": steps, "spacing": spacing}
         self.set_slot(name, content)
         return True
 

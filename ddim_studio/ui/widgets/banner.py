@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from ddim_studio.ui import theme
 
@@ -27,11 +29,16 @@ class Banner(QFrame):
         theme.apply_icon(self.close_button, "close")
         self.close_button.setToolTip("Dismiss")
         self.close_button.clicked.connect(self.dismiss)
+        self.action_button = QPushButton()  # an optional one-click fix ("Use the model's setting")
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._act)
+        self._action: Callable[[], None] | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 8, 8)
         layout.setSpacing(10)
         layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.text, 1)
+        layout.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -39,8 +46,17 @@ class Banner(QFrame):
         self.level = ""
         self.hide()
 
-    def show_message(self, level: str, message: str) -> None:
-        """Show ``message``; ``level`` is ``error``, ``warning`` or ``info`` (info hides itself)."""
+    def show_message(
+        self, level: str, message: str, action: tuple[str, Callable[[], None]] | None = None
+    ) -> None:
+        """Show ``message``; ``level`` is ``error``, ``warning`` or ``info`` (info hides itself).
+
+        ``action`` (button text, callback) adds a button that runs the callback and closes the banner;
+        a banner with an action stays until it is used or closed.
+        """
+        self._action = action[1] if action is not None else None
+        self.action_button.setText(action[0] if action is not None else "")
+        self.action_button.setVisible(action is not None)
         self.level = level
         self.setProperty("level", level)
         self.style().unpolish(self)
@@ -50,7 +66,7 @@ class Banner(QFrame):
         self.icon.setPixmap(theme.svg_pixmap(_ICONS.get(level, "info"), 20, color))
         self.text.setText(message)
         self.show()
-        if level == "info":
+        if level == "info" and action is None:
             self._timer.start(INFO_TIMEOUT_MS)
         else:
             self._timer.stop()
@@ -63,3 +79,9 @@ class Banner(QFrame):
         """Hide the banner."""
         self._timer.stop()
         self.hide()
+
+    def _act(self) -> None:
+        action = self._action
+        self.dismiss()
+        if action is not None:
+            action()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ddim_studio.core.names import SPACINGS
 from ddim_studio.ui import theme
+from ddim_studio.ui.widgets.eta import JobClock
 
 STEP_PRESETS = (10, 20, 50, 100, 1000)
 #: ``core.schedule.SPACINGS``, repeated so the views import without torch (a test keeps them equal).
@@ -212,7 +213,12 @@ class Expander(QWidget):
 
 
 class ProgressRow(QWidget):
-    """A progress bar, its text ("Step 12 of 50 · 31.2 it/s") and a Cancel button."""
+    """A progress bar, its text and a Cancel button.
+
+    While a job runs the text ends with the job's clock, ticking once a second:
+    "Step 12 of 50 · 3.2 s/step · 0:38 elapsed · about 2:10 left" (``done``/``total`` of
+    :meth:`step` count the whole job's model calls, so the time left is the whole job's).
+    """
 
     cancelRequested = Signal()  # noqa: N815 - Qt naming
 
@@ -229,6 +235,11 @@ class ProgressRow(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel_clicked)
         self._stopping = False  # a cancel was asked and the job has not ended yet
+        self.clock = JobClock()
+        self._text = ""
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._render)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
@@ -243,15 +254,27 @@ class ProgressRow(QWidget):
         """Show a job starting."""
         self._stopping = False
         self.bar.setRange(0, 0)
-        self.label.setText(text)
+        self._text = text
+        self.clock.start()
+        self._tick.start()
+        self._render()
         self.cancel_button.setEnabled(True)
 
     def step(self, done: int, total: int, text: str) -> None:
         """Show progress ``done`` of ``total`` (the text stays "Stopping…" once a cancel was asked)."""
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(done)
-        if not self._stopping:
-            self.label.setText(text)
+        self._text = text
+        self.clock.update(done, total)
+        if not self._tick.isActive():
+            self._tick.start()
+        self._render()
+
+    def _render(self) -> None:
+        if self._stopping:
+            return
+        timing = self.clock.text()
+        self.label.setText(f"{self._text} · {timing}" if timing else self._text)
 
     def stopping(self) -> None:
         """Acknowledge a cancel at once: disable Cancel and say "Stopping…" until the job ends."""
@@ -267,8 +290,11 @@ class ProgressRow(QWidget):
     def finish(self, text: str, *, full: bool = True) -> None:
         """Show a job ended (``full`` fills the bar, else it empties)."""
         self._stopping = False
+        self._tick.stop()
+        self.clock.stop()
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if full else 0)
+        self._text = text
         self.label.setText(text)
         self.cancel_button.setEnabled(False)
 
