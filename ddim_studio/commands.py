@@ -217,7 +217,12 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     """Decode the slerp (or lerp) path between A and B as a PNG strip and an animated GIF."""
     session = Session(args)
     shape = tuple(session.model.sample_shape)
-    a, b = resolve_endpoint(args.a, shape), resolve_endpoint(args.b, shape)
+    run_settings = {
+        "timesteps": session.timesteps,
+        "clip_sample": args.clip_sample,
+        "sampler": session.sampler,
+    }
+    a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         **session.settings(),

@@ -26,6 +26,8 @@ _EXPORTS = {
     "InterpolateOutput": "interpolation",
     "interpolate": "interpolation",
     "resolve_endpoint": "interpolation",
+    "latent_reproduces": "interpolation",
+    "saved_latent": "interpolation",
     "psnr_from_mse": "metrics",
     "reconstruction_error": "metrics",
     "build_params": "params",

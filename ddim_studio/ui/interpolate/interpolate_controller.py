@@ -16,8 +16,10 @@ from PySide6.QtGui import QImage
 from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
+from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
+from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
@@ -70,6 +72,8 @@ class InterpolateController(QObject):
             widget.openLatentRequested.connect(lambda n=name: self._open_dialog(n, dialogs.LATENT_FILTER))
             widget.seedChosen.connect(lambda seed, n=name: self.fill_from_seed(n, seed))
             widget.galleryRequested.connect(lambda n=name: self._fill_from_gallery_selection(n))
+        view.steps.valueChanged.connect(lambda _steps: self.refresh_slots())
+        view.spacing.currentTextChanged.connect(lambda _spacing: self.refresh_slots())
         self.tracker.step.connect(self._on_step)
 
     # ---- filling slots ------------------------------------------------------------------------
@@ -82,8 +86,34 @@ class InterpolateController(QObject):
         seed = content.params.get("seed")
         if isinstance(seed, int) and 0 <= seed <= self.view.slot(name).seed.maximum():
             self.view.slot(name).seed.setValue(seed)
-        state = "" if content.ready else " · encoded on Run"
-        self.view.slot(name).show_content(to_qimage(content.thumb), content.label + state)
+        self.view.slot(name).show_content(to_qimage(content.thumb), content.label + self._state(content))
+
+    def _state(self, content: SlotContent) -> str:
+        """What Run does with a slot, in words ("saved latent", "encoded on Run"…)."""
+        if content.image is None:
+            return ""
+        if content.fits(self.timesteps()):
+            return f" · {content.how}"
+        return " · encoded on Run"
+
+    def timesteps(self) -> list[int]:
+        """The timesteps the current steps and spacing visit ([] when they are not possible)."""
+        try:
+            return make_timesteps(
+                self.view.steps.value(),
+                self.services.model.num_train_timesteps(),
+                self.view.spacing.currentText(),
+                self.services.model.steps_offset(),
+            )
+        except ScheduleError:
+            return []
+
+    def refresh_slots(self) -> None:
+        """Redraw the slots' words (after the steps or spacing changed)."""
+        for name in SLOTS:
+            content = self.slots[name]
+            if content is not None:
+                self.set_slot(name, content)
 
     def fill_from_seed(self, name: str, seed: int) -> bool:
         """Slot ``name`` ← x_T drawn from ``seed`` (as Generate draws it)."""
@@ -102,16 +132,10 @@ class InterpolateController(QObject):
         return True
 
     def fill_from_path(self, name: str, path: Path) -> bool:
-        """Slot ``name`` ← an image file (encoded on Run), a studio PNG with its latent, or a latent file."""
+        """Slot ``name`` ← a latent file, or a picture: a studio picture keeps its saved x_T, used when it
+        reproduces the picture with Run's settings (η = 0, same timesteps); otherwise Run encodes it."""
         if path.suffix.lower() == LATENT_SUFFIX:
             return self._fill_from_latent(name, path)
-        latent_path = path.with_suffix(LATENT_SUFFIX)
-        if (
-            path.suffix.lower() == ".png"
-            and latent_path.is_file()
-            and self._fill_from_latent(name, latent_path, thumb=path)
-        ):
-            return True
         try:
             loaded = load_image(path)
         except ImageLoadError as exc:
@@ -119,16 +143,21 @@ class InterpolateController(QObject):
             return False
         height, width = self.services.model.size()
         fitted = fit_to_model(loaded.image, (width, height))
-        self.set_slot(
-            name,
-            SlotContent(
-                "image",
-                path.name,
-                np.asarray(fitted),
-                image=pil_to_tensor(fitted)[0],
-                params={"source": path.name},
-            ),
+        content = SlotContent(
+            "image",
+            path.name,
+            np.asarray(fitted),
+            image=pil_to_tensor(fitted)[0],
+            params={"source": path.name},
+            how=ENCODED,
         )
+        info = self.services.model.info
+        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None
+        if own is not None:
+            content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
+            if own[1].get("kind") == "sample" and "seed" in own[1]:
+                content.label = f"seed {own[1]['seed']} · {path.name}"
+        self.set_slot(name, content)
         return True
 
     def fill_from_item(self, item: SavedItem | None, name: str) -> bool:
@@ -200,6 +229,7 @@ class InterpolateController(QObject):
         a, b = self.slots["A"], self.slots["B"]
         assert a is not None and b is not None and a.latent is not None and b.latent is not None
         count, method = v.frames.value(), v.method.currentText()
+        timesteps = self.timesteps()
         self.services.settings.set("defaults/frames", count)
         job = InterpolateJob(
             a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8
@@ -220,6 +250,7 @@ class InterpolateController(QObject):
             steps=steps,
             spacing=spacing,
             sampler=job.sampler,
+            timesteps=timesteps,
             frames=count,
             method=method,
             a=a.label,
@@ -230,9 +261,11 @@ class InterpolateController(QObject):
     async def _ensure_latent(self, name: str, steps: int, spacing: str) -> bool:
         """Encode slot ``name`` if it holds an image; False when that failed or was cancelled."""
         content = self.slots[name]
-        if content is None or content.ready:
-            return content is not None
-        assert content.image is not None
+        if content is None or content.image is None:
+            return content is not None and content.ready
+        timesteps = self.timesteps()
+        if content.fits(timesteps):
+            return True
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
         job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing)
@@ -248,8 +281,11 @@ class InterpolateController(QObject):
             )
             self.set_slot(name, content)
             return False
-        content.latent, content.kind = value.x_T[0], "latent"
-        content.params = {**content.params, "steps": steps, "spacing": spacing, "psnr": value.psnr[0]}
+        content.latent, content.kind, content.how = value.x_T[0], "latent", ENCODED
+        content.params = {
+            "source": content.label, "steps": steps, "spacing": spacing, "timesteps": list(value.timesteps),
+            "eta": 0.0, "psnr": value.psnr[0],
+        }  # fmt: skip
         self.set_slot(name, content)
         return True
 
