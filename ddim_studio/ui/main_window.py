@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -29,6 +29,7 @@ from ddim_studio.ui.menus import build_menus
 from ddim_studio.ui.modes import ModeController, ModeSpec, modes
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.ui.widgets.banner import Banner
+from ddim_studio.ui.widgets.controls import ElidedLabel
 from ddim_studio.ui.widgets.mode_rail import ModeRail
 from ddim_studio.ui.window_actions import WindowActions
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ddim_studio.workers.runner import JobRunner
 
 STATUS_MS = 8000
+STATUS_LABEL_MAX = 420  # px: a longer model name is elided (full text in the tooltip)
 
 
 class MainWindow(WindowActions, QMainWindow):
@@ -168,8 +170,7 @@ class MainWindow(WindowActions, QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.busy_label = QLabel("")
-        self.model_label = QLabel("starting…")
-        self.model_label.setToolTip("The model in use: name · image size · device · precision")
+        self.model_label = ElidedLabel("starting…", role="")
         bar.addPermanentWidget(self.busy_label)
         bar.addPermanentWidget(self.model_label)
 
@@ -190,7 +191,24 @@ class MainWindow(WindowActions, QMainWindow):
             self.resize(1400, 900)
         if state is not None:
             self.restoreState(state)
+        self.fit_to_screen()
         self.set_mode(self.settings.value("window/mode", self.mode_specs[0].name))
+
+    def fit_to_screen(self) -> None:
+        """Shrink and move the window into the available screen (a saved geometry may be larger)."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        width, height = min(self.width(), room.width()), min(self.height(), room.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = max(room.left(), min(self.x(), room.right() + 1 - width))
+        y = max(room.top(), min(self.y(), room.bottom() + 1 - height))
+        if (x, y) != (self.x(), self.y()):
+            self.move(x, y)
 
     def _start(self) -> None:
         """After the window is drawn: scan the gallery, then load the model in the worker."""
@@ -205,7 +223,12 @@ class MainWindow(WindowActions, QMainWindow):
     # ---- status -------------------------------------------------------------------------------
     def update_model_label(self) -> None:
         """Show the model's name, size, device and precision (or what is happening instead)."""
-        self.model_label.setText(self.services.model.status_text())
+        text = self.services.model.status_text()
+        self.model_label.setMinimumWidth(
+            min(self.model_label.fontMetrics().horizontalAdvance(text) + 8, STATUS_LABEL_MAX)
+        )
+        self.model_label.setText(text)
+        self.model_label.setToolTip(f"{text}\nThe model in use: name · image size · device · precision")
 
     def show_message(self, level: str, text: str) -> None:
         """A message in the status bar; warnings and errors also in the banner (non-blocking)."""

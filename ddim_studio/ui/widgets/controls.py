@@ -221,8 +221,7 @@ class ProgressRow(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
         self.bar.setFixedHeight(8)
-        self.label = caption("Ready")
-        self.label.setWordWrap(False)
+        self.label = ElidedLabel("Ready")  # long messages elide; they never widen the window
         self.cancel_button = QPushButton("Cancel")
         theme.apply_icon(self.cancel_button, "stop")
         self.cancel_button.setToolTip("Stop the running job (Esc)")
