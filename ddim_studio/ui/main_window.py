@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ddim_studio.ui import theme
+from ddim_studio.ui.control_memory import ControlMemory
 from ddim_studio.ui.gallery.gallery_model import GalleryModel
 from ddim_studio.ui.gallery.gallery_view import GalleryView
 from ddim_studio.ui.menus import build_menus
@@ -97,6 +98,11 @@ class MainWindow(WindowActions, QMainWindow):
         self.menuBar().setEnabled(False)
         self._build_status_bar()
         self._restore_state()
+        self.control_memory = ControlMemory(self.settings, self.mode_views)
+        self.control_memory.restore()
+        self._queued: str | None = None  # a mode whose run was asked for before the window was attached
+        self._catch_early_runs()
+        self._build_shortcuts()
         if not defer_attach:
             self.attach()
 
@@ -107,11 +113,17 @@ class MainWindow(WindowActions, QMainWindow):
         from ddim_studio.ui import wiring
 
         runner, model_source = self._pending
+        typed = self.control_memory.snapshot()  # restored or typed before now: the controllers keep it
         wiring.attach(self, runner, model_source)
+        self.control_memory.apply(typed)
+        self.services.model.ready.connect(lambda _info: self.control_memory.apply({}))
         self.attached = True
         self.menuBar().setEnabled(True)
-        self._build_shortcuts()
         self.update_model_label()
+        if self._queued is not None:
+            controller = self.mode_controllers[self._queued]
+            self.services.model.run_when_ready(controller.run, self._mode_label(self._queued))
+            self._queued = None
         QTimer.singleShot(0, self._start)
 
     # ---- construction -------------------------------------------------------------------------
@@ -173,6 +185,28 @@ class MainWindow(WindowActions, QMainWindow):
         self.model_label = ElidedLabel("starting…", role="")
         bar.addPermanentWidget(self.busy_label)
         bar.addPermanentWidget(self.model_label)
+
+    def _catch_early_runs(self) -> None:
+        """Run buttons pressed before the controllers exist queue the run."""
+        for spec in self.mode_specs:
+            view = self.mode_views[spec.name]
+            for signal in ("generateRequested", "encodeRequested", "runRequested"):
+                if hasattr(view, signal):
+                    getattr(view, signal).connect(
+                        lambda n=spec.name: None if self.attached else self.queue_run(n)
+                    )
+                    break
+
+    def _mode_label(self, name: str) -> str:
+        spec = next((m for m in self.mode_specs if m.name == name), None)
+        return spec.label if spec is not None else name.capitalize()
+
+    def queue_run(self, name: str) -> None:
+        """Remember that mode ``name`` should run as soon as the model is loaded, and say so."""
+        self._queued = name
+        text = f"{self._mode_label(name)} will run when the model is loaded."
+        self.statusBar().showMessage(text, STATUS_MS)
+        self.banner.show_message("info", text)
 
     def _build_shortcuts(self) -> None:
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
@@ -274,10 +308,12 @@ class MainWindow(WindowActions, QMainWindow):
         return self.mode_controllers.get(self.mode_name()) if self.attached else None
 
     def run_current(self) -> None:
-        """Ctrl+Enter: the current mode's run (Generate, Encode, Run…)."""
+        """Ctrl+Enter: the current mode's run (Generate, Encode, Run…); queued while the window starts."""
         controller = self.current_controller()
         if controller is not None:
             controller.run()
+        elif not self._closed:
+            self.queue_run(self.mode_name())
 
     def cancel_current(self) -> None:
         """Esc: cancel the current mode's job."""
@@ -310,6 +346,7 @@ class MainWindow(WindowActions, QMainWindow):
         if not self._closed:
             self._closed = True
             self.settings.save_window_state(self.saveGeometry(), self.saveState())
+            self.control_memory.save()
             if self.attached:
                 self.services.runner.cancel_all()
                 self.services.runner.shutdown()

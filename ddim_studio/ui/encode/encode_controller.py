@@ -207,7 +207,7 @@ class EncodeController(LatentActions, QObject):
             self.services.notifier.info("Drop or open an image first.")
             return
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Encode will work once it is ready.")
+            self.services.model.run_when_ready(self.encode, "Encode")
             return
         job = EncodeJob(
             pil_to_tensor(self.fitted), steps=self.view.steps.value(), spacing=self.view.spacing.currentText()

@@ -167,7 +167,7 @@ class GenerateController(QObject):
         """Run the sampler with the current controls (a new seed first unless locked or auto-run)."""
         self._auto_timer.stop()
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Generate will work once it is ready.")
+            self.services.model.run_when_ready(lambda: self.generate(auto=auto), "Generate")
             return
         if not auto and not self.view.lock.isChecked():
             self.roll_seed()

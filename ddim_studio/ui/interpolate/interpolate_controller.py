@@ -215,7 +215,7 @@ class InterpolateController(QObject):
             )
             return
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Run will work once it is ready.")
+            self.services.model.run_when_ready(self.run, "Interpolate")
             return
         self.cancel()
         self._task = spawn(self._run(), self.services.notifier)
