@@ -221,6 +221,7 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
         "timesteps": session.timesteps,
         "clip_sample": args.clip_sample,
         "sampler": session.sampler,
+        "model": session.info.name,
     }
     a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(

@@ -57,11 +57,12 @@ def latent_reproduces(
     *,
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
+    model: str | None = None,
 ) -> bool:
     """Whether decoding a picture's saved x_T with a run's settings gives the picture back.
 
-    Only a deterministic (η = 0) picture made with the same timestep list, clipping and sampler is
-    reproduced by its x_T; any other picture must be encoded.
+    Only a deterministic (η = 0) picture made with the same timestep list, clipping and sampler (and
+    by the model named ``model``, when given) is reproduced by its x_T; any other picture must be encoded.
     """
     try:
         eta = float(params.get("eta", 0.0))
@@ -73,6 +74,7 @@ def latent_reproduces(
         and saved == [int(t) for t in timesteps]
         and bool(params.get("clip_sample", False)) == bool(clip_sample)
         and str(params.get("sampler", DEFAULT_SAMPLER)) == sampler
+        and (model is None or str(params.get("model", model)) == model)
     )
 
 
@@ -135,11 +137,12 @@ def resolve_endpoint(
     timesteps: Sequence[int] | None = None,
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
+    model: str | None = None,
 ) -> Endpoint:
     """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
 
     A gallery picture's saved x_T is used only when it reproduces the picture with the run's
-    ``timesteps``, ``clip_sample`` and ``sampler`` (see :func:`latent_reproduces`); otherwise the
+    ``timesteps``, ``clip_sample``, ``sampler`` and ``model`` (see :func:`latent_reproduces`); otherwise the
     picture is encoded. Without ``timesteps`` the saved x_T is taken as is.
 
     Raises:
@@ -157,7 +160,8 @@ def resolve_endpoint(
         return Endpoint(_latent_file(path, shape), False, path.stem, "latent file")
     own = saved_latent(path, shape) if path.suffix.lower() == ".png" else None
     if own is not None and (
-        timesteps is None or latent_reproduces(own[1], timesteps, clip_sample=clip_sample, sampler=sampler)
+        timesteps is None
+        or latent_reproduces(own[1], timesteps, clip_sample=clip_sample, sampler=sampler, model=model)
     ):
         return Endpoint(own[0], False, path.stem, SAVED_LATENT)
     image = fit_to_model(load_image(path).image, (shape[2], shape[1]))

@@ -130,8 +130,6 @@ class ModelController(QObject):
         self._pending = {job_id: (source, fallback, remember)}
         self.source = source
         self.loading.emit(source or "default model")
-        if remember and source:
-            self.settings.add_recent_model(source)
         return job_id
 
     def reload(self) -> int:
@@ -145,6 +143,8 @@ class ModelController(QObject):
         self.info = result.info
         if remember:
             self.settings.set("model/last", source or "")
+            if source:
+                self.settings.add_recent_model(source)  # only a model that opened
         self.ready.emit(result.info)
         queued, self._queued = self._queued, None
         if queued is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ class SlotContent:
         params: parameters carried along (steps, spacing, seed…); for a picture that also holds a
             latent, how that latent was made (its ``timesteps``, ``eta``…).
         how: what the slot's x_T is, in words ("saved latent", "encoded from the picture"…).
+        path: the file it came from (to fill the slot again for another model).
+        model: the name of the model it was made for.
     """
 
     kind: str
@@ -34,12 +37,15 @@ class SlotContent:
     image: torch.Tensor | None = None
     params: dict[str, Any] = field(default_factory=dict)
     how: str = ""
+    path: Path | None = None
+    model: str = ""
 
-    def fits(self, timesteps: Sequence[int]) -> bool:
-        """Whether x_T is known and, for a picture, decodes back to it with these ``timesteps`` (η = 0)."""
+    def fits(self, timesteps: Sequence[int], model: str | None = None) -> bool:
+        """Whether x_T is known and, for a picture, decodes back to it with these ``timesteps`` (η = 0)
+        on ``model`` (a model name; None: not checked)."""
         if self.latent is None:
             return False
-        return self.image is None or latent_reproduces(self.params, timesteps)
+        return self.image is None or latent_reproduces(self.params, timesteps, model=model)
 
     @property
     def ready(self) -> bool:

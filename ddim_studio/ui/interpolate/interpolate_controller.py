@@ -75,6 +75,7 @@ class InterpolateController(QObject):
         view.steps.valueChanged.connect(lambda _steps: self.refresh_slots())
         view.spacing.currentTextChanged.connect(lambda _spacing: self.refresh_slots())
         self.tracker.step.connect(self._on_step)
+        services.model.ready.connect(lambda _info: self.model_changed())
 
     # ---- filling slots ------------------------------------------------------------------------
     def set_slot(self, name: str, content: SlotContent | None) -> None:
@@ -83,6 +84,7 @@ class InterpolateController(QObject):
         if content is None:
             self.view.slot(name).show_content(None, "empty")
             return
+        content.model = content.model or self.model_name()
         seed = content.params.get("seed")
         if isinstance(seed, int) and 0 <= seed <= self.view.slot(name).seed.maximum():
             self.view.slot(name).seed.setValue(seed)
@@ -92,7 +94,7 @@ class InterpolateController(QObject):
         """What Run does with a slot, in words ("saved latent", "encoded on Run"…)."""
         if content.image is None:
             return ""
-        if content.fits(self.timesteps()):
+        if content.fits(self.timesteps(), self.model_name()):
             return f" · {content.how}"
         return " · encoded on Run"
 
@@ -107,6 +109,32 @@ class InterpolateController(QObject):
             )
         except ScheduleError:
             return []
+
+    def model_name(self) -> str:
+        """The loaded model's name ("" before one is loaded)."""
+        info = self.services.model.info
+        return info.name if info is not None else ""
+
+    def model_changed(self) -> None:
+        """Fill the slots again for a newly loaded model: seeds are redrawn, files re-read (pictures are
+        encoded on Run); a latent handed over from Encode cannot be redone and is cleared, saying so."""
+        current = self.model_name()
+        for name in SLOTS:
+            content = self.slots[name]
+            if content is None or content.model == current:
+                continue
+            seed = content.params.get("seed")
+            if content.kind == "seed" and isinstance(seed, int):
+                self.fill_from_seed(name, seed)
+                continue
+            path = content.path
+            if path is not None and path.is_file() and self.fill_from_path(name, path):
+                continue
+            self.set_slot(name, None)
+            self.view.slot(name).show_content(None, "empty · it was made for another model")
+            self.services.notifier.info(
+                f"Slot {name} was emptied: its latent was made for another model. Fill it again."
+            )
 
     def refresh_slots(self) -> None:
         """Redraw the slots' words (after the steps or spacing changed)."""
@@ -150,6 +178,7 @@ class InterpolateController(QObject):
             image=pil_to_tensor(fitted)[0],
             params={"source": path.name},
             how=ENCODED,
+            path=path,
         )
         info = self.services.model.info
         own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None
@@ -190,7 +219,7 @@ class InterpolateController(QObject):
         label = (thumb or path).name
         if params.get("kind") == "sample" and "seed" in params:
             label = f"seed {params['seed']} · {label}"
-        self.set_slot(name, SlotContent("latent", label, pixels, latent=latent, params=params))
+        self.set_slot(name, SlotContent("latent", label, pixels, latent=latent, params=params, path=path))
         return True
 
     def _open_dialog(self, name: str, file_filter: str) -> None:
@@ -263,8 +292,7 @@ class InterpolateController(QObject):
         content = self.slots[name]
         if content is None or content.image is None:
             return content is not None and content.ready
-        timesteps = self.timesteps()
-        if content.fits(timesteps):
+        if content.fits(self.timesteps(), self.model_name()):
             return True
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
