@@ -230,11 +230,11 @@ class EncodeView(FileDropMixin, QWidget):
         for button in (self.save_latent_button, self.send_button, self.var_button, self.add_button):
             button.setEnabled(has)
 
-    def set_metrics(self, mse: float | None, psnr: float | None) -> None:
-        """Show the reconstruction error (None clears)."""
-        self.mse_label.setText("—" if mse is None else f"{mse:.5f}")
+    def set_metrics(self, mse: float | None, psnr: float | None, missing: str = "—") -> None:
+        """Show the reconstruction error (None shows ``missing``)."""
+        self.mse_label.setText(missing if mse is None else f"{mse:.5f}")
         if psnr is None:
-            self.psnr_label.setText("—")
+            self.psnr_label.setText(missing)
         else:
             self.psnr_label.setText("∞" if psnr == float("inf") else f"{psnr:.2f} dB")
 
