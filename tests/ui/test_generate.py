@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PySide6.QtCore import Qt
 
 from ddim_studio.core.imaging import read_params
 from ddim_studio.core.latents import load_latent
 from ddim_studio.core.noise import initial_noise
+from ddim_studio.ui.qt_image import qimage_to_array
 from tests.ui.conftest import WAIT_MS, wait_idle
 
 
@@ -63,6 +65,24 @@ def test_scrubber_replays_recorded_frames(qtbot, window) -> None:  # type: ignor
     assert view.grid.image(0) != first
     view.scrubber.setValue(view.scrubber.maximum())
     assert view.scrub_label.text() == "step 5 of 5 · t = 0"
+
+
+def test_show_xt_switches_the_replay_between_x_t_and_x0(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    set_controls(window, steps=5, batch=1)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    view, result = window.generate_view, window.generate.result
+    assert result.frames_xt is not None and result.frames_xt.shape == result.frames.shape
+    view.scrubber.setValue(1)
+    x0 = view.grid.image(0)
+    assert np.array_equal(qimage_to_array(x0), result.frames[1][0])
+    view.show_xt.setChecked(True)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames_xt[1][0])
+    assert not np.array_equal(result.frames_xt[1][0], result.frames[1][0])
+    view.scrubber.setValue(2)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames_xt[2][0])
+    view.show_xt.setChecked(False)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames[2][0])
 
 
 def test_unlocked_seed_rolls_on_generate(qtbot, window) -> None:  # type: ignore[no-untyped-def]

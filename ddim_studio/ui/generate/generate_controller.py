@@ -228,6 +228,8 @@ class GenerateController(QObject):
 
     def _set_show_xt(self, on: bool) -> None:
         self._show_xt = on
+        if self.result is not None and not self.tracker.busy:
+            self.scrub(self.view.scrubber.value())  # the replay shows x_t or x₀ too
 
     # ---- results ------------------------------------------------------------------------------
     def _show_result(self, result: SampleResult, params: GenerateParams) -> None:
@@ -254,10 +256,11 @@ class GenerateController(QObject):
             return
         last = result.frames.shape[0] - 1
         position = max(0, min(position, last))
+        xt = result.frames_xt if self._show_xt and result.frames_xt is not None else None
         if position == last:
-            pixels = tensor_to_uint8(result.images)
+            pixels = tensor_to_uint8(result.images)  # x_t at the end is the picture
         else:
-            pixels = result.frames[position]
+            pixels = xt[position] if xt is not None else result.frames[position]
         for i in range(min(len(pixels), self.view.grid.count())):
             self.view.grid.set_image(i, to_qimage(pixels[i]))
         self._scrub_label(position)
