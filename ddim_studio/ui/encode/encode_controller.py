@@ -195,6 +195,7 @@ class EncodeController(LatentActions, QObject):
         self.view.error.set_image(None, "")
         self.view.set_metrics(None, None)
         self.view.set_has_latent(False)
+        self.view.variations.set_images([], None)  # they belonged to the previous x_T
 
     def _model_ready(self) -> None:
         if self.source_image is not None and self.fitted is not None:

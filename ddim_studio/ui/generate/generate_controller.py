@@ -24,6 +24,12 @@ AUTO_RUN_DELAY_MS = 300
 CHUNK = 8
 
 
+def run_summary(count: int, steps: int, params: GenerateParams) -> str:
+    """The header's words for a run: ``4 × S = 50 · DDIM · uniform``."""
+    eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
+    return f"{count} × S = {steps} · {eta_name} · {params.spacing}"
+
+
 class GenerateController(QObject):
     """Wires the Generate view to the runner (sample jobs) and the library (saving)."""
 
@@ -188,6 +194,8 @@ class GenerateController(QObject):
                 v.grid.set_caption(i, text)
         v.progress.start(f"Sampling {len(job.seeds)} image{'s' if len(job.seeds) > 1 else ''}…")
         v.set_scrubber(0, 0)
+        v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · running…")
+        v.scrub_label.setText("replay when the run ends")
         status, value = await guarded(
             self.tracker.run(job, group="generate"), self.services.notifier, "Generating"
         )
@@ -200,10 +208,11 @@ class GenerateController(QObject):
             else:
                 self.saved = False
                 v.save_button.setVisible(True)
-        elif status == "cancelled":
-            v.progress.finish("Cancelled", full=False)
         else:
-            v.progress.finish(f"Failed: {value}", full=False)
+            v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
+            ended = "cancelled" if status == "cancelled" else "failed"
+            v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · {ended}")
+            v.scrub_label.setText(f"no replay: the run was {ended}")
 
     def run(self) -> None:
         """Ctrl+Enter (the mode registry's run): generate with the current controls."""
@@ -240,10 +249,7 @@ class GenerateController(QObject):
         frames = int(result.frames.shape[0]) if result.frames is not None else 0
         self.view.set_scrubber(frames, max(0, frames - 1))
         self._scrub_label(max(0, frames - 1))
-        eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
-        self.view.summary.setText(
-            f"{len(result.seeds)} × S = {len(result.timesteps)} · {eta_name} · {params.spacing}"
-        )
+        self.view.summary.setText(run_summary(len(result.seeds), len(result.timesteps), params))
         self.view.progress.finish(f"Done · {len(result.seeds)} image{'s' if len(result.seeds) > 1 else ''}")
         if self.view.grid.selected() < 0:
             self.view.grid.set_selected(0)
