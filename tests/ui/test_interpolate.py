@@ -183,3 +183,29 @@ def test_gallery_end_at_eta_0_uses_its_saved_latent(qtbot, window) -> None:  # t
     assert window.interpolate.slots["B"].how == "saved latent"
     assert window.interpolate_view.slot_b.label.text().endswith("· saved latent")
     assert float((frame - pixels).abs().max()) <= 1 / 255 + 1e-6
+
+
+def test_seed_fields_show_a_placeholder_until_a_seed_fills_the_slot(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(2)
+    view = window.interpolate_view
+    for name in ("A", "B"):
+        assert view.slot(name).seed.text() == "type a seed" and window.interpolate.slots[name] is None
+    spin = view.slot_a.seed
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "42")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    slot = window.interpolate.slots["A"]
+    assert slot is not None and slot.kind == "seed" and slot.params["seed"] == 42
+    assert view.slot_a.label.text() == "seed 42"
+    view.slot_b.seed_button.click()  # the button on the placeholder draws a default seed
+    assert window.interpolate.slots["B"].params["seed"] == 1 and view.slot_b.seed.value() == 1
+
+
+def test_two_files_dropped_on_a_fill_a_and_b(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    second = tmp_path / "second.png"
+    Image.new("RGB", (40, 30), (30, 90, 200)).save(second)
+    assert drop_files(window.interpolate_view.slot_a, picture, second)
+    a, b = window.interpolate.slots["A"], window.interpolate.slots["B"]
+    assert a is not None and a.path == picture and b is not None and b.path == second

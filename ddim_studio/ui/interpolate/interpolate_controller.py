@@ -24,6 +24,7 @@ from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.interpolate.slot_widget import NO_SEED
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
@@ -67,7 +68,9 @@ class InterpolateController(QObject):
         view.swapRequested.connect(self.swap)
         for name in SLOTS:
             widget = view.slot(name)
-            widget.filesDropped.connect(lambda paths, n=name: self.fill_from_path(n, Path(paths[0])))
+            widget.filesDropped.connect(
+                lambda paths, n=name: self.fill_from_drop(n, [Path(p) for p in paths])
+            )
             widget.openImageRequested.connect(lambda n=name: self._open_dialog(n, dialogs.IMAGE_FILTER))
             widget.openLatentRequested.connect(lambda n=name: self._open_dialog(n, dialogs.LATENT_FILTER))
             widget.seedChosen.connect(lambda seed, n=name: self.fill_from_seed(n, seed))
@@ -86,8 +89,8 @@ class InterpolateController(QObject):
             return
         content.model = content.model or self.model_name()
         seed = content.params.get("seed")
-        if isinstance(seed, int) and 0 <= seed <= self.view.slot(name).seed.maximum():
-            self.view.slot(name).seed.setValue(seed)
+        shown = seed if content.kind == "seed" and isinstance(seed, int) else NO_SEED
+        self.view.slot(name).seed.setValue(shown)  # a seed only when the slot is drawn from it
         self.view.slot(name).show_content(to_qimage(content.thumb), content.label + self._state(content))
 
     def _state(self, content: SlotContent) -> str:
@@ -188,6 +191,18 @@ class InterpolateController(QObject):
                 content.label = f"seed {own[1]['seed']} · {path.name}"
         self.set_slot(name, content)
         return True
+
+    def fill_from_drop(self, name: str, paths: list[Path]) -> bool:
+        """Files dropped on slot ``name``: the first fills it, a second fills the other slot."""
+        if not paths:
+            return False
+        filled = self.fill_from_path(name, paths[0])
+        if len(paths) > 1:
+            other = "B" if name == "A" else "A"
+            filled = self.fill_from_path(other, paths[1]) and filled
+            if len(paths) > 2:
+                self.services.notifier.info(f"Used the first two of the {len(paths)} files dropped.")
+        return filled
 
     def fill_from_item(self, item: SavedItem | None, name: str) -> bool:
         """Slot ``name`` ← a gallery item (its latent when it has one)."""
