@@ -83,6 +83,7 @@ class GalleryView(QWidget):
         view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE + 30))
         view.setSpacing(2)
         view.setWordWrap(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "seed 13…4567": random seeds stay distinct
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         view.setDragEnabled(True)
         view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)

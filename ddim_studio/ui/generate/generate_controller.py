@@ -296,7 +296,7 @@ class GenerateController(QObject):
             self.services.notifier.info("These pictures are already in the gallery.")
             return 0
         info = self.services.model.info
-        count = 0
+        count = new = 0
         for i, seed in enumerate(result.seeds):
             item_params = build_params(
                 "sample",
@@ -314,8 +314,9 @@ class GenerateController(QObject):
             stem = f"s{seed}_S{len(result.timesteps)}_eta{params.eta:.2f}"
             if self.services.library.save(image, item_params, stem=stem, latent=latent) is not None:  # type: ignore[arg-type]
                 count += 1
+                new += not self.services.library.last_reused
         self.saved = count == len(result.seeds)
         self.view.save_button.setVisible(not self.saved)
-        if count:
-            self.services.notifier.info(f"Saved {count} picture{'s' if count > 1 else ''} to the gallery.")
+        if new:
+            self.services.notifier.info(f"Saved {new} picture{'s' if new > 1 else ''} to the gallery.")
         return count
