@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QPainter, QPaintEvent, QValidator
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -110,6 +110,23 @@ class EtaControl(QWidget):
         self.valueChanged.emit(raw / 100)
 
 
+class ClampingSpinBox(QSpinBox):
+    """A spin box where a number typed above the maximum becomes the maximum (5000 → 1000), not a
+    shorter number (Qt's own box drops the last digit: 5000 → 500)."""
+
+    def validate(self, text: str, pos: int) -> object:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return QValidator.State.Intermediate, text, pos
+        return super().validate(text, pos)
+
+    def fixup(self, text: str) -> str:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return str(self.maximum())
+        return super().fixup(text)
+
+
 class StepsControl(QWidget):
     """Steps S: a slider 1–T, an exact spin box and preset buttons (10, 20, 50, 100, 1000)."""
 
@@ -118,7 +135,7 @@ class StepsControl(QWidget):
     def __init__(self, maximum: int = 1000, value: int = 50, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.spin = QSpinBox()
+        self.spin = ClampingSpinBox()
         self.spin.setFixedWidth(74)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         row = QHBoxLayout()
