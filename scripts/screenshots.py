@@ -77,6 +77,7 @@ async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore
         GenerateParams(seed=2024, batch=8, steps=steps, eta=0.0, spacing="uniform", clip_sample=False)
     )
     view.lock.setChecked(True)
+    window.generate.update_timesteps()  # set_params is quiet
     window.generate.generate()
     await idle(window)
     view.grid.set_selected(2)

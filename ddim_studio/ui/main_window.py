@@ -261,7 +261,7 @@ class MainWindow(WindowActions, QMainWindow):
     def update_model_label(self) -> None:
         """Show the model's name, size, device and precision (or what is happening instead)."""
         text = self.services.model.status_text()
-        self.model_label.setMinimumWidth(
+        self.model_label.fix_width(
             min(self.model_label.fontMetrics().horizontalAdvance(text) + 8, STATUS_LABEL_MAX)
         )
         self.model_label.setText(text)

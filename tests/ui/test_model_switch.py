@@ -65,7 +65,7 @@ def test_a_latent_for_another_model_is_cleared_in_plain_words(qtbot, window, tmp
     window.services.model.load(str(_small_model(tmp_path / "small16")))
     qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=WAIT_MS)
     assert window.interpolate.slots["A"] is None
-    assert "another model" in window.interpolate_view.slot_a.label.text()
+    assert "another model" in window.interpolate_view.slot_a.state.text()
     assert "made for another model" in window.services.notifier.last()
 
 

@@ -91,15 +91,15 @@ class InterpolateController(QObject):
         seed = content.params.get("seed")
         shown = seed if content.kind == "seed" and isinstance(seed, int) else NO_SEED
         self.view.slot(name).seed.setValue(shown)  # a seed only when the slot is drawn from it
-        self.view.slot(name).show_content(to_qimage(content.thumb), content.label + self._state(content))
+        self.view.slot(name).show_content(to_qimage(content.thumb), content.label, self._state(content))
 
     def _state(self, content: SlotContent) -> str:
         """What Run does with a slot, in words ("saved latent", "encoded on Run"…)."""
         if content.image is None:
             return ""
         if content.fits(self.timesteps(), self.model_name()):
-            return f" · {content.how}"
-        return " · encoded on Run"
+            return content.how
+        return "encoded on Run"
 
     def timesteps(self) -> list[int]:
         """The timesteps the current steps and spacing visit ([] when they are not possible)."""
@@ -134,7 +134,7 @@ class InterpolateController(QObject):
             if path is not None and path.is_file() and self.fill_from_path(name, path):
                 continue
             self.set_slot(name, None)
-            self.view.slot(name).show_content(None, "empty · it was made for another model")
+            self.view.slot(name).show_content(None, "empty", "its latent was for another model")
             self.services.notifier.info(
                 f"Slot {name} was emptied: its latent was made for another model. Fill it again."
             )

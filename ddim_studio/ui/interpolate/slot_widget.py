@@ -35,6 +35,8 @@ class SlotWidget(FileDropMixin, QFrame):
         title = QLabel(f"SLOT {name}")
         title.setProperty("role", "heading")
         self.label = ElidedLabel("empty")
+        self.label.elide_mode = Qt.TextElideMode.ElideMiddle  # "seed 13…4567.png": both ends stay
+        self.state = ElidedLabel("")  # how x_T is obtained: "saved latent", "encoded on Run"…
         self.seed = QSpinBox()
         self.seed.setRange(NO_SEED, MAX_SEED)
         self.seed.setSpecialValueText("type a seed")  # shown at NO_SEED: nothing is filled yet
@@ -60,6 +62,7 @@ class SlotWidget(FileDropMixin, QFrame):
         right.setSpacing(4)
         right.addWidget(title)
         right.addWidget(self.label)
+        right.addWidget(self.state)
         right.addLayout(sources)
         right.addLayout(seed_row)
         layout = QHBoxLayout(self)
@@ -95,7 +98,9 @@ class SlotWidget(FileDropMixin, QFrame):
         button.setFixedSize(34, 30)
         return button
 
-    def show_content(self, image: QImage | None, label: str) -> None:
-        """Show what fills the slot."""
+    def show_content(self, image: QImage | None, label: str, state: str = "") -> None:
+        """Show what fills the slot, and how its x_T is obtained (``state``)."""
         self.canvas.set_image(image)
         self.label.setText(label)
+        self.state.setText(state)
+        self.state.setVisible(bool(state))

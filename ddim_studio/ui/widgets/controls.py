@@ -302,6 +302,7 @@ class ElidedLabel(QLabel):
         self.setProperty("role", role)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(20)
+        self.elide_mode = Qt.TextElideMode.ElideRight  # ElideMiddle keeps both ends in view
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         super().setText(text)
@@ -312,5 +313,5 @@ class ElidedLabel(QLabel):
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment()) | int(Qt.AlignmentFlag.AlignVCenter), text)
