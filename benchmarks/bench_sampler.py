@@ -1,5 +1,8 @@
 """Sampler overhead, measured side by side: our DDIM vs bare model calls vs a diffusers loop.
 
+A second row per model and batch does the same for DPM-Solver++(2M) against diffusers'
+``DPMSolverMultistepScheduler`` over the same timestep list (timed in the same interleaved runs).
+
 For each model and batch size, the three runs use the same UNet2DModel weights, the same x_T and
 the same number of model calls, interleaved over several repetitions; the medians are compared.
 
@@ -18,11 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from diffusers import DDIMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UNet2DModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ddim_studio.core.models import DEFAULT_MODEL_DIR  # noqa: E402
+from ddim_studio.core.samplers.dpmpp_2m import sample_dpmpp_2m  # noqa: E402
 from ddim_studio.core.sampling import sample  # noqa: E402
 from ddim_studio.core.schedule import NoiseSchedule, make_timesteps  # noqa: E402
 
@@ -83,6 +87,22 @@ def run_diffusers(unet: UNet2DModel, x_T: torch.Tensor, steps: int) -> None:
             x = sched.step(unet(x, t).sample, t, x).prev_sample
 
 
+def run_diffusers_dpmpp(unet: UNet2DModel, x_T: torch.Tensor, seq: list[int]) -> None:
+    sched = DPMSolverMultistepScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="linear",
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=True,
+        final_sigmas_type="zero",
+    )
+    sched.set_timesteps(timesteps=seq)
+    x = x_T
+    with torch.inference_mode():
+        for t in sched.timesteps:
+            x = sched.step(unet(x, t).sample, t, x).prev_sample
+
+
 def median_times(fns: dict[str, Callable[[], None]], reps: int) -> dict[str, float]:
     """Interleave the runs ``reps`` times after one warm-up each; return the median seconds of each."""
     for fn in fns.values():
@@ -105,14 +125,18 @@ def bench(unet: UNet2DModel, label: str, batch: int, steps: int, reps: int) -> s
             "bare": lambda: run_bare(unet, x_T, seq),
             "ours": lambda: sample(model, x_T, steps=steps, spacing="leading"),
             "diffusers": lambda: run_diffusers(unet, x_T, steps),
+            "dpmpp": lambda: sample_dpmpp_2m(model, x_T, timesteps=seq),
+            "diffusers_dpmpp": lambda: run_diffusers_dpmpp(unet, x_T, seq),
         },
         reps,
     )
-    overhead = t["ours"] / t["bare"] - 1
-    return (
-        f"| {label} | {batch} | {steps} | {t['bare']:.3f} | {t['ours']:.3f} | {t['diffusers']:.3f} "
-        f"| {overhead:+.1%} | {t['ours'] / t['diffusers']:.3f} |"
-    )
+    rows = []
+    for name, ours, theirs in (("", "ours", "diffusers"), (", DPM-Solver++(2M)", "dpmpp", "diffusers_dpmpp")):
+        rows.append(
+            f"| {label}{name} | {batch} | {steps} | {t['bare']:.3f} | {t[ours]:.3f} | {t[theirs]:.3f} "
+            f"| {t[ours] / t['bare'] - 1:+.1%} | {t[ours] / t[theirs]:.3f} |"
+        )
+    return "\n".join(rows)
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ Inversion convention: decoding over τ calls the model at τ_S, …, τ_1; encod
 τ_1, …, τ_S, and its step i is the inverse of decode step τ_i → τ_{i−1} with ε_θ(x_{τ_i}, τ_i)
 approximated by ε_θ(x_{τ_{i−1}}, τ_i) (the known point, the same timestep). The first step starts
 from x₀ at ᾱ = 1. diffusers' ``DDIMInverseScheduler`` (with ``set_alpha_to_one=True``) makes the
-same choice for ε-models.
+same choice for ε-models. With ``refine = K > 0`` each inversion step then solves the decode
+step's equation for x_{τ_i} (``core/inversion.py``); those steps do synchronise with the device
+(per-image stopping and Anderson's tiny least-squares problems are decided on the host).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from itertools import pairwise
 import torch
 
 from ddim_studio.core.ddim import ddim_inverse_step, ddim_step
+from ddim_studio.core.inversion import RefineOptions, refine_inverse_step
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.schedule import make_timesteps
@@ -38,6 +41,8 @@ class StepResult:
         x_t: the latent after this step (x₀ after the last sampling step, x_T after the last
             inversion step).
         pred_x0: the predicted x₀ of this step.
+        calls: network calls this step made (batched: each call evaluates the images of the batch
+            still being refined); 1 for every step except refined inversion steps.
     """
 
     index: int
@@ -45,6 +50,7 @@ class StepResult:
     timestep: int
     x_t: torch.Tensor
     pred_x0: torch.Tensor
+    calls: int = 1
 
 
 def check_eta(eta: float) -> float:
@@ -158,13 +164,28 @@ def iter_invert(
     spacing: str = "uniform",
     timesteps: Sequence[int] | None = None,
     clip_sample: bool = False,
+    refine: int = 0,
+    tol: float = 1e-5,
+    acceleration: str = "anderson",
 ) -> Iterator[StepResult]:
     """Encode images x₀ into their latents x_T by running the DDIM ODE backwards.
 
     Uses the same τ as ``iter_sample`` with the same arguments, visited in increasing order, so
     decoding the result with those arguments reconstructs x₀ (error falling as S grows).
+
+    Args:
+        model: the network behind the DiffusionModel protocol.
+        x_0: images (N, C, H, W) in [−1, 1]; their device and dtype are the run's.
+        steps, spacing, timesteps, clip_sample: as in ``iter_sample``.
+        refine: K, the most fixed-point updates per step that make the decode step reproduce
+            its input exactly (``core/inversion.py``); 0 is the paper's plain inversion. A step
+            then costs at most 2 + K calls (``StepResult.calls``), and each image keeps its best
+            iterate, so its step never decodes worse than the plain step.
+        tol: an image stops refining once its decode residual's RMS is at most this.
+        acceleration: ``anderson`` (default, measured best), ``fixed`` or ``damped``.
     """
     check_latents(model, x_0, "x_0")
+    options = RefineOptions.make(refine, tol, acceleration)
     seq = resolve_timesteps(model, steps, spacing, timesteps)
     up = seq[::-1]
     levels = _levels(model, up)  # ᾱ(τ_1), …, ᾱ(τ_S), 1
@@ -173,9 +194,10 @@ def iter_invert(
     x = x_0
     for i, t in enumerate(up):
         current = levels[-1] if i == 0 else levels[i - 1]
+        calls = 1
         with torch.inference_mode():
             output = model(x, t_batches[i])
-            x, pred_x0 = ddim_inverse_step(
+            x_next, pred_x0 = ddim_inverse_step(
                 x,
                 output.to(x.dtype),
                 current,
@@ -184,7 +206,21 @@ def iter_invert(
                 prediction_type=prediction_type,
                 clip_sample=clip_sample,
             )
-        yield StepResult(index=i, total=len(up), timestep=t, x_t=x, pred_x0=pred_x0)
+            if options.iterations > 0:
+                x_next, pred_x0, more, _ = refine_inverse_step(
+                    model,
+                    t_batches[i],
+                    x,
+                    x_next,
+                    levels[i],
+                    current,
+                    options=options,
+                    prediction_type=prediction_type,
+                    clip_sample=clip_sample,
+                )
+                calls += more
+        x = x_next
+        yield StepResult(index=i, total=len(up), timestep=t, x_t=x, pred_x0=pred_x0, calls=calls)
 
 
 def _last(results: Iterator[StepResult]) -> torch.Tensor:
@@ -213,9 +249,24 @@ def reconstruct(
     steps: int = 50,
     spacing: str = "uniform",
     clip_sample: bool = False,
+    refine: int = 0,
+    tol: float = 1e-5,
+    acceleration: str = "anderson",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encode then decode with η = 0; returns (x_T, reconstruction)."""
-    x_T = invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
+    """Encode (refined with ``refine`` updates per step, see ``iter_invert``) then decode with η = 0.
+
+    Returns (x_T, reconstruction).
+    """
+    x_T = invert(
+        model,
+        x_0,
+        steps=steps,
+        spacing=spacing,
+        clip_sample=clip_sample,
+        refine=refine,
+        tol=tol,
+        acceleration=acceleration,
+    )
     return x_T, sample(model, x_T, steps=steps, spacing=spacing, eta=0.0, clip_sample=clip_sample)
 
 

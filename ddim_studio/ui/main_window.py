@@ -190,7 +190,7 @@ class MainWindow(WindowActions, QMainWindow):
         """Run buttons pressed before the controllers exist queue the run."""
         for spec in self.mode_specs:
             view = self.mode_views[spec.name]
-            for signal in ("generateRequested", "encodeRequested", "runRequested"):
+            for signal in ("generateRequested", "encodeRequested", "editRequested", "runRequested"):
                 if hasattr(view, signal):
                     getattr(view, signal).connect(
                         lambda n=spec.name: None if self.attached else self.queue_run(n)

@@ -15,7 +15,7 @@ def test_a_long_message_never_widens_the_window(qtbot, window) -> None:  # type:
     for view in (window.generate_view, window.encode_view, window.interpolate_view):
         view.progress.finish(f"Failed: {LONG}", full=False)
     window.statusBar().showMessage(LONG)
-    for mode in range(3):
+    for mode in range(len(window.mode_specs)):
         window.set_mode(mode)
         qtbot.wait(50)
         assert window.width() == width
@@ -24,7 +24,7 @@ def test_a_long_message_never_widens_the_window(qtbot, window) -> None:  # type:
 
 
 def test_the_window_fits_small_screens(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    for mode in range(3):
+    for mode in range(len(window.mode_specs)):
         window.set_mode(mode)
         window.gallery_dock.show()
         qtbot.wait(20)

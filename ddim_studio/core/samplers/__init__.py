@@ -101,3 +101,8 @@ register_sampler(
         description="DDIM (Song et al. 2021): deterministic at η = 0, DDPM-like at η = 1.",
     )
 )
+
+from ddim_studio.core.samplers.dpmpp_2m import SAMPLER_INFO as _DPMPP_2M  # noqa: E402
+from ddim_studio.core.samplers.dpmpp_2m import iter_sample_dpmpp_2m  # noqa: E402
+
+register_sampler(SamplerSpec(fn=iter_sample_dpmpp_2m, **_DPMPP_2M))
