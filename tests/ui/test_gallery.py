@@ -178,7 +178,7 @@ def test_ctrl_z_puts_a_deleted_picture_back(qtbot, window, outputs, monkeypatch)
     assert window.gallery.delete()
     assert not gone.png.exists() and len(window.services.library.items) == 1
     assert "Ctrl+Z" in window.services.notifier.last()
-    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.gallery_view.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert gone.png.exists() and gone.latent is not None and gone.latent.exists()
     assert len(window.services.library.items) == 2 and window.gallery.selected().png == gone.png
     assert not (outputs / ".trash" / gone.png.name).exists()

@@ -53,6 +53,7 @@ class GalleryController(QObject):
         library.duplicate.connect(lambda item: self.view.select_row(self.model.row_of(item.png)))
         view.refreshRequested.connect(library.refresh)
         view.deleteRequested.connect(self.delete)
+        view.undoDeleteRequested.connect(self.undo_delete)
         view.openFolderRequested.connect(self.open_folder)
         view.reuseParams.connect(self._reuse_params)
         view.reuseSeed.connect(self._reuse_seed)

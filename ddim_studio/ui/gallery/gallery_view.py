@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QImage, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -44,6 +44,7 @@ class GalleryView(QWidget):
     openFolderRequested = Signal(object)  # noqa: N815
     deleteRequested = Signal(object)  # noqa: N815
     refreshRequested = Signal()  # noqa: N815
+    undoDeleteRequested = Signal()  # noqa: N815 - Ctrl+Z while the gallery has the focus
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -238,6 +239,14 @@ class GalleryView(QWidget):
         item = self.current_item()
         if item is not None:
             signal.emit(item)  # type: ignore[attr-defined]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        """Ctrl+Z in the gallery (the list or its buttons) puts the last deleted picture back."""
+        if event.matches(QKeySequence.StandardKey.Undo):
+            self.undoDeleteRequested.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _emit_delete(self) -> None:
         self._emit(self.deleteRequested)
