@@ -373,7 +373,13 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     stem = sanitize_stem(f"interp-{Path(args.a).stem}-{Path(args.b).stem}-{args.method}")  # before compute
     session = Session(args)
     shape = tuple(session.model.sample_shape)
-    a, b = resolve_endpoint(args.a, shape), resolve_endpoint(args.b, shape)
+    run_settings = {
+        "timesteps": session.timesteps,
+        "clip_sample": args.clip_sample,
+        "sampler": session.sampler,
+        "model": session.info.name,
+    }
+    a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         **session.settings(),

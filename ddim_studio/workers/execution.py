@@ -117,6 +117,8 @@ class JobContext:
     throttle: PreviewThrottle = field(init=False)
     started: float = field(init=False)  # perf_counter() when the job began: elapsed and ETA
 
+    recorded_xt: list[np.ndarray | None] = field(init=False, default_factory=list)
+
     def __post_init__(self) -> None:
         self.throttle = PreviewThrottle(self.settings)
         self.started = time.perf_counter()
@@ -149,11 +151,13 @@ class JobContext:
         """Run an operation to its end under the abort flag, one StepMonitor per stage.
 
         Returns:
-            The operation's result and the recorded frames of each ``sample`` stage (``record_steps``).
+            The operation's result and the recorded frames of each ``sample`` stage (``record_steps``);
+            the x_t frames at the same steps are left in :attr:`recorded_xt`.
         """
         monitor: StepMonitor | None = None
         stage: object = None
         frames: list[np.ndarray] = []
+        self.recorded_xt = []
 
         def close_monitor() -> None:
             if monitor is not None:
@@ -161,6 +165,7 @@ class JobContext:
                 recorded = monitor.frames() if monitor.phase == "sample" and record_steps else None
                 if recorded is not None:
                     frames.append(recorded)
+                    self.recorded_xt.append(monitor.frames_xt())
 
         try:
             while True:
@@ -223,12 +228,14 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
     out, frames = ctx.drive(run, record)
     if record and frames:
         all_frames = np.concatenate(frames, axis=1)
+        frames_xt = np.concatenate(ctx.recorded_xt, axis=1)
     else:
         record = []
         all_frames = np.zeros((0, len(out.images), *preview_shape(height, width, size), 3), np.uint8)
+        frames_xt = all_frames
     return SampleResult(
         images=out.images, x_T=out.x_T, seeds=out.seeds, timesteps=out.timesteps,
-        frames=all_frames, frame_steps=list(record),
+        frames=all_frames, frame_steps=list(record), frames_xt=frames_xt,
     )  # fmt: skip
 
 

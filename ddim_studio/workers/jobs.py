@@ -160,6 +160,7 @@ class SampleResult:
             (``JobRunner.preview_size``); F = 0 when ``JobRunner.record_frames`` is off.
         frame_steps: the 0-based step index of each frame: every step, or, when S > 250, 250 evenly
             spaced ones (first and last kept); fewer if the frames would pass 256 MiB.
+        frames_xt: (F, N, h, w, 3) uint8, x_t at the same steps (None when not recorded).
     """
 
     images: torch.Tensor
@@ -168,6 +169,7 @@ class SampleResult:
     timesteps: list[int]
     frames: np.ndarray
     frame_steps: list[int]
+    frames_xt: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def recorded_steps(total: int, limit: int = MAX_RECORDED_FRAMES) -> list[int]:
 def scrubber_steps(total: int, images: int, height: int, width: int, max_side: int) -> list[int]:
     """The steps a sample job records: ≤ 250, fewer if the frames of all images would pass the budget."""
     h, w = preview_shape(height, width, max_side)
-    per_frame = max(1, images * h * w * 3)
+    per_frame = max(1, 2 * images * h * w * 3)  # pred_x0 and x_t
     return recorded_steps(total, min(MAX_RECORDED_FRAMES, RECORD_BUDGET_BYTES // per_frame))
 
 
@@ -134,6 +134,7 @@ class StepMonitor:
         self._max_side = int(settings.preview_size)
         self._record = set(record_steps)
         self._frames: list[torch.Tensor] = []
+        self._frames_xt: list[torch.Tensor] = []  # x_t at the same steps (the replay's "Show x_t")
         self._timesteps: list[int] = []
         self._flags: torch.Tensor | None = None
         self._defer = defer_checks  # None: defer (device flags) everywhere but on the CPU
@@ -153,6 +154,7 @@ class StepMonitor:
         if result.index in self._record:
             frame = quantize(displayable(result.pred_x0, self._max_side))
             self._frames.append(frame)
+            self._frames_xt.append(quantize(displayable(result.x_t, self._max_side)))
         now = time.perf_counter()
         if not self._throttle.due(now, force=result.index == self.total - 1):
             return
@@ -187,6 +189,12 @@ class StepMonitor:
         if not self._frames:
             return None
         return torch.stack(self._frames).cpu().numpy()
+
+    def frames_xt(self) -> np.ndarray | None:
+        """The recorded x_t frames, shaped like :meth:`frames`, or None if none were recorded."""
+        if not self._frames_xt:
+            return None
+        return torch.stack(self._frames_xt).cpu().numpy()
 
     def _to_host(self, x: torch.Tensor) -> np.ndarray:
         return tensor_to_uint8(displayable(x, self._max_side))

@@ -36,6 +36,11 @@ from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 
+VARIATIONS_TEXT = (
+    "Make variations samples this x_T with η > 0: every step adds fresh noise, so a small η changes "
+    "details and a large η can change the whole picture (more so for photos unlike the model's data)."
+)
+
 
 class EncodeView(FileDropMixin, QWidget):
     """Layout of the Encode mode; the whole view accepts dropped image and latent files."""
@@ -136,7 +141,7 @@ class EncodeView(FileDropMixin, QWidget):
             spin.setMinimumWidth(70)
         self.var_button = QPushButton("Make variations")
         theme.apply_icon(self.var_button, "variations")
-        self.var_button.setToolTip("Sample from this x_T with η > 0: the same picture, with new details")
+        self.var_button.setToolTip(VARIATIONS_TEXT)
         grid.addWidget(self.save_latent_button, 0, 0)
         grid.addWidget(self.send_button, 0, 1)
         grid.addWidget(self.add_button, 1, 0, 1, 2)
@@ -169,9 +174,7 @@ class EncodeView(FileDropMixin, QWidget):
         column.addWidget(self.progress)
         column.addLayout(top, 1)
         column.addWidget(heading("Variations"))
-        self.variations = ImageGrid(
-            "Make variations samples this x_T with η > 0: the layout stays, details change."
-        )
+        self.variations = ImageGrid(VARIATIONS_TEXT)
         self.variations.setFixedHeight(128)
         column.addWidget(self.variations)
         return main
@@ -230,11 +233,11 @@ class EncodeView(FileDropMixin, QWidget):
         for button in (self.save_latent_button, self.send_button, self.var_button, self.add_button):
             button.setEnabled(has)
 
-    def set_metrics(self, mse: float | None, psnr: float | None) -> None:
-        """Show the reconstruction error (None clears)."""
-        self.mse_label.setText("—" if mse is None else f"{mse:.5f}")
+    def set_metrics(self, mse: float | None, psnr: float | None, missing: str = "—") -> None:
+        """Show the reconstruction error (None shows ``missing``)."""
+        self.mse_label.setText(missing if mse is None else f"{mse:.5f}")
         if psnr is None:
-            self.psnr_label.setText("—")
+            self.psnr_label.setText(missing)
         else:
             self.psnr_label.setText("∞" if psnr == float("inf") else f"{psnr:.2f} dB")
 

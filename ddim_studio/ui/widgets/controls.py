@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QPainter, QPaintEvent, QValidator
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -111,6 +111,23 @@ class EtaControl(QWidget):
         self.valueChanged.emit(raw / 100)
 
 
+class ClampingSpinBox(QSpinBox):
+    """A spin box where a number typed above the maximum becomes the maximum (5000 → 1000), not a
+    shorter number (Qt's own box drops the last digit: 5000 → 500)."""
+
+    def validate(self, text: str, pos: int) -> object:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return QValidator.State.Intermediate, text, pos
+        return super().validate(text, pos)
+
+    def fixup(self, text: str) -> str:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return str(self.maximum())
+        return super().fixup(text)
+
+
 class StepsControl(QWidget):
     """Steps S: a slider 1–T, an exact spin box and preset buttons (10, 20, 50, 100, 1000)."""
 
@@ -119,7 +136,7 @@ class StepsControl(QWidget):
     def __init__(self, maximum: int = 1000, value: int = 50, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.spin = QSpinBox()
+        self.spin = ClampingSpinBox()
         self.spin.setFixedWidth(74)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         row = QHBoxLayout()
@@ -227,8 +244,7 @@ class ProgressRow(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
         self.bar.setFixedHeight(8)
-        self.label = caption("Ready")
-        self.label.setWordWrap(False)
+        self.label = ElidedLabel("Ready")  # long messages elide; they never widen the window
         self.cancel_button = QPushButton("Cancel")
         theme.apply_icon(self.cancel_button, "stop")
         self.cancel_button.setToolTip("Stop the running job (Esc)")
@@ -312,6 +328,7 @@ class ElidedLabel(QLabel):
         self.setProperty("role", role)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(20)
+        self.elide_mode = Qt.TextElideMode.ElideRight  # ElideMiddle keeps both ends in view
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         super().setText(text)
@@ -322,5 +339,5 @@ class ElidedLabel(QLabel):
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment()) | int(Qt.AlignmentFlag.AlignVCenter), text)
