@@ -136,7 +136,10 @@ def _edit_body(
         chunk_source = x_0[lo:hi] if x_0.shape[0] > 1 else x_0.expand(hi - lo, -1, -1, -1)
         noise = ImageNoise(list(seeds[lo:hi]), shape, device, LATENT_DTYPE)
         steps = editing.iter_edit(model, chunk_source, mask=m, noise=noise, **settings)
-        stage = Stage("edit", cost.model_calls, len(seeds), batch_offset=lo, chunk=c, chunks=len(parts))
+        stage = Stage(
+            "edit", cost.model_calls, len(seeds), batch_offset=lo, chunk=c, chunks=len(parts),
+            job_total=cost.model_calls * len(parts),
+        )  # fmt: skip
         last = yield from phase(stage, steps)
         images.append(check_finite(last.x_t, "The edited picture").to("cpu", torch.float32))
         sources.append(chunk_source.to("cpu", torch.float32))

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 REFRESH_MS = 500
 GENERATE_CHUNK = 8  # the Generate controller's chunk (ui/generate/generate_controller.CHUNK)
+EDIT_CHUNK = 8  # the Edit controller's chunk (ui/edit/edit_controller.CHUNK)
 MIN_PREVIEW = 64
 CLIP_MESSAGE = (
     "This model's config asks for clip_sample: true. Clipping is off: it breaks exact inversion "
@@ -67,11 +68,24 @@ def _interpolate_plan(window: MainWindow) -> Plan | None:
     return pictures * steps + interpolate_calls(frames, batch, steps), min(batch, frames)
 
 
+def _edit_plan(window: MainWindow) -> Plan | None:
+    from ddim_studio.core.editing import steps_run  # torch: only once a model is there to estimate
+
+    view = getattr(window, "edit_view", None)
+    if view is None:
+        return None
+    steps, harmonize, count = view.steps.value(), view.harmonize.value(), view.count.value()
+    decode = steps_run(steps, view.strength.value() / 100)
+    per_picture = decode * (1 + harmonize) + (decode if view.start.currentText() == "invert" else 0)
+    return sample_calls(count, EDIT_CHUNK, per_picture), min(EDIT_CHUNK, count)
+
+
 #: mode name → (the Run button's attribute on the view, the plan of the run it starts)
 PLANS: dict[str, tuple[str, Callable[[Any], Plan | None]]] = {
     "generate": ("generate_button", _generate_plan),
     "encode": ("encode_button", _encode_plan),
     "interpolate": ("run_button", _interpolate_plan),
+    "edit": ("edit_button", _edit_plan),
 }
 
 

@@ -25,7 +25,7 @@ def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ign
     advisor = window.advisor
     qtbot.waitUntil(lambda: advisor.rate is not None, timeout=WAIT_MS)  # the probe timed at load
     assert advisor.rate.seconds > 0 and advisor.rate.batch == 1
-    for mode in ("generate", "encode", "interpolate"):
+    for mode in ("generate", "encode", "interpolate", "edit"):
         window.set_mode(mode)
         qtbot.waitUntil(lambda m=mode: bool(advisor.labels[m].text()), timeout=5000)
         assert ESTIMATE.match(advisor.labels[mode].text()), advisor.labels[mode].text()
@@ -41,6 +41,15 @@ def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ign
     advisor.refresh()
     label = advisor.labels["generate"].text()
     assert label == "⚠ ≈ 35 min on this CPU"  # 50 calls × 4 pictures × 10.5 s, and a warning
+    edit = window.edit_view
+    edit.steps.set_value(50)
+    edit.strength.setValue(40)  # strength 0.4: 20 of 50 steps
+    edit.count.setValue(1)
+    edit.start.setCurrentText("noise")
+    edit.harmonize.setValue(0)
+    noise = advisor.estimate("edit")
+    edit.start.setCurrentText("invert")  # the inversion up to t₀ costs as many calls again
+    assert noise is not None and advisor.estimate("edit") == 2 * noise
 
 
 def test_large_model_defaults_on_a_cpu(qtbot, window) -> None:  # type: ignore[no-untyped-def]
