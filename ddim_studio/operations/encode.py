@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
-from ddim_studio.core.sampling import iter_invert, resolve_timesteps
+from ddim_studio.core.sampling import StepResult, iter_invert, resolve_timesteps
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.run import Body, Run, Stage, phase
 from ddim_studio.operations.sample import LATENT_DTYPE, sampler_for
@@ -25,6 +26,9 @@ class EncodeOutput:
         psnr: per picture, dB.
         timesteps: the τ used, noisiest first.
         sampler: the sampler that decoded.
+        refine: K, the fixed-point updates per inversion step (0 = the paper's plain inversion).
+        calls: the batched model calls the inversion made (the sum of its steps' ``calls``; S when
+            ``refine`` is 0, at most ``inversion_calls(S, K)``); the decode adds S more.
     """
 
     x_T: torch.Tensor
@@ -33,6 +37,8 @@ class EncodeOutput:
     psnr: list[float]
     timesteps: list[int]
     sampler: str
+    refine: int = 0
+    calls: int = 0
 
 
 def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
@@ -43,14 +49,49 @@ def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
     return images.detach().unsqueeze(0) if images.ndim == 3 else images.detach()
 
 
+def counted_invert_phase(
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    count: int,
+    refine: int = 0,
+) -> Body[tuple[torch.Tensor, int]]:
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device), refined ``refine`` times a step.
+
+    Returns:
+        x_T and the batched model calls the inversion made (the sum of its steps' ``calls``).
+    """
+    total = len(resolve_timesteps(model, steps, spacing, None))
+    steps_run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, refine=refine)
+    calls = [0]
+
+    def counted() -> Iterator[StepResult]:
+        for step in steps_run:
+            calls[0] += step.calls
+            yield step
+
+    last = yield from phase(Stage("encode", total, count), counted())
+    return last.x_t, calls[0]
+
+
 def invert_phase(
-    model: DiffusionModel, x_0: torch.Tensor, *, steps: int, spacing: str, clip_sample: bool, count: int
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    count: int,
+    refine: int = 0,
 ) -> Body[torch.Tensor]:
     """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T."""
-    total = len(resolve_timesteps(model, steps, spacing, None))
-    run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("encode", total, count), run)
-    return last.x_t
+    x_T, _calls = yield from counted_invert_phase(
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine
+    )
+    return x_T
 
 
 def _encode_body(
@@ -62,19 +103,22 @@ def _encode_body(
     clip_sample: bool,
     sampler: str,
     device: torch.device,
+    refine: int = 0,
 ) -> Body[EncodeOutput]:
     spec = sampler_for(sampler, 0.0)
     x_0 = image_batch(images).to(device=device, dtype=LATENT_DTYPE)
     count = int(x_0.shape[0])
     seq = resolve_timesteps(model, steps, spacing, None)
-    x_T = yield from invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count
+    x_T, calls = yield from counted_invert_phase(
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine
     )
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
     last = yield from phase(Stage("decode", len(seq), count), run)
     reconstruction = last.x_t.to("cpu", torch.float32)
     mse, psnr = reconstruction_error(x_0, reconstruction)
-    return EncodeOutput(x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name)
+    return EncodeOutput(
+        x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name, int(refine), calls
+    )
 
 
 def encode_images(
@@ -86,14 +130,16 @@ def encode_images(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    refine: int = 0,
 ) -> Run[EncodeOutput]:
     """Invert pictures (N, 3, H, W) in [−1, 1], already fitted to the model, then decode at η = 0.
 
-    Phases: ``encode`` (the DDIM inversion, S steps), then ``decode`` (``sampler``, S steps).
+    Phases: ``encode`` (the DDIM inversion, S steps; with ``refine`` = K > 0 each step is refined
+    by up to K fixed-point updates, ``core.inversion``), then ``decode`` (``sampler``, S steps).
     """
     return Run(
         _encode_body(
             model, images, steps=steps, spacing=spacing, clip_sample=clip_sample, sampler=sampler,
-            device=torch.device(device),
+            device=torch.device(device), refine=refine,
         )
     )  # fmt: skip
