@@ -21,6 +21,7 @@ from ddim_studio.core.latents import load_latent, save_latent
 from ddim_studio.core.models import load_model, resolve_device
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import initial_noise, seeds_for
+from ddim_studio.core.samplers import get_sampler
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, sanitize_stem
 from ddim_studio.operations import (
@@ -42,7 +43,16 @@ class Session:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.sampler = sampler_for(args.sampler, float(getattr(args, "eta", 0.0))).name
+        spec = get_sampler(args.sampler)
+        eta = float(getattr(args, "eta", 0.0))
+        if eta > 0 and not spec.supports_eta:
+            raise ValueError(
+                f"--eta {eta:g} applies to DDIM only: {spec.label} is deterministic; "
+                "drop --eta or use --sampler ddim."
+            )
+        self.sampler = sampler_for(args.sampler, eta).name
+        if getattr(args, "spacing", None) is None:  # none given: the sampler's own default
+            args.spacing = spec.default_spacing
         self.device = resolve_device(args.device)
         self.model, self.info = load_model(
             args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
@@ -174,18 +184,34 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
     for path in args.images:
         loaded = load_image(path)
         x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
-        out = drain(encode_images(session.model, x0, **session.settings()), f"encode {path.name}")
+        run = encode_images(session.model, x0, refine=args.refine, **session.settings())
+        out = drain(run, f"encode {path.name}")
         mse, psnr = out.mse[0], out.psnr[0]
-        params = session.params("encode", source=path.name, mse=mse, psnr=psnr)
+        params = session.params("encode", source=path.name, mse=mse, psnr=psnr, refine=args.refine)
         files = session.save(f"{path.stem}-recon", tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
         for warning in loaded.warnings:
             print(f"warning: {path.name}: {warning}", file=sys.stderr)
-        print(f"{path.name}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {files[0].name}", file=sys.stderr)
-        rows.append({"image": path, "mse": mse, "psnr": psnr, "files": files})
+        calls = out.calls + len(out.timesteps)  # the inversion's, then the decode's S
+        print(
+            f"{path.name}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  ({calls} model calls)  → {files[0].name}",
+            file=sys.stderr,
+        )
+        rows.append(
+            {
+                "image": path,
+                "mse": mse,
+                "psnr": psnr,
+                "calls": calls,
+                "inversion_calls": out.calls,
+                "files": files,
+            }
+        )
     return {
         "command": "encode",
         "model": session.info.name,
         "sampler": session.sampler,
+        "spacing": args.spacing,
+        "refine": args.refine,
         "timesteps": session.timesteps,
         "results": rows,
     }
@@ -220,11 +246,14 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     a, b = resolve_endpoint(args.a, shape), resolve_endpoint(args.b, shape)
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
-        **session.settings(),
+        refine=args.refine, **session.settings(),
     )  # fmt: skip
     frames = list(tensor_to_uint8(drain(run, "frames").images))
     strip = export.strip_image(frames, min_side=0, gap=0)  # model resolution, side by side
-    params = session.params("interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method)
+    refine = args.refine if a.is_image or b.is_image else None  # only picture ends are inverted
+    params = session.params(
+        "interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method, refine=refine
+    )
     stem = sanitize_stem(f"interp-{Path(args.a).stem}-{Path(args.b).stem}-{args.method}")
     strip_path = session.save(stem, strip, params, None)[0]
     gif = export.export_gif(session.out / f"{strip_path.stem}.gif", frames, fps=args.fps, bounce=True)

@@ -84,6 +84,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "mse": _number,
     "psnr": _number,
     "size": _size,
+    "refine": _int_in(0, 100),
 }
 
 
