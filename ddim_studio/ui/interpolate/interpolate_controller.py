@@ -26,6 +26,7 @@ from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import latent_image
+from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
 
 SLOTS = ("A", "B")
@@ -71,6 +72,10 @@ class InterpolateController(QObject):
             widget.seedChosen.connect(lambda seed, n=name: self.fill_from_seed(n, seed))
             widget.galleryRequested.connect(lambda n=name: self._fill_from_gallery_selection(n))
         self.tracker.step.connect(self._on_step)
+        self.spacing_follower = SpacingFollower(
+            view.sampler, view.spacing, view.spacing_note, lambda: "uniform"
+        )
+        services.model.ready.connect(lambda _info: view.sampler.set_rows(registry_rows()))
 
     # ---- filling slots ------------------------------------------------------------------------
     def set_slot(self, name: str, content: SlotContent | None) -> None:
@@ -202,8 +207,9 @@ class InterpolateController(QObject):
         count, method = v.frames.value(), v.method.currentText()
         self.services.settings.set("defaults/frames", count)
         job = InterpolateJob(
-            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8
-        )
+            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8,
+            sampler=v.sampler.name(),
+        )  # fmt: skip
         v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
         v.fit_film()
         v.set_has_frames(False)
