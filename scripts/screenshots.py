@@ -86,9 +86,18 @@ async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore
     grab(window, out / "generate.png")
 
 
+async def shoot_samplers(window, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Samplers paper view: the selected seed with DDIM and DPM-Solver++ at S = 5, 10, 20, 50."""
+    window.set_mode("generate")
+    window.generate.paper.samplers()
+    await idle(window)
+    grab(window, out / "samplers.png")
+
+
 async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
     window.set_mode("encode")
     window.encode_view.steps.set_value(steps)
+    window.encode_view.refine.setValue(4)  # the refined inversion; its latent health shows beside
     window.encode.load_path(photo)
     window.encode.encode()
     await idle(window)
@@ -126,13 +135,14 @@ async def scenario(window, out: Path, photo: Path, steps: int) -> None:  # type:
     if not window.services.model.is_loaded:
         raise RuntimeError(window.services.notifier.last("error"))
     await shoot_generate(window, out, steps)
+    await shoot_samplers(window, out)
     await shoot_encode(window, out, photo, steps)
     await shoot_interpolate(window, out, steps)
     window.set_mode("generate")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Produce generate.png, encode.png and interpolate.png; returns the exit code."""
+    """Produce generate.png, samplers.png, encode.png and interpolate.png; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder, checkpoint or hub id")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))

@@ -29,7 +29,7 @@ from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.encode.encode_view import EncodeView
+from ddim_studio.ui.encode.encode_view import EncodeView, format_mse
 from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
@@ -300,7 +300,7 @@ class EncodeController(LatentActions, QObject):
         self.view.set_metrics(mse, psnr)
         self.show_health(x_T)
         self.view.set_has_latent(True)
-        self.view.progress.finish(f"Done · MSE {mse:.5f} · PSNR {psnr:.2f} dB{note}")
+        self.view.progress.finish(f"Done · MSE {format_mse(mse)} · PSNR {psnr:.2f} dB{note}")
 
     def show_health(self, x_T: torch.Tensor | None) -> None:
         """The latent health readout of ``x_T`` (cleared for None or a latent it cannot judge)."""

@@ -65,6 +65,11 @@ SHORT_WARNING = (
 )
 
 
+def format_mse(mse: float) -> str:
+    """MSE with five decimals, or in powers of ten below 10⁻⁴ (a refined inversion gets there)."""
+    return f"{mse:.5f}" if mse == 0 or mse >= 1e-4 else f"{mse:.1e}"
+
+
 class LatentHealthLike(Protocol):
     """What the readout shows (``core.latent_health.LatentHealth``; the view imports no torch)."""
 
@@ -112,7 +117,7 @@ class EncodeView(FileDropMixin, QWidget):
         zone = QVBoxLayout(self.drop_zone)
         zone.setContentsMargins(10, 10, 10, 10)
         self.source_canvas = PixelCanvas("Drop an image or a latent here")
-        self.source_canvas.setFixedHeight(150)
+        self.source_canvas.setFixedHeight(118)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open…")
         theme.apply_icon(self.open_button, "image")
@@ -337,7 +342,7 @@ class EncodeView(FileDropMixin, QWidget):
 
     def set_metrics(self, mse: float | None, psnr: float | None) -> None:
         """Show the reconstruction error (None clears)."""
-        self.mse_label.setText("—" if mse is None else f"{mse:.5f}")
+        self.mse_label.setText("—" if mse is None else format_mse(mse))
         if psnr is None:
             self.psnr_label.setText("—")
         else:
