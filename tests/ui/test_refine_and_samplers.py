@@ -135,7 +135,7 @@ def test_samplers_paper_view_shows_both_samplers_at_four_step_counts(qtbot, wind
     qtbot.mouseClick(view.samplers_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window, timeout=120_000)
     captions = view.paper_strip.captions()
-    assert captions == [f"{name} S={s}" for name in ("DDIM", "DPM++") for s in (5, 10, 20, 50)]
+    assert captions == [f"{name} {s}" for name in ("DDIM", "DPM++") for s in (5, 10, 20, 50)]
     assert "DPM-Solver++" in view.paper_title.text() and "spacing" in view.paper_title.toolTip()
     assert all(view.paper_strip.image(i) is not None for i in range(8))
     assert [(j.sampler, j.steps, j.spacing, j.eta) for j in jobs] == [

@@ -24,7 +24,7 @@ SWEEP_ETAS = (0.0, 0.2, 0.5, 1.0)
 SAMPLER_STEPS = (5, 10, 20, 50)
 #: The samplers compared by the Samplers view, in its order (rows of the strip).
 COMPARED_SAMPLERS = ("ddim", "dpmpp-2m")
-#: Short names for the Samplers view's small cells.
+#: Short names for the Samplers view's small cells (captioned "DDIM 10": the sampler and S).
 CAPTION_NAMES = {"ddim": "DDIM", "dpmpp-2m": "DPM++"}
 
 
@@ -116,11 +116,12 @@ class PaperViews(QObject):
                     (seed,), steps=steps, eta=0.0, spacing=row.default_spacing, batch_size=1,
                     clip_sample=p.clip_sample, sampler=name,
                 )  # fmt: skip
-                runs.append((f"{CAPTION_NAMES.get(name, short_label(row.label))} S={steps}", job))
+                runs.append((f"{CAPTION_NAMES.get(name, short_label(row.label))} {steps}", job))
         spacings = ", ".join(
             f"{short_label(rows[n].label)} {rows[n].default_spacing}" for n in rows if n in COMPARED_SAMPLERS
         )
-        self._start("samplers", seed, runs, f"seed {seed} · same x_T · top DDIM, bottom DPM-Solver++")
+        title = f"S = 5, 10, 20, 50: DDIM (top), DPM-Solver++ (bottom) · seed {seed}"
+        self._start("samplers", seed, runs, title)
         self.view.paper_title.setToolTip(
             f"Seed {seed}, η = 0: the same x_T decoded at S = 5, 10, 20 and 50 with each sampler "
             f"(spacing: {spacings}). Both reach the same picture; DPM-Solver++ gets there in fewer steps."
