@@ -1,4 +1,4 @@
-"""Headless commands over the same core as the window: sample, encode, decode, interpolate, train.
+"""Headless commands over the same core as the window: sample, encode, decode, interpolate, edit, train.
 
 Every command takes ``--model`` (a diffusers folder, a hub id, or an original DDIM checkpoint
 with ``--model-config``), ``--device``, ``--dtype``, ``--out`` and ``--json``; progress goes to
@@ -134,6 +134,33 @@ def _common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
         )
 
 
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"strength must be more than 0 and at most 1, got {text}")
+    return value
+
+
+def _at_least_zero(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _edit_parser(sub: Any) -> None:
+    p = sub.add_parser("edit", help="re-imagine a painted picture, or regenerate a masked region")
+    _common(p)
+    p.add_argument("image", type=Path, help="the (painted) picture to edit")
+    p.add_argument("--mask", type=Path, default=None, help="white = regenerate, black = keep")
+    p.add_argument("--strength", type=_strength, default=0.5, help="how far into noise, in (0, 1]")
+    p.add_argument("--start", choices=["noise", "invert"], default="noise")
+    p.add_argument("--eta", type=_eta, default=0.0)
+    p.add_argument("--harmonize", type=_at_least_zero, default=0, help="redo steps per step (needs --mask)")
+    p.add_argument("-n", "--num", type=_positive, default=1, help="how many results")
+    p.add_argument("--seed", type=_seed, default=0, help="result i gets seed SEED + i")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ddim-studio`` argument parser with its subcommands."""
     parser = OneLineParser(prog="ddim-studio", description="DDIM sampling, inversion and interpolation.")
@@ -164,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
     p.add_argument("--fps", type=_positive, default=8)
     _add_refine(p)
+    _edit_parser(sub)
     p = sub.add_parser("train", help="train the default model (resumable)")
     from ddim_studio.training.run import build_parser as train_parser
 
@@ -182,10 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ddim_studio.training.run import run
 
         return run(args)
-    from ddim_studio import commands
-
     try:
-        summary = getattr(commands, f"cmd_{args.command}")(args)
+        if args.command == "edit":
+            from ddim_studio.edit_command import cmd_edit as command
+        else:
+            from ddim_studio import commands
+
+            command = getattr(commands, f"cmd_{args.command}")
+        summary = command(args)
     except user_errors() as exc:
         print(f"ddim-studio {args.command}: error: {exc}", file=sys.stderr)
         return 1

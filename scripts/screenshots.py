@@ -3,6 +3,7 @@
 Usage::
 
     python scripts/screenshots.py [--model PATH] [--out docs/screenshots] [--steps 50] [--theme dark]
+        [--only generate samplers encode interpolate edit]
 
 The model is ``--model``, else ``$DDIM_STUDIO_MODEL``, else the shipped default. Settings and the
 gallery live in a throw-away folder, so the screenshots start from a clean studio.
@@ -128,26 +129,62 @@ async def shoot_interpolate(window, out: Path, steps: int) -> None:  # type: ign
     grab(window, out / "interpolate.png")
 
 
-async def scenario(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+async def shoot_edit(window, out: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
+    """Edit: a scene with a painted bar, a mask around it, four results at strength 0.5."""
+    from PySide6.QtGui import QColor
+
+    window.set_mode("edit")
+    view, ctrl = window.edit_view, window.edit
+    scene = make_scenes(1, seed=11, size=32)[0]
+    ctrl.set_source(Image.fromarray(scene), "scene-11.png")
+    view.set_color(QColor(250, 210, 40))
+    view.brush_size.setValue(4)
+    view.set_tool("brush")
+    view.canvas.stroke([(5.5, 25.5), (14.5, 25.5)])
+    view.set_tool("mask")
+    view.brush_size.setValue(8)
+    view.canvas.stroke([(5.5, 25.5), (14.5, 25.5)])
+    view.set_tool("brush")
+    view.set_strength(0.5)
+    view.steps.set_value(steps)
+    view.count.setValue(4)
+    view.seed.set_value(7, lock=True)
+    ctrl.edit()
+    await idle(window)
+    view.compare_slider.setValue(45)
+    grab(window, out / "edit.png")
+
+
+SHOTS = ("generate", "samplers", "encode", "interpolate", "edit")
+
+
+async def scenario(window, out: Path, photo: Path, steps: int, only: tuple[str, ...] = SHOTS) -> None:  # type: ignore[no-untyped-def]
     await wait_for(
         lambda: window.services.model.is_loaded or window.services.notifier.last("error"), "the model"
     )
     if not window.services.model.is_loaded:
         raise RuntimeError(window.services.notifier.last("error"))
-    await shoot_generate(window, out, steps)
-    await shoot_samplers(window, out)
-    await shoot_encode(window, out, photo, steps)
-    await shoot_interpolate(window, out, steps)
+    if "generate" in only:
+        await shoot_generate(window, out, steps)
+    if "samplers" in only:
+        await shoot_samplers(window, out)
+    if "encode" in only:
+        await shoot_encode(window, out, photo, steps)
+    if "interpolate" in only:
+        await shoot_interpolate(window, out, steps)
+    if "edit" in only:
+        await shoot_edit(window, out, steps)
     window.set_mode("generate")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Produce generate.png, samplers.png, encode.png and interpolate.png; returns the exit code."""
+    """Produce generate.png, samplers.png, encode.png, interpolate.png and edit.png; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder, checkpoint or hub id")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--theme", default="dark", choices=theme.THEMES)
+    parser.add_argument("--only", nargs="+", choices=SHOTS, default=list(SHOTS), help="which screenshots")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from ddim_studio.ui.main_window import MainWindow
@@ -166,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         photo = sample_photo(Path(tmp))
         try:
             with loop:
-                loop.run_until_complete(scenario(window, args.out, photo, args.steps))
+                loop.run_until_complete(scenario(window, args.out, photo, args.steps, tuple(args.only)))
         finally:
             window.close()
     return 0

@@ -85,6 +85,11 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "psnr": _number,
     "size": _size,
     "refine": _int_in(0, 100),
+    "strength": lambda v: _number_in(0.0, 1.0)(v) and v > 0,
+    "start": lambda v: v in ("noise", "invert"),
+    "harmonize": _int_in(0, 1000),
+    "t_start": _int_in(0, MAX_TRAIN_TIMESTEPS),
+    "mask": lambda v: isinstance(v, bool),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, BinaryIO
@@ -37,6 +38,10 @@ from ddim_studio.core.saved_params import utf8_text
 OUTPUT_DIR_ENV = "DDIM_STUDIO_OUTPUT_DIR"
 TRASH_DIR = ".trash"
 PNG_SUFFIX = ".png"
+#: Pictures saved beside an edit's picture (its painted source and its mask); not listed on their own.
+SOURCE_SUFFIX = ".source.png"
+MASK_SUFFIX = ".mask.png"
+COMPANION_SUFFIXES = (SOURCE_SUFFIX, MASK_SUFFIX)
 MAX_STEM_BYTES = 150
 #: A temp file untouched this long (seconds) was left by a save that was killed; younger ones may
 #: belong to a save in progress in another process and are never removed.
@@ -106,6 +111,25 @@ class SavedItem:
         return self.png.stem
 
 
+def _png_writer(picture: Image.Image) -> Writer:
+    def write(fh: BinaryIO) -> None:
+        picture.save(fh, format="PNG")
+
+    return write
+
+
+def companions(png: Path) -> list[Path]:
+    """The files saved beside ``png`` (an edit's source and mask) that exist."""
+    found = [png.with_name(png.stem + suffix) for suffix in COMPANION_SUFFIXES]
+    return [p for p in found if p.is_file()]
+
+
+def _is_companion(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is a companion of a picture in ``names`` (then it is not listed itself)."""
+    lower = name.lower()
+    return any(lower.endswith(s) and name[: -len(s)] + PNG_SUFFIX in names for s in COMPANION_SUFFIXES)
+
+
 def _looks_complete_png(path: Path) -> bool:
     """Cheap check: PNG signature at the start and an IEND chunk at the very end."""
     try:
@@ -156,10 +180,13 @@ class OutputStore:
         *,
         stem: str,
         latent: torch.Tensor | None = None,
+        extras: Sequence[tuple[str, Image.Image]] = (),
     ) -> SavedItem:
         """Save ``img`` as ``<stem>.png`` with ``params`` inside, and ``latent`` as ``<stem>.safetensors``.
 
-        Both files get the same final stem, bumped (``stem-1``…) when a name is taken.
+        All files get the same final stem, bumped (``stem-1``…) when a name is taken. ``extras``
+        are ``(suffix, picture)`` pairs saved beside it as plain PNGs (an edit's source and mask,
+        suffixes in :data:`COMPANION_SUFFIXES`); they move and are deleted with the picture.
 
         Raises:
             StoreError: ``bad_name`` for a stem with path tricks; ``disk_full``, ``permission`` or
@@ -181,6 +208,7 @@ class OutputStore:
                 fh.write(blob)
 
             writers.append((LATENT_SUFFIX, write_latent))
+        writers += [(suffix, _png_writer(extra)) for suffix, extra in extras]
         paths = atomic_write_group(self.root, clean, writers)
         return SavedItem(
             paths[0], paths[1] if latent is not None else None, dict(params), paths[0].stat().st_mtime
@@ -217,12 +245,15 @@ class OutputStore:
             raise _store_error(exc, "the list of pictures", folder, "read") from exc
         items = []
         seen = set()
+        names = {entry.name for entry in entries}
         stale_before = time.time() - STALE_TEMP_SECONDS
         for entry in entries:
             if _TEMP_NAME.fullmatch(entry.name):
                 _remove_if_stale(entry, stale_before)
                 continue
             if entry.name.startswith(".") or not entry.name.lower().endswith(PNG_SUFFIX):
+                continue
+            if _is_companion(entry.name, names):
                 continue
             if entry.is_file(follow_symlinks=False):
                 path = Path(entry.path)
@@ -248,14 +279,17 @@ class OutputStore:
 
     def _move(self, item: SavedItem, folder: Path) -> SavedItem:
         sources = [item.png] + ([item.latent] if item.latent is not None else [])
+        extra = companions(item.png)
+        suffixes = [p.suffix for p in sources] + [p.name[len(item.png.stem) :] for p in extra]
+        sources += extra
         self._ensure(folder)
         try:
-            placed = place_group(sources, folder, item.png.stem, [p.suffix for p in sources])
+            placed = place_group(sources, folder, item.png.stem, suffixes)
             for src in sources:
                 src.unlink(missing_ok=True)
         except OSError as exc:
             raise _store_error(exc, item.png.name, folder, "moved") from exc
-        latent = placed[1] if len(placed) > 1 else None
+        latent = placed[1] if item.latent is not None else None
         return SavedItem(placed[0], latent, dict(item.params), placed[0].stat().st_mtime)
 
     def delete(self, item: SavedItem, to_trash: bool = True) -> SavedItem | None:
@@ -266,7 +300,7 @@ class OutputStore:
         """
         if to_trash:
             return self._move(item, self.trash_dir)
-        for path in (item.png, item.latent):
+        for path in (item.png, item.latent, *companions(item.png)):
             if path is not None:
                 try:
                     path.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ Each operation returns a :class:`~ddim_studio.operations.run.Run`: an iterator o
 ``StepResult`` steps (one per model call) whose typed result is ``run.result`` once iterated to
 the end; ``run.stage`` tells the phase and chunk of the latest step. The command line drains a run
 under a progress bar (``ddim_studio.commands``); the window's worker drains it under an abort flag
-and makes previews (``ddim_studio.workers.execution``). To add an operation (e.g. ``edit``), write
+and makes previews (``ddim_studio.workers.execution``). To add an operation (as ``edit`` was), write
 one module here with a ``_body`` generator (yield ``Stage`` then steps via ``phase``; return the
 result dataclass) and a public function wrapping it in ``Run``.
 
@@ -20,6 +20,8 @@ from typing import Any
 #: Public name → the module that defines it. Imported on first use, so that the torch-free parts
 #: (``operations.params``) can be read before torch is (the window draws itself first).
 _EXPORTS = {
+    "EditOutput": "edit",
+    "edit_images": "edit",
     "EncodeOutput": "encode",
     "encode_images": "encode",
     "Endpoint": "interpolation",
@@ -28,6 +30,8 @@ _EXPORTS = {
     "resolve_endpoint": "interpolation",
     "psnr_from_mse": "metrics",
     "reconstruction_error": "metrics",
+    "check_output_folder": "outputs",
+    "make_output_folder": "outputs",
     "build_params": "params",
     "is_studio": "params",
     "Run": "run",

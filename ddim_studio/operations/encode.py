@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ddim_studio.core.limits import check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
 from ddim_studio.core.sampling import StepResult, iter_invert, resolve_timesteps
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.run import Body, Run, Stage, phase
-from ddim_studio.operations.sample import LATENT_DTYPE, sampler_for
+from ddim_studio.operations.sample import LATENT_DTYPE, check_batch, sampler_for
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def counted_invert_phase(
             yield step
 
     last = yield from phase(Stage("encode", total, count), counted())
-    return last.x_t, calls[0]
+    return check_finite(last.x_t, "The encoded latent"), calls[0]
 
 
 def invert_phase(
@@ -106,15 +107,16 @@ def _encode_body(
     refine: int = 0,
 ) -> Body[EncodeOutput]:
     spec = sampler_for(sampler, 0.0)
-    x_0 = image_batch(images).to(device=device, dtype=LATENT_DTYPE)
+    x_0 = check_finite(image_batch(images), "The batch of pictures to encode").to(device, LATENT_DTYPE)
     count = int(x_0.shape[0])
+    check_batch(model, max(count, 1), count)
     seq = resolve_timesteps(model, steps, spacing, None)
     x_T, calls = yield from counted_invert_phase(
         model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine
     )
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
     last = yield from phase(Stage("decode", len(seq), count), run)
-    reconstruction = last.x_t.to("cpu", torch.float32)
+    reconstruction = check_finite(last.x_t.to("cpu", torch.float32), "The reconstruction")
     mse, psnr = reconstruction_error(x_0, reconstruction)
     return EncodeOutput(
         x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name, int(refine), calls

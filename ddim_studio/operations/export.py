@@ -7,7 +7,7 @@ atomically without overwriting (``core.atomic.atomic_write``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from ddim_studio.core.imaging import png_info
-from ddim_studio.core.store import atomic_write
+from ddim_studio.core.store import atomic_write, atomic_write_group, sanitize_stem
+from ddim_studio.operations.outputs import make_output_folder
 
 MIN_EXPORT_SIDE = 256
 GAP = 4
@@ -30,19 +31,10 @@ def upscale(frame: np.ndarray, min_side: int = MIN_EXPORT_SIDE) -> Image.Image:
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
-def export_gif(
-    path: Path,
-    frames: Sequence[np.ndarray],
-    *,
-    fps: float = 8.0,
-    bounce: bool = False,
-    min_side: int = MIN_EXPORT_SIDE,
-) -> Path:
-    """Write an endlessly looping animated GIF; ``bounce`` plays forwards then backwards.
-
-    Returns:
-        The path written (``name-1.gif``… when the name is taken).
-    """
+def _gif_writer(
+    frames: Sequence[np.ndarray], *, fps: float, bounce: bool, min_side: int
+) -> Callable[[BinaryIO], None]:
+    """A writer of the animated GIF of ``frames`` (quantized once, here)."""
     if len(frames) < 2:
         raise ValueError("An animation needs at least 2 frames.")
     images = [upscale(f, min_side) for f in frames]
@@ -65,7 +57,57 @@ def export_gif(
             optimize=False,
         )
 
-    return atomic_write(path.with_suffix(".gif"), write)
+    return write
+
+
+def export_gif(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    *,
+    fps: float = 8.0,
+    bounce: bool = False,
+    min_side: int = MIN_EXPORT_SIDE,
+) -> Path:
+    """Write an endlessly looping animated GIF; ``bounce`` plays forwards then backwards.
+
+    Returns:
+        The path written (``name-1.gif``… when the name is taken).
+    """
+    return atomic_write(
+        path.with_suffix(".gif"), _gif_writer(frames, fps=fps, bounce=bounce, min_side=min_side)
+    )
+
+
+def export_strip_and_gif(
+    folder: Path,
+    stem: str,
+    frames: Sequence[np.ndarray],
+    params: dict[str, Any],
+    *,
+    fps: float = 8.0,
+    bounce: bool = True,
+) -> list[Path]:
+    """Write the strip (``<stem>.png``, model resolution, ``params`` inside) and its GIF as one group.
+
+    Both files get the same free stem, or neither is written (a full disk leaves no strip without
+    its animation). The folder is created if needed.
+
+    Returns:
+        ``[strip, gif]``.
+
+    Raises:
+        StoreError: a bad name, a full disk, no permission; nothing is left behind.
+    """
+    clean = sanitize_stem(stem)
+    strip = strip_image(frames, min_side=0, gap=0)
+    info = png_info(params)
+
+    def write_png(fh: BinaryIO) -> None:
+        strip.save(fh, format="PNG", pnginfo=info)
+
+    gif = _gif_writer(frames, fps=fps, bounce=bounce, min_side=MIN_EXPORT_SIDE)
+    make_output_folder(folder)
+    return atomic_write_group(folder, clean, [(".png", write_png), (".gif", gif)])
 
 
 def strip_image(frames: Sequence[np.ndarray], *, min_side: int = 128, gap: int = GAP) -> Image.Image:

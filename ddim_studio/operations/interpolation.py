@@ -16,6 +16,7 @@ import torch
 from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, read_params
 from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.limits import MAX_BATCH_BYTES, check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
@@ -23,8 +24,11 @@ from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX
 from ddim_studio.operations.encode import invert_phase
 from ddim_studio.operations.params import is_studio
-from ddim_studio.operations.run import Body, Run, Stage, chunks, phase
-from ddim_studio.operations.sample import LATENT_DTYPE, sampler_for
+from ddim_studio.operations.run import Body, Run, Stage, phase
+from ddim_studio.operations.sample import LATENT_DTYPE, check_batch, sampler_for, span
+
+#: Most frames one interpolation may have: its result, strip and animation hold every frame.
+MAX_INTERPOLATION_FRAMES = 1000
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,30 @@ def resolve_endpoint(spec: str | os.PathLike[str], shape: tuple[int, ...]) -> En
     return Endpoint(pil_to_tensor(image)[0], True, path.stem)
 
 
+def check_frames(shape: tuple[int, ...], frames: int) -> int:
+    """Refuse a frame count above :data:`MAX_INTERPOLATION_FRAMES` or whose frames need too much memory.
+
+    The frames are held together (their latents, the pictures, the strip and the animation made
+    of them), about ``frames × (C + 3) × H × W × 4 × 2`` bytes, within ``core.limits.MAX_BATCH_BYTES``.
+
+    Raises:
+        ValueError: with the limit and a frame count that fits.
+    """
+    if isinstance(frames, bool) or not isinstance(frames, int):
+        raise ValueError(f"The number of frames must be a whole number, got {frames!r}.")
+    per_frame = (int(shape[0]) + 3) * int(shape[1]) * int(shape[2]) * 4 * 2
+    fits = min(MAX_INTERPOLATION_FRAMES, MAX_BATCH_BYTES // per_frame)
+    if frames > fits:
+        why = (
+            "(they are held together to make the strip and the animation)"
+            if fits == MAX_INTERPOLATION_FRAMES
+            else f"of this model's size (about {per_frame * frames / 1024**3:.1f} GiB for {frames:,})"
+        )
+        asked = f"{frames:,} were asked for"
+        raise ValueError(f"An interpolation may have at most {fits:,} frames {why}; {asked}.")
+    return frames
+
+
 def _interpolate_body(
     model: DiffusionModel,
     a: Endpoint,
@@ -132,7 +160,10 @@ def _interpolate_body(
     refine: int = 0,
 ) -> Body[InterpolateOutput]:
     spec = sampler_for(sampler, 0.0)
-    ends = [single(a.value, "a").to(device, LATENT_DTYPE), single(b.value, "b").to(device, LATENT_DTYPE)]
+    ends = [
+        check_finite(single(end.value, name), f"Endpoint {name.upper()}").to(device, LATENT_DTYPE)
+        for end, name in ((a, "a"), (b, "b"))
+    ]
     to_encode = [i for i, end in enumerate((a, b)) if end.is_image]
     if to_encode:  # both pictures in one batch
         x_0 = torch.stack([ends[i] for i in to_encode])
@@ -144,13 +175,13 @@ def _interpolate_body(
             ends[i] = encoded[row]
     path = interpolation_path(ends[0], ends[1], frames, method)
     seq = resolve_timesteps(model, steps, spacing, None)
-    parts = chunks(int(path.shape[0]), batch_size)
+    parts = check_batch(model, batch_size, int(path.shape[0]))
     images = []
     for c, (lo, hi) in enumerate(parts):
         run = spec.fn(model, path[lo:hi], steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
         stage = Stage("decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts))
         last = yield from phase(stage, run)
-        images.append(last.x_t.to("cpu", torch.float32))
+        images.append(check_finite(last.x_t.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)
 
 
@@ -172,7 +203,11 @@ def interpolate(
     """Encode the picture ends (phase ``encode``, one batch), then decode the path (phase ``decode``).
 
     ``refine`` = K > 0 refines each inversion step of the picture ends (``core.inversion``).
+
+    Raises:
+        ValueError: at once, for more frames than :func:`check_frames` allows.
     """
+    check_frames(tuple(model.sample_shape), frames)
     return Run(
         _interpolate_body(
             model, a, b, frames=frames, method=method, steps=steps, spacing=spacing, batch_size=batch_size,

@@ -1,11 +1,12 @@
 """The parameters saved with every picture and latent, built in one place for both front ends.
 
 Every saved picture carries ``app`` (``"ddim-studio"``), ``app_version``, ``params_version``,
-``kind`` (``sample``, ``variation``, ``encode``, ``decode`` or ``interpolate``), the
+``kind`` (``sample``, ``variation``, ``encode``, ``decode``, ``interpolate`` or ``edit``), the
 model (``model``, ``model_source``, ``prediction_type``, ``size``) and the run's settings
 (``sampler``, ``steps``, ``spacing``, ``timesteps``, ``eta``, ``clip_sample``), plus what the kind
-adds (``seed``, ``source``, ``mse``, ``psnr``, ``frame``…). No time stamp: the command line's files
-are byte-identical when rerun; the window's library adds ``created`` when it saves.
+adds (``seed``, ``source``, ``mse``, ``psnr``, ``frame``, an edit's ``strength``/``start``/
+``harmonize``…). No time stamp: the command line's files are byte-identical when rerun; the window's
+library adds ``created`` when it saves.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ddim_studio.core.names import APP, DEFAULT_SAMPLER, PARAMS_VERSION
 
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
-KINDS = ("sample", "variation", "encode", "decode", "interpolate")
+KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit")
 
 
 def build_params(

@@ -21,7 +21,7 @@ from ddim_studio.core.sampling import StepResult
 
 R = TypeVar("R")
 
-PHASES = ("sample", "encode", "decode")
+PHASES = ("sample", "encode", "decode", "edit")
 
 
 @dataclass(frozen=True)

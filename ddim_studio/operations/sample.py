@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ddim_studio.core.limits import check_batch_memory, check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER, SamplerSpec, get_sampler
@@ -44,13 +45,31 @@ def sampler_for(name: str, eta: float) -> SamplerSpec:
     return spec
 
 
+def check_batch(model: DiffusionModel, batch_size: int, count: int) -> list[tuple[int, int]]:
+    """The chunks of ``count`` items, after refusing a batch whose memory estimate is too large.
+
+    Raises:
+        ValueError: a bad ``batch_size``, or a batch that would need more memory than allowed (the
+            message gives the figure and a batch size that fits; see ``core.limits``).
+    """
+    parts = chunks(count, batch_size)
+    check_batch_memory(model, min(batch_size, count), getattr(model, "dtype", LATENT_DTYPE))
+    return parts
+
+
+def span(what: str, lo: int, hi: int, labels: Sequence[int] = ()) -> str:
+    """How a chunk is named in messages: "The batch of seeds 3–4", "The batch of latents 1–8"."""
+    first, last = (labels[lo], labels[hi - 1]) if labels else (lo + 1, hi)
+    return f"The batch of {what} {first}" if first == last else f"The batch of {what} {first}–{last}"
+
+
 def _explicit(x_T: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
     if not isinstance(x_T, torch.Tensor):
         raise ValueError(f"x_T must be a tensor shaped (N, C, H, W), got {type(x_T).__name__}.")
     x = x_T.detach().unsqueeze(0) if x_T.ndim == 3 else x_T.detach()
     if seeds and len(seeds) != x.shape[0]:
         raise ValueError(f"Give one seed per latent: {x.shape[0]} latents but {len(seeds)} seeds.")
-    return x
+    return check_finite(x, "The batch of latents to decode")
 
 
 def _start(
@@ -86,7 +105,7 @@ def _sample_body(
         raise ValueError("Give at least one seed (or latent) to sample.")
     seq = resolve_timesteps(model, steps, spacing, None)
     shape = tuple(model.sample_shape)
-    parts = chunks(count, batch_size)
+    parts = check_batch(model, batch_size, count)
     images, starts = [], []
     for c, (lo, hi) in enumerate(parts):
         chunk_latents = None if latents is None else latents[lo:hi]
@@ -94,7 +113,8 @@ def _sample_body(
         run = spec.fn(model, x_T, steps=steps, eta=eta, spacing=spacing, noise=noise, clip_sample=clip_sample)
         stage = Stage("sample", len(seq), count, batch_offset=lo, chunk=c, chunks=len(parts))
         last = yield from phase(stage, run)
-        images.append(last.x_t.to("cpu", torch.float32))
+        named = span("seeds", lo, hi, seeds) if latents is None else span("latents", lo, hi)
+        images.append(check_finite(last.x_t.to("cpu", torch.float32), named))
         starts.append(x_T.to("cpu", torch.float32))
     return SampleOutput(torch.cat(images), torch.cat(starts), seeds, seq, spec.name)
 

@@ -143,6 +143,34 @@ def _interpolate_controller(window: MainWindow, view: QWidget) -> ModeController
     )  # type: ignore[arg-type]
 
 
+def _edit_view() -> QWidget:
+    from ddim_studio.ui.edit.edit_view import EditView
+
+    return EditView()
+
+
+def _edit_controller(window: MainWindow, view: QWidget) -> ModeController:
+    from ddim_studio.ui.edit.edit_controller import EditController, generate_result
+
+    controller = EditController(
+        view,  # type: ignore[arg-type]
+        window.services,
+        gallery_selection=window.gallery.selected,
+        generate_result=lambda: generate_result(window.mode_controllers.get("generate")),
+        parent=window,
+    )
+    window.gallery.editItem.connect(lambda item: (window.set_mode("edit"), controller.load_item(item)))
+    window.gallery.reuseEdit.connect(
+        lambda item, params: (window.set_mode("edit"), controller.restore(item, params))
+    )
+    generate_view = window.mode_views.get("generate")
+    if generate_view is not None and hasattr(generate_view, "editRequested"):
+        generate_view.editRequested.connect(
+            lambda: controller.from_generate() and window.set_mode("edit")  # type: ignore[func-returns-value]
+        )
+    return controller
+
+
 register_mode(
     ModeSpec(
         name="generate",
@@ -179,5 +207,17 @@ register_mode(
         controller=_interpolate_controller,
         exports=(("gif", "Animated GIF…"), ("strip", "PNG Strip…"), ("frames", "Individual Frames…")),
         export_menu="Export Interpolation",
+    )
+)
+register_mode(
+    ModeSpec(
+        name="edit",
+        label="Edit",
+        icon="edit",
+        tooltip="Paint on a picture or mask a region and let the model re-imagine it (Ctrl+4)",
+        shortcut="Ctrl+4",
+        run_label="Edit",
+        view=_edit_view,
+        controller=_edit_controller,
     )
 )

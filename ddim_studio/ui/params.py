@@ -23,6 +23,7 @@ KIND_NAMES = {
     "encode": "Reconstruction",
     "interpolate": "Interpolation frame",
     "decode": "Decoded latent",
+    "edit": "Edit",
 }
 
 _LABELS = (

@@ -124,7 +124,7 @@ async def guarded(awaitable: Awaitable[Any], notifier: Notifier, what: str) -> t
         return "cancelled", None
 
 
-_VERBS = {"sample": "Step", "encode": "Encoding step", "decode": "Decoding step"}
+_VERBS = {"sample": "Step", "encode": "Encoding step", "decode": "Decoding step", "edit": "Model call"}
 
 
 def step_progress(event: StepEvent) -> tuple[int, int, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ddim_studio.workers.async_api import AsyncRunner, JobFailed, JobHandle
 from ddim_studio.workers.jobs import (
+    EditJob,
     EncodeJob,
     EncodeResult,
     InterpolateJob,
@@ -26,6 +27,7 @@ from ddim_studio.workers.runner import JobRunner
 
 __all__ = [
     "AsyncRunner",
+    "EditJob",
     "EncodeJob",
     "EncodeResult",
     "InterpolateJob",

@@ -21,10 +21,12 @@ from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
+from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.interpolation import single
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
+    EditJob,
     EncodeJob,
     EncodeResult,
     InterpolateJob,
@@ -188,6 +190,8 @@ def execute(ctx: JobContext, job: object) -> object:
         return run_encode(ctx, job)
     if isinstance(job, InterpolateJob):
         return run_interpolate(ctx, job)
+    if isinstance(job, EditJob):
+        return run_edit(ctx, job)
     if isinstance(job, LoadModelJob):
         return run_load(ctx, job)
     raise TypeError(f"Not a job: {type(job).__name__}")
@@ -248,6 +252,18 @@ def run_interpolate(ctx: JobContext, job: InterpolateJob) -> InterpolateResult:
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return InterpolateResult(images=out.images, latents=out.latents, method=job.method)
+
+
+def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
+    """Edit the picture once per seed (``operations.edit_images``), with pred_x0 previews."""
+    model, device = ctx.require_model()
+    run = edit_images(
+        model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
+        eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
+        batch_size=job.batch_size, sampler=job.sampler, device=device,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
 
 
 def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:

@@ -4,9 +4,11 @@
 kind           raised by
 =============  =====================================================================
 ``oom``        ``torch.OutOfMemoryError``, a RuntimeError saying "out of memory", MemoryError
-``numerical``  :class:`NumericalError` (NaN/Inf in x_t, the step named)
+``numerical``  :class:`NumericalError` (NaN/Inf in x_t, the step named), ``core.limits.NonFiniteError``
+               (NaN/Inf in a batch's result or in its input, checked by the operations)
 ``model``      ``ModelLoadError`` (also "No model is loaded yet …")
-``input``      ``ValueError`` from the core (bad steps, spacing, η, shapes, seeds …)
+``input``      ``ValueError`` from the core (bad steps, spacing, η, shapes, seeds …), an image or
+               latent file that cannot be opened (``ImageLoadError``, ``LatentLoadError``)
 ``error``      anything else: its message, and the traceback logged with ``logging``
 =============  =====================================================================
 """
@@ -18,6 +20,9 @@ import logging
 
 import torch
 
+from ddim_studio.core.imaging import ImageLoadError
+from ddim_studio.core.latents import LatentLoadError
+from ddim_studio.core.limits import NonFiniteError
 from ddim_studio.core.models.protocol import ModelLoadError
 
 logger = logging.getLogger("ddim_studio.workers")
@@ -52,13 +57,13 @@ def classify(exc: BaseException, job_id: int, kind: str) -> tuple[str, str]:
     if is_oom(exc):
         logger.warning("Job %d (%s) ran out of memory: %s", job_id, kind, exc)
         return "oom", f"Ran out of memory in the {kind} job; {OOM_HINT}."
-    if isinstance(exc, NumericalError):
+    if isinstance(exc, (NumericalError, NonFiniteError)):
         logger.warning("Job %d (%s): %s", job_id, kind, exc)
         return "numerical", str(exc)
     if isinstance(exc, ModelLoadError):
         logger.warning("Job %d (%s): %s", job_id, kind, exc)
         return "model", str(exc)
-    if isinstance(exc, ValueError):
+    if isinstance(exc, (ValueError, ImageLoadError, LatentLoadError)):
         logger.info("Job %d (%s) rejected: %s", job_id, kind, exc)
         return "input", str(exc)
     logger.error("Job %d (%s) failed with an unexpected error", job_id, kind, exc_info=exc)

@@ -17,6 +17,9 @@ Jobs
   batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
   decoded in chunks of ``batch_size`` (phase ``"decode"``).
+- :class:`EditJob` ``(source, seeds, strength=0.5, mask=None, start="noise", steps=50, eta=0.0,
+  spacing="uniform", harmonize=0, batch_size=8, clip_sample=False)``: ``operations.edit_images``
+  (phase ``"edit"``, previews of pred_x0 with the kept pixels already the source).
 - Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
@@ -24,7 +27,8 @@ Jobs
 
 Results
 =======
-:class:`SampleResult`, :class:`EncodeResult`, :class:`InterpolateResult`, :class:`LoadModelResult`;
+:class:`SampleResult`, :class:`EncodeResult`, :class:`InterpolateResult`, ``operations.EditOutput``,
+:class:`LoadModelResult`;
 all tensors are on the CPU, float32.
 
 Progress
@@ -41,7 +45,7 @@ import torch
 
 from ddim_studio.core.models.protocol import ModelInfo
 
-PHASES = ("sample", "encode", "decode")
+PHASES = ("sample", "encode", "decode", "edit")
 ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
 
 
@@ -88,6 +92,24 @@ class InterpolateJob:
 
 
 @dataclass(frozen=True)
+class EditJob:
+    """Edit a (painted) picture once per seed; ``mask`` (1, 1, H, W), 1 = regenerate, None = all."""
+
+    source: torch.Tensor
+    seeds: tuple[int, ...]
+    strength: float = 0.5
+    mask: torch.Tensor | None = None
+    start: str = "noise"
+    steps: int = 50
+    eta: float = 0.0
+    spacing: str = "uniform"
+    harmonize: int = 0
+    batch_size: int = 8
+    clip_sample: bool = False
+    sampler: str = "ddim"
+
+
+@dataclass(frozen=True)
 class LoadModelJob:
     """Open a model: a folder, a checkpoint file, a hub id, or None for the shipped default."""
 
@@ -97,12 +119,13 @@ class LoadModelJob:
     config: str | None = None
 
 
-Job = SampleJob | EncodeJob | InterpolateJob | LoadModelJob
+Job = SampleJob | EncodeJob | InterpolateJob | EditJob | LoadModelJob
 
 _KINDS: dict[type, str] = {
     SampleJob: "sample",
     EncodeJob: "encode",
     InterpolateJob: "interpolate",
+    EditJob: "edit",
     LoadModelJob: "load",
 }
 
@@ -117,7 +140,8 @@ def job_kind(job: object) -> str:
         return _KINDS[type(job)]
     except KeyError:
         raise TypeError(
-            f"Not a job: {type(job).__name__}; submit a SampleJob, EncodeJob, InterpolateJob or LoadModelJob."
+            f"Not a job: {type(job).__name__}; submit a SampleJob, EncodeJob, InterpolateJob, EditJob or "
+            "LoadModelJob."
         ) from None
 
 

@@ -31,7 +31,7 @@ from ddim_studio.workers.jobs import StepEvent
 MAX_RECORDED_FRAMES = 250
 RECORD_BUDGET_BYTES = 256 * 2**20  # the scrubber's frames of one job stay below this
 DEFAULT_PREVIEW_SIZE = 128
-_VERBS = {"sample": "sampling", "encode": "encoding", "decode": "decoding"}
+_VERBS = {"sample": "sampling", "encode": "encoding", "decode": "decoding", "edit": "editing"}
 
 
 @dataclass

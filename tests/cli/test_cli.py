@@ -184,6 +184,30 @@ def test_user_errors_exit_1_with_one_line(tiny_model_dir: Path, tmp_path: Path, 
     assert len(lines) == 3 and all(line.startswith("ddim-studio ") for line in lines)
 
 
+def test_out_is_checked_before_the_model_loads_and_made_only_to_save(tmp_path: Path, capsys) -> None:
+    """A file as --out is named before a missing model is looked for; a failed run creates no --out."""
+    (tmp_path / "taken").write_text("x")
+    assert main(["sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "taken")]) == 1
+    assert main(["sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "new")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "taken is a file; choose a folder" in lines[0] and "missing" in lines[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_a_rerun_with_the_same_settings_skips_quietly_and_reports_every_seed(
+    tiny_model_dir: Path, tmp_path: Path, capsys
+) -> None:
+    common = ["sample", "--model", str(tiny_model_dir), "--num", "3", "--steps", "2", "--json"]
+    first = run_cli(capsys, *common, "--out", str(tmp_path))
+    assert first["skipped"] == [] and len(first["files"]) == 3
+    assert first["kept_other_parameters"] == [] and first["made_by_another_run"] == []
+    assert main([*common, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    again = json.loads(captured.out)
+    assert again["skipped"] == [0, 1, 2] and again["files"] == [] and "kept" not in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"seed-00000{s}.png" for s in range(3)]
+
+
 def test_two_processes_write_the_same_files_as_one(tiny_model_dir: Path, tmp_path: Path) -> None:
     """torchrun with 2 CPU processes (gloo) shards the seeds; the files equal a 1-process run."""
     args = [

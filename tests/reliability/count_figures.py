@@ -34,6 +34,7 @@ FILES = [
     "tests/reliability/test_saved_files.py",
     "tests/reliability/test_kill.py",
     "tests/reliability/test_latents_params_hostile.py",
+    "tests/reliability/test_cli_round_two.py",
     "tests/core/models/test_models_safe_load.py",
     "tests/core/test_imaging.py",
     "tests/core/test_latents.py",
@@ -84,6 +85,9 @@ Rule = tuple[str, str, Callable[[Any], str | None]]
 
 _PARAMS = "hostile saved parameters → validate_params"
 _NON_FINITE = "NaN / Inf results refused (check_finite)"
+_SIZES = "hostile sizes and counts → CLI and operations (batch memory, --num, --frames)"
+_LATENT_CLI = "hostile latent file → CLI (decode, interpolate)"
+_OUT = "hostile --out and --seed → CLI (one line, nothing created)"
 
 #: (file, test-name prefix or "*", categoriser) → the category of each collected case, in order;
 #: the first matching rule wins, a categoriser returning None leaves the case uncounted.
@@ -154,6 +158,22 @@ RULES: list[Rule] = [
     ("test_latents_params_hostile.py", "test_latent_files", lambda i: "round trip of what the app writes"),
     ("test_latents_params_hostile.py", "test_a_non_finite", lambda i: _NON_FINITE),
     ("test_latents_params_hostile.py", "test_check_finite", lambda i: _NON_FINITE),
+    ("test_cli_round_two.py", "test_a_model_whose", lambda i: _NON_FINITE),
+    ("test_cli_round_two.py", "test_one_non_finite", lambda i: _NON_FINITE),
+    ("test_cli_round_two.py", "test_a_batch_too_large", lambda i: _SIZES),
+    ("test_cli_round_two.py", "test_sample_a_billion", lambda i: _SIZES),
+    ("test_cli_round_two.py", "test_interpolate_refuses", lambda i: _SIZES),
+    ("test_cli_round_two.py", "test_decode_of_twenty", lambda i: _SIZES),
+    ("test_cli_round_two.py", "test_decode_copies", lambda i: _LATENT_CLI),
+    ("test_cli_round_two.py", "test_a_latent_file", lambda i: _LATENT_CLI),
+    ("test_cli_round_two.py", "test_encode_of", lambda i: "hostile output names → store"),
+    ("test_cli_round_two.py", "test_out_", lambda i: _OUT),
+    ("test_cli_round_two.py", "test_a_300", lambda i: _OUT),
+    ("test_cli_round_two.py", "test_a_bad_seed", lambda i: _OUT),
+    ("test_cli_round_two.py", "test_two_concurrent", lambda i: "concurrent sample runs into one folder"),
+    ("test_cli_round_two.py", "test_a_claim", lambda i: "concurrent sample runs into one folder"),
+    ("test_cli_round_two.py", "test_a_rerun", lambda i: "rerun into a folder made with other parameters"),
+    ("test_cli_round_two.py", "test_disk_full", lambda i: "OSError ENOSPC while saving"),
     ("test_hostile_params.py", "*", lambda i: "hostile saved parameters → window (Reuse params/seed, drop)"),
     ("test_saved_files.py", "test_latent", lambda i: "round trip of what the app writes"),
     ("test_saved_files.py", "test_a_non_contiguous", lambda i: "round trip of what the app writes"),

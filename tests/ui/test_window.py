@@ -57,7 +57,7 @@ def test_menus_and_shortcuts(window) -> None:  # type: ignore[no-untyped-def]
     assert window.menus.save.shortcut().toString() == "Ctrl+S"
     devices = [a.data() for a in window.menus.device_group.actions()]
     assert devices == ["auto", "cpu", "cuda", "mps"]
-    assert [a.shortcut().toString() for a in window.menus.modes] == ["Ctrl+1", "Ctrl+2", "Ctrl+3"]
+    assert [a.shortcut().toString() for a in window.menus.modes] == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4"]
     window.menus.modes[1].trigger()
     assert window.mode() == 1 and window.rail.buttons[1].isChecked()
 

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from ddim_studio.core.imaging import ImageLoadError
+from ddim_studio.core.latents import LatentLoadError
+from ddim_studio.core.limits import NonFiniteError
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.sampling import iter_sample
 from ddim_studio.core.schedule import make_timesteps
 from ddim_studio.workers import EncodeJob, InterpolateJob, SampleJob
-from ddim_studio.workers.faults import NumericalError, is_oom
+from ddim_studio.workers.faults import NumericalError, classify, is_oom
 from ddim_studio.workers.previews import PreviewSettings, PreviewThrottle, StepMonitor
 from tests.workers.conftest import FaultyModel
 
@@ -111,3 +114,28 @@ def test_deferred_finiteness_flags_report_the_first_bad_step(unet_model):
             monitor.observe(step)
     assert [e.index for e in sent] == [0, 0]
     assert not np.isnan(sent[-1].preview.astype(float)).any()
+
+
+def test_a_nan_in_a_given_latent_is_a_numerical_failure_in_plain_words(qtbot, runner, recorder):
+    """A NaN in an endpoint is refused by the operation before any model call (issue 17)."""
+    a = torch.zeros(3, 8, 8)
+    a[0, 1, 2] = float("nan")
+    job = InterpolateJob(a, torch.ones(3, 8, 8), frames=4, steps=3, batch_size=2)
+    message = _fail_then_succeed(qtbot, runner, recorder, job, "numerical")
+    assert message.startswith("Endpoint A holds 1 of 192 values that are not numbers (1 NaN, 0 infinite)")
+    assert "nothing was saved" in message and "Error" not in message and "_" not in message
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        pytest.param(NonFiniteError("The batch of seeds 3–4 holds 2 of 384 values …"), "numerical", id="nan"),
+        pytest.param(ImageLoadError("unsupported", "“a.eps” is a PostScript file …"), "input", id="image"),
+        pytest.param(LatentLoadError("corrupt", "“x.safetensors” is damaged …"), "input", id="latent"),
+    ],
+)
+def test_non_finite_and_unopenable_files_map_to_plain_kinds(exc, kind, caplog):
+    with caplog.at_level(logging.INFO, logger="ddim_studio.workers"):
+        got_kind, message = classify(exc, 7, "encode")
+    assert (got_kind, message) == (kind, str(exc))  # the sentence itself, no "The job failed: …"
+    assert not any(r.exc_info for r in caplog.records)  # an expected failure: no traceback logged

@@ -22,13 +22,16 @@ class GalleryController(QObject):
     """Keeps the gallery view in step with the library and carries out its actions.
 
     Signals (handled by the main window, which routes them to the modes):
-        reuseParams(dict), reuseSeed(int), encodeItem(object), interpolateItem(object, str)
+        reuseParams(dict), reuseSeed(int), encodeItem(object), interpolateItem(object, str),
+        editItem(object), reuseEdit(object, dict) (Reuse params on an edit)
     """
 
     reuseParams = Signal(dict)  # noqa: N815
     reuseSeed = Signal(int)  # noqa: N815
     encodeItem = Signal(object)  # noqa: N815
     interpolateItem = Signal(object, str)  # noqa: N815
+    editItem = Signal(object)  # noqa: N815 - edit this picture
+    reuseEdit = Signal(object, dict)  # noqa: N815 - an edit's item and parameters (Reuse params)
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class GalleryController(QObject):
         view.reuseSeed.connect(self._reuse_seed)
         view.encodeRequested.connect(self.encodeItem)
         view.interpolateRequested.connect(self.interpolateItem)
+        view.editRequested.connect(self.editItem)
 
     def selected(self) -> SavedItem | None:
         """The selected item."""
@@ -87,7 +91,11 @@ class GalleryController(QObject):
         return params
 
     def _reuse_params(self, item: SavedItem) -> None:
-        self.reuseParams.emit(self._checked(item))
+        params = self._checked(item)
+        if params.get("kind") == "edit":
+            self.reuseEdit.emit(item, params)
+            return
+        self.reuseParams.emit(params)
 
     def _reuse_seed(self, item: SavedItem) -> None:
         seed = self._checked(item).get("seed")

@@ -39,6 +39,7 @@ class GalleryView(QWidget):
     reuseParams = Signal(object)  # noqa: N815
     reuseSeed = Signal(object)  # noqa: N815
     encodeRequested = Signal(object)  # noqa: N815
+    editRequested = Signal(object)  # noqa: N815
     interpolateRequested = Signal(object, str)  # noqa: N815 - item, "A" or "B"
     openFolderRequested = Signal(object)  # noqa: N815
     deleteRequested = Signal(object)  # noqa: N815
@@ -156,6 +157,7 @@ class GalleryView(QWidget):
         self.encode_button = self._action(
             "Encode", "encode", self.encodeRequested, "Open this picture in Encode"
         )
+        self.edit_button = self._action("Edit", "edit", self.editRequested, "Paint on this picture in Edit")
         self.interpolate_button = QPushButton("Interpolate")
         theme.apply_icon(self.interpolate_button, "interpolate")
         self.interpolate_button.setToolTip("Use this picture as slot A or B of an interpolation")
@@ -174,6 +176,7 @@ class GalleryView(QWidget):
             self.reuse_params_button,
             self.reuse_seed_button,
             self.encode_button,
+            self.edit_button,
             self.interpolate_button,
             self.show_button,
             self.delete_button,
@@ -215,7 +218,7 @@ class GalleryView(QWidget):
             return
         has_seed = "seed" in item.params or "seed" in item.bad_fields  # a bad one is named on click
         self.reuse_seed_button.setEnabled(has_seed)
-        self.reuse_params_button.setEnabled(item.params.get("kind") == "sample")
+        self.reuse_params_button.setEnabled(item.params.get("kind") in ("sample", "edit"))
         self.preview.set_image(QImage(str(item.png)))
         self.file_label.setText(item.png.name)
         latent = ("Latent", "saved" if item.latent else "none")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,17 @@ class Library(QObject):
         return self.items
 
     def save(
-        self, image: Image.Image, params: dict[str, Any], *, stem: str, latent: torch.Tensor | None = None
+        self,
+        image: Image.Image,
+        params: dict[str, Any],
+        *,
+        stem: str,
+        latent: torch.Tensor | None = None,
+        extras: Sequence[tuple[str, Image.Image]] = (),
     ) -> SavedItem | None:
-        """Save one picture (and its latent); returns the item, or None after reporting a failure."""
+        """Save one picture (its latent, ``extras`` beside it); the item, or None after reporting failure."""
         try:
-            item = self.store.save_image(image, stamp(params), stem=stem, latent=latent)
+            item = self.store.save_image(image, stamp(params), stem=stem, latent=latent, extras=extras)
         except StoreError as exc:
             self._notifier.error(exc.message)
             return None

@@ -65,6 +65,7 @@ class GenerateView(QWidget):
     scrubbed = Signal(int)  # noqa: N815
     showXtToggled = Signal(bool)  # noqa: N815
     saveRequested = Signal()  # noqa: N815
+    editRequested = Signal()  # noqa: N815 - paint on the selected result in Edit
     consistencyRequested = Signal()  # noqa: N815
     etaSweepRequested = Signal()  # noqa: N815
     samplersRequested = Signal()  # noqa: N815
@@ -169,7 +170,11 @@ class GenerateView(QWidget):
         theme.apply_icon(self.save_button, "save")
         self.save_button.setToolTip("Keep these auto-run results in the gallery (Ctrl+S)")
         self.save_button.setVisible(False)
+        self.edit_button = QPushButton("Edit")
+        theme.apply_icon(self.edit_button, "edit")
+        self.edit_button.setToolTip("Paint on the selected result in Edit")
         header.addWidget(self.save_button)
+        header.addWidget(self.edit_button)
         header.addWidget(self.show_xt)
         self.progress = ProgressRow()
         self.grid = ImageGrid(
@@ -254,6 +259,7 @@ class GenerateView(QWidget):
         self.scrubber.valueChanged.connect(self.scrubbed)
         self.show_xt.toggled.connect(self.showXtToggled)
         self.save_button.clicked.connect(self.saveRequested)
+        self.edit_button.clicked.connect(self.editRequested)
         self.consistency_button.clicked.connect(self.consistencyRequested)
         self.sweep_button.clicked.connect(self.etaSweepRequested)
         self.samplers_button.clicked.connect(self.samplersRequested)

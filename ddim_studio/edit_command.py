@@ -1,0 +1,109 @@
+"""``ddim-studio edit``: re-imagine a painted picture or regenerate a masked region (``operations.edit``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ddim_studio.commands import Session
+from ddim_studio.core.editing import check_strength
+from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, tensor_to_pils
+from ddim_studio.core.noise import seeds_for
+from ddim_studio.core.store import sanitize_stem
+from ddim_studio.operations.edit import (
+    EDIT_SAMPLER,
+    EditOutput,
+    edit_files,
+    edit_images,
+    edit_params,
+    fit_mask,
+    mask_picture,
+    save_edit,
+)
+from ddim_studio.progress import drain
+
+
+def load_mask(path: Path, source_size: tuple[int, int], size: tuple[int, int]) -> tuple[torch.Tensor, str]:
+    """The mask file as (1, 1, H, W) for a model of ``size`` (H, W), and a note when it was resized.
+
+    A mask of the source picture's own size is cropped and resized as the picture was; any other
+    mask must have the model's aspect ratio (ValueError otherwise).
+    """
+    mask = load_image(path).image.convert("L")
+    height, width = size
+    if mask.size == source_size and source_size != (width, height):
+        mask = fit_to_model(mask, (width, height)).convert("L")
+        return fit_mask(mask, size)[
+            0
+        ], f"The mask was cropped and resized with the picture to {width}×{height}."
+    return fit_mask(mask, size)
+
+
+def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
+    """Edit IMAGE once per seed; write ``<image>-edit-<seed>.png`` with its source and mask beside it."""
+    check_strength(args.strength)
+    if args.sampler != EDIT_SAMPLER:
+        raise ValueError(f"edit runs DDIM steps only; leave out --sampler or use --sampler {EDIT_SAMPLER}.")
+    loaded = load_image(args.image)
+    session = Session(args)
+    _, height, width = session.model.sample_shape
+    picture = fit_to_model(loaded.image, (width, height))
+    notes = list(loaded.warnings)
+    mask = None
+    if args.mask is not None:
+        mask, note = load_mask(args.mask, loaded.image.size, (height, width))
+        notes += [note] if note else []
+    seeds = seeds_for(args.seed, args.num)
+    run = edit_images(
+        session.model, pil_to_tensor(picture), seeds, strength=args.strength, mask=mask, start=args.start,
+        steps=args.steps, eta=args.eta, spacing=args.spacing, harmonize=args.harmonize,
+        clip_sample=args.clip_sample, batch_size=args.batch_size, device=session.device,
+    )  # fmt: skip
+    for note in notes:
+        print(f"note: {args.image.name}: {note}", file=sys.stderr)
+    out = drain(run, args.image.name)
+    files, beside = _save(session, args, out, picture)
+    print(
+        f"{args.image.name}: {len(files)} edit(s), {out.calls} model calls each → {session.out}",
+        file=sys.stderr,
+    )
+    return {
+        "command": "edit",
+        "model": session.info.name,
+        "sampler": out.sampler,
+        "strength": out.strength,
+        "start": out.start,
+        "t_start": out.t_start,
+        "timesteps": out.timesteps,
+        "model_calls": out.calls,
+        "eta": out.eta,
+        "harmonize": out.harmonize,
+        "seeds": list(out.seeds),
+        "files": files,
+        "beside": beside,
+        "notes": notes,
+    }
+
+
+def _save(
+    session: Session, args: argparse.Namespace, out: EditOutput, picture: Image.Image
+) -> tuple[list[Path], list[Path]]:
+    """Write each result with its source and mask beside it; (the pictures, the files beside them)."""
+    mask_image = mask_picture(out.mask) if out.mask is not None else None
+    files: list[Path] = []
+    beside: list[Path] = []
+    for i, image in enumerate(tensor_to_pils(out.images)):
+        params = edit_params(
+            out, i, info=session.info, steps=args.steps, spacing=args.spacing, clip_sample=args.clip_sample,
+            source=args.image.name,
+        )  # fmt: skip
+        stem = sanitize_stem(f"{args.image.stem}-edit-{out.seeds[i]:06d}")
+        item = save_edit(session.out, image, params, stem=stem, source=picture, mask=mask_image)
+        files.append(item.png)
+        beside += [p for p in edit_files(item.png) if p is not None]
+    return files, beside

@@ -1,0 +1,361 @@
+"""Edit mode's controller: loads the source, checks and runs edit jobs, streams x₀, saves, restores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QColorDialog
+
+from ddim_studio.core import editing
+from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, tensor_to_uint8
+from ddim_studio.core.noise import seeds_for
+from ddim_studio.core.schedule import ScheduleError
+from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
+from ddim_studio.operations.edit import EditOutput, check_edit, edit_files, edit_params, fit_mask
+from ddim_studio.ui import dialogs
+from ddim_studio.ui.context import Services
+from ddim_studio.ui.edit.edit_view import EditView
+from ddim_studio.ui.qt_image import to_qimage
+from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
+from ddim_studio.workers.jobs import EditJob, StepEvent
+
+CHUNK = 8
+
+
+def _tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 → (1, 3, H, W) in [−1, 1]."""
+    return torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None].contiguous()
+
+
+def generate_result(generate: object) -> np.ndarray | None:
+    """Generate's selected result (or its first) as (H, W, 3) uint8, None when it has none."""
+    result = getattr(generate, "result", None)
+    if result is None or not len(result.images):
+        return None
+    index = generate.view.grid.selected()  # type: ignore[attr-defined]
+    index = index if 0 <= index < len(result.images) else 0
+    return tensor_to_uint8(result.images[index : index + 1])[0]
+
+
+class EditController(QObject):
+    """Wires the Edit view to picture loading, edit jobs, the gallery and Reuse params."""
+
+    def __init__(
+        self,
+        view: EditView,
+        services: Services,
+        *,
+        gallery_selection: Callable[[], SavedItem | None] | None = None,
+        generate_result: Callable[[], np.ndarray | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.view, self.services = view, services
+        self.gallery_selection = gallery_selection or (lambda: None)
+        self.generate_result = generate_result or (lambda: None)
+        self.tracker = JobTracker(services.jobs, self)
+        self.source_name = ""
+        self.original: Image.Image | None = None  # the picture as loaded, before fitting
+        self.result: EditOutput | None = None
+        self.result_painted: np.ndarray | None = None
+        self.saved_items: list[SavedItem] = []
+        self._serial = 0
+        self._task: asyncio.Task[Any] | None = None
+        view.openRequested.connect(self.open_dialog)
+        view.filesDropped.connect(self.load_paths)
+        view.fromGalleryRequested.connect(lambda: self.load_item(self.gallery_selection()))
+        view.fromGenerateRequested.connect(self.from_generate)
+        view.loadMaskRequested.connect(self.load_mask_dialog)
+        view.editRequested.connect(self.edit)
+        view.cancelRequested.connect(self.cancel)
+        view.colorRequested.connect(self.choose_color)
+        view.controlsChanged.connect(self.update_cost)
+        view.canvas.changed.connect(self.update_cost)
+        view.results.clicked.connect(self._show_result)
+        self.tracker.step.connect(self._on_step)
+        self.tracker.busyChanged.connect(view.set_busy)
+        services.model.ready.connect(lambda _info: self._model_ready())
+        self.update_cost()
+
+    # ---- the cost label -----------------------------------------------------------------------
+    def update_cost(self) -> None:
+        """'strength 0.4 · 20 of 50 steps' (plus the extra model calls) under the strength slider."""
+        v = self.view
+        schedule = SimpleNamespace(
+            num_train_timesteps=self.services.model.num_train_timesteps(),
+            steps_offset=self.services.model.steps_offset(),
+        )
+        try:
+            cost = editing.edit_cost(
+                SimpleNamespace(schedule=schedule),  # type: ignore[arg-type]
+                v.steps.value(), v.strength_value(), start=v.start.currentText(),
+                harmonize=v.harmonize.value() if v.canvas.has_mask else 0,
+            )  # fmt: skip
+        except (ScheduleError, ValueError) as exc:
+            v.strength_label.setText(str(exc))
+            return
+        v.strength_label.setText(f"{cost.label()} · starts at t = {cost.t_start}")
+
+    # ---- loading ------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        """Ask for a picture and load it."""
+        path = dialogs.open_file(self.view, "Open a picture to edit", dialogs.IMAGE_FILTER)
+        if path is not None:
+            self.load_path(path)
+
+    def load_paths(self, paths: list[Path]) -> None:
+        """Load the first of the dropped files."""
+        if len(paths) > 1:
+            self.services.notifier.info(f"Several files were dropped; using {Path(paths[0]).name}.")
+        if paths:
+            self.load_path(Path(paths[0]))
+
+    def load_item(self, item: SavedItem | None) -> None:
+        """Edit a gallery picture (the picture itself is the new source)."""
+        if item is None:
+            self.services.notifier.info("Select a picture in the gallery first.")
+            return
+        self.load_path(item.png)
+
+    def load_path(self, path: Path) -> bool:
+        """Load a picture as the source (cropped and resized to the model); False on failure."""
+        try:
+            loaded = load_image(path)
+        except ImageLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        for warning in loaded.warnings:
+            self.services.notifier.warning(f"{path.name}: {warning}")
+        self.set_source(loaded.image, path.name)
+        return True
+
+    def from_generate(self) -> bool:
+        """Edit Generate's selected result; False (with a note) when there is none."""
+        pixels = self.generate_result()
+        if pixels is None:
+            self.services.notifier.info("Generate has no result yet: generate a picture first.")
+            return False
+        self.set_source(Image.fromarray(pixels), "Generate's result")
+        return True
+
+    def set_source(self, image: Image.Image, name: str, mask: np.ndarray | None = None) -> None:
+        """Fit ``image`` to the model and start painting on it (``mask`` (H, W) uint8 optional)."""
+        height, width = self.services.model.size()
+        self.original, self.source_name = image, name
+        fitted = np.asarray(fit_to_model(image, (width, height)), np.uint8)
+        self.view.canvas.set_source(fitted, mask=mask)
+        self.view.source_label.setText(f"{name} · {image.width}×{image.height} → {width}×{height}")
+        self.view.compare.set_images(to_qimage(fitted), None)
+        self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
+
+    def load_mask_dialog(self) -> None:
+        """Ask for a mask picture and use it."""
+        path = dialogs.open_file(self.view, "Open a mask (white = regenerate)", dialogs.IMAGE_FILTER)
+        if path is not None:
+            self.load_mask(path)
+
+    def load_mask(self, path: Path) -> bool:
+        """Use a mask picture (resized to the picture with a note); False with a message when it cannot be."""
+        if self.view.canvas.is_empty():
+            self.services.notifier.info("Open a picture first, then its mask.")
+            return False
+        try:
+            mask = self._fitted_mask(load_image(path).image)
+        except ImageLoadError as exc:
+            self.services.notifier.error(exc.message)
+            return False
+        except ValueError as exc:
+            self.services.notifier.error(str(exc))
+            return False
+        self.view.canvas.set_mask(mask)
+        return True
+
+    def _fitted_mask(self, image: Image.Image) -> np.ndarray:
+        """A mask picture as (H, W) uint8 at the canvas size; a resize is said in a note."""
+        width, height = self.view.canvas.picture_size()
+        tensor, note = fit_mask(image.convert("L"), (height, width))
+        if note:
+            self.services.notifier.info(note)
+        return (tensor[0, 0].numpy() * 255).round().astype(np.uint8)
+
+    def choose_color(self) -> None:
+        """Pick the brush colour in a dialog."""
+        color = QColorDialog.getColor(self.view.canvas.color, self.view, "Brush colour")
+        if color.isValid():
+            self.view.set_color(color)
+
+    def _model_ready(self) -> None:
+        self.view.steps.set_maximum(self.services.model.num_train_timesteps())
+        self.update_cost()
+        if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
+            self.set_source(self.original, self.source_name)
+            self.services.notifier.info(
+                "The model's size changed: the picture was fitted again (paint is reset)."
+            )
+
+    # ---- running ------------------------------------------------------------------------------
+    def make_job(self) -> EditJob:
+        """The edit job of the current picture and controls (ValueError in words when it cannot run)."""
+        v, canvas = self.view, self.view.canvas
+        painted, mask_pixels = canvas.painted, canvas.mask_pixels()
+        if painted is None:
+            raise ValueError("Drop or open a picture to edit first.")
+        mask = (
+            None
+            if mask_pixels is None
+            else torch.from_numpy(mask_pixels.astype(np.float32) / 255.0)[None, None]
+        )
+        harmonize = v.harmonize.value() if mask is not None else 0
+        settings = {"strength": v.strength_value(), "start": v.start.currentText(), "eta": v.eta.value()}
+        check_edit(mask, harmonize=harmonize, sampler="ddim", **settings)  # type: ignore[arg-type]
+        count = v.count.value()
+        seeds = tuple(seeds_for(v.seed.for_run(), count))
+        return EditJob(_tensor(painted), seeds, mask=mask, steps=v.steps.value(), harmonize=harmonize,
+                       batch_size=min(CHUNK, count), **settings)  # type: ignore[arg-type]  # fmt: skip
+
+    def edit(self) -> None:
+        """Run the edit with the current picture and controls (or say why not)."""
+        if not self.services.model.is_loaded:
+            self.services.notifier.warning("The model is still loading; Edit will work once it is ready.")
+            return
+        try:
+            job = self.make_job()
+        except ValueError as exc:
+            self.services.notifier.info(str(exc))
+            self.view.progress.finish(str(exc), full=False)
+            return
+        self.cancel()
+        self._serial += 1
+        painted = self.view.canvas.painted.copy()  # type: ignore[union-attr]
+        self._task = spawn(self._run(job, painted, self._serial), self.services.notifier)
+
+    async def _run(self, job: EditJob, painted: np.ndarray, serial: int) -> None:
+        v = self.view
+        v.results.set_count(len(job.seeds), [f"seed {s}" for s in job.seeds])
+        v.compare.set_images(to_qimage(painted), None)
+        v.progress.start(f"Editing {len(job.seeds)} picture{'s' if len(job.seeds) > 1 else ''}…")
+        status, value = await guarded(self.tracker.run(job, group="edit"), self.services.notifier, "Editing")
+        if serial != self._serial:
+            return
+        if status != "ok":
+            v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
+            return
+        self.result, self.result_painted = value, painted
+        pixels = tensor_to_uint8(value.images)
+        v.results.set_images([to_qimage(p) for p in pixels], [f"seed {s}" for s in value.seeds])
+        v.results.set_selected(0)
+        self._show_result(0)
+        v.summary.setText(
+            f"strength {value.strength:g} · {value.start} start · {value.calls} model calls"
+            f" · t₀ = {value.t_start}"
+        )
+        v.progress.finish(f"Done · {len(value.seeds)} result{'s' if len(value.seeds) > 1 else ''}")
+        self.save_results(job)
+
+    def _show_result(self, index: int) -> None:
+        if self.result is None or self.result_painted is None or not 0 <= index < len(self.result.seeds):
+            return
+        after = tensor_to_uint8(self.result.images[index : index + 1])[0]
+        self.view.compare.set_images(to_qimage(self.result_painted), to_qimage(after))
+        self.view.compare_caption.setText(f"seed {self.result.seeds[index]} · drag to compare")
+
+    def _on_step(self, event: StepEvent) -> None:
+        for k in range(event.preview.shape[0]):
+            self.view.results.set_image(event.batch_offset + k, to_qimage(event.preview[k]))
+        if event.batch_offset == 0 and event.preview.shape[0]:
+            self.view.compare.after = to_qimage(event.preview[0])
+            self.view.compare.update()
+        done, total, text = step_progress(event)
+        self.view.progress.step(done, total, text)
+
+    def save_results(self, job: EditJob) -> int:
+        """Save the results in the gallery with the painted source and the mask beside each."""
+        out, painted = self.result, self.result_painted
+        if out is None or painted is None:
+            return 0
+        source = Image.fromarray(painted)
+        mask = (
+            None
+            if out.mask is None
+            else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
+        )
+        extras = [(SOURCE_SUFFIX, source)] + ([(MASK_SUFFIX, mask)] if mask is not None else [])
+        self.saved_items = []
+        for i, image in enumerate(tensor_to_uint8(out.images)):
+            params = edit_params(out, i, info=self.services.model.info, steps=job.steps, spacing=job.spacing,
+                                 clip_sample=job.clip_sample, source=self.source_name)  # fmt: skip
+            stem = f"edit_s{out.seeds[i]}_r{out.strength:g}_{out.start}"
+            item = self.services.library.save(Image.fromarray(image), params, stem=stem, extras=extras)
+            if item is not None:
+                self.saved_items.append(item)
+        if self.saved_items:
+            n = len(self.saved_items)
+            self.services.notifier.info(f"Saved {n} edit{'s' if n > 1 else ''} to the gallery.")
+        return len(self.saved_items)
+
+    # ---- reuse --------------------------------------------------------------------------------
+    def restore(self, item: SavedItem, params: dict[str, Any]) -> bool:
+        """Reuse params on an edit: its painted source, mask and controls; False if the source is gone."""
+        source_path, mask_path = edit_files(item.png)
+        if source_path is None:
+            self.services.notifier.error(
+                f"{item.png.name} has lost its painted source ({item.png.stem}{SOURCE_SUFFIX}); "
+                "its parameters alone cannot restore the edit."
+            )
+            return False
+        try:
+            source = load_image(source_path).image
+            self.set_source(source, str(params.get("source", source_path.name)))
+            if mask_path is not None and params.get("mask", True):
+                self.view.canvas.set_mask(self._fitted_mask(load_image(mask_path).image))
+        except (ImageLoadError, ValueError) as exc:
+            self.services.notifier.error(getattr(exc, "message", str(exc)))
+            return False
+        self.apply_params(params)
+        self.services.notifier.info(f"Restored the edit of {item.png.name}: source, mask and controls.")
+        return True
+
+    def apply_params(self, params: dict[str, Any]) -> None:
+        """Set the edit controls from saved parameters (missing ones stay as they are)."""
+        v = self.view
+        if "strength" in params:
+            v.set_strength(float(params["strength"]))
+        if params.get("start") in ("noise", "invert"):
+            v.start.setCurrentText(str(params["start"]))
+        if "steps" in params:
+            v.steps.set_value(int(params["steps"]))
+        if "eta" in params:
+            v.eta.set_value(float(params["eta"]))
+        if "harmonize" in params:
+            v.harmonize.setValue(int(params["harmonize"]))
+        if "seed" in params:
+            v.seed.set_value(int(params["seed"]), lock=True)
+            v.count.setValue(1)
+        self.update_cost()
+
+    # ---- the mode registry's protocol ---------------------------------------------------------
+    def run(self) -> None:
+        """Ctrl+Enter: edit."""
+        self.edit()
+
+    def save(self) -> None:
+        """Ctrl+S: the results are saved when a run ends; say so."""
+        if self.saved_items:
+            self.services.notifier.info("These edits are already in the gallery.")
+        else:
+            self.services.notifier.info("Run an edit first; its results are saved to the gallery.")
+
+    def cancel(self) -> bool:
+        """Stop the running edit; True if one was running."""
+        return self.tracker.cancel()
+
+    def export_dialog(self, kind: str) -> None:
+        """Edit has no export menu (its results are in the gallery)."""
