@@ -22,8 +22,13 @@ next to the architecture's seconds per batch-1 call measured in the same run. Mi
 cannot beat one batch-1 call, so its bound (a cancel waits for the rest of the call under way) is
 printed from that measurement. The abort checks' overhead per call is timed on the small models.
 
+Previews at the display size (issue 16.7): the window now asks for previews up to the model's
+own size, so the small models are measured with ``preview_size`` = their size, and
+``--big-steps N`` runs the 256-px architecture for N steps (batch 1) with 256-px previews and the
+scrubber's recording, reporting the same worker CPU share and its seconds per call.
+
     python benchmarks/bench_worker.py [--steps 50] [--batch 4] [--reps 5] [--models default,tiny]
-                                      [--cancel-trials 12] [--threads 1]
+                                      [--cancel-trials 12] [--threads 1] [--big-steps 0]
 
 Prints markdown tables; "ratio" is the setting's median job time / the ``off`` median.
 """
@@ -273,9 +278,21 @@ def lateness(clock: JobClock, job: SampleJob | None, idle_s: float) -> list[floa
     return late
 
 
+def bench_big_previews(clock: JobClock, steps: int) -> str:
+    """A markdown row: the 256-px architecture's preview share at 256-px previews, and its s/call."""
+    unet, label = celebahq_256_unet()
+    model = wrap(unet)
+    call_s = seconds_per_call(model, 1)
+    clock.runner.set_model(model)
+    clock.runner.preview_size = unet.config.sample_size
+    share = preview_share(clock, SampleJob(seeds=(0,), steps=steps, batch_size=1), 1)
+    return f"| {label} | 1 | {steps} | {clock.runner.preview_size} px | {call_s:.2f} | {share:.3%} |"
+
+
 def bench(clock: JobClock, unet: UNet2DModel, label: str, args: argparse.Namespace) -> tuple[str, str]:
     size = unet.config.sample_size
     clock.runner.set_model(DiffusersUNet(unet, NoiseSchedule.linear(), (unet.config.in_channels, size, size)))
+    clock.runner.preview_size = size  # the window previews at the display size, up to the model's
     job = SampleJob(seeds=tuple(range(args.batch)), steps=args.steps, batch_size=args.batch)
     t = overhead(clock, job, args.reps)
     ratio = {name: t[name] / t["off"] for name in SETTINGS}
@@ -302,6 +319,7 @@ def main() -> None:
     parser.add_argument("--models", default="default,tiny")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cancel-trials", type=int, default=12, help="0 skips the cancel latency")
+    parser.add_argument("--big-steps", type=int, default=0, help="steps of the 256-px preview run; 0 skips")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     app = QCoreApplication(sys.argv)
@@ -333,6 +351,13 @@ def main() -> None:
     print("| model | plain | with checks | ratio |")
     print("|---|---|---|---|")
     print("\n".join(overheads))
+    if args.big_steps > 0:
+        print("\nPreviews at the model's size on the 256-px architecture (20 fps + scrubber)\n")
+        print(
+            "| model | batch | steps | preview size | s per batch-1 call | preview work (worker CPU share) |"
+        )
+        print("|---|---|---|---|---|---|")
+        print(bench_big_previews(clock, args.big_steps))
     if args.cancel_trials > 0:
         print("\nCancel latency: cancel at a random point of a batch-1 model call (seconds)\n")
         print("| model | s per batch-1 call | how | p50 | p95 | max |")

@@ -249,6 +249,8 @@ def render_samplers(cells: list[dict], reused: list[dict]) -> str:
         "for the new cells). † measured for Table 1."
     )
     return "\n".join(lines)
+
+
 class CountingModel:
     """The model, counting how many images it has evaluated (calls per image = images / N)."""
 

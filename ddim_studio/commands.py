@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,11 @@ from ddim_studio.operations import (
     sample_seeds,
     save_picture,
 )
+from ddim_studio.operations.cost import encode_calls, interpolate_calls, sample_calls
 from ddim_studio.operations.outputs import claim_all, differing_params, make_output_folder
 from ddim_studio.operations.run import chunks
 from ddim_studio.operations.sample import sampler_for
-from ddim_studio.progress import drain
+from ddim_studio.progress import drain, overall, say, shrink, status
 
 
 class Session:
@@ -70,9 +71,12 @@ class Session:
         # Checked before the model loads, created by the first save: a bad argument makes nothing.
         self.out: Path = check_output_folder(args.out)
         self.device = resolve_device(args.device)
-        self.model, self.info = load_model(
-            args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
-        )
+        with status("loading model…"):
+            self.model, self.info = load_model(
+                args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
+            )
+        if self.info.clip_sample_requested:
+            say(clip_sample_note(bool(args.clip_sample)))
         self.timesteps = resolve_timesteps(self.model, args.steps, args.spacing, None)
 
     def params(self, kind: str, **extra: Any) -> dict[str, Any]:
@@ -104,6 +108,16 @@ class Session:
         """Write ``<stem>.png`` (and ``<stem>.safetensors``) atomically, never overwriting."""
         item = save_picture(self.out, image, params, stem=stem, latent=latent)
         return [item.png] + ([item.latent] if item.latent is not None else [])
+
+
+def clip_sample_note(used: bool) -> str:
+    """The one stderr line for a model whose config asks for ``clip_sample: true``."""
+    if used:
+        return "note: the model's config asks for clip_sample: true; it is on (--clip-sample)."
+    return (
+        "note: the model's config asks for clip_sample: true; it is off here because clipping breaks "
+        "exact inversion (add --clip-sample to use it)."
+    )
 
 
 def _shard(first: int, num: int, batch_size: int) -> tuple[Iterator[list[int]], int, int]:
@@ -194,11 +208,15 @@ def _saved_params(png: Path) -> dict[str, Any] | None:
         return None
 
 
-def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> None:
-    """Claim the seeds of ``batch`` that need files, make and save those claimed, release the claims."""
+def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> bool:
+    """Claim the seeds of ``batch`` that need files, make and save those claimed, release the claims.
+
+    Returns:
+        Whether the batch ran the model (a batch whose pictures all exist only adds missing latents).
+    """
     todo = _todo(session, batch, tally)
     if not todo:
-        return
+        return False
     make_output_folder(session.out)
     claims = claim_all(session.out, [_seed_stem(s) for s in todo])
     try:
@@ -215,6 +233,7 @@ def _sample_claimed(session: Session, batch: list[int], tally: _Tally) -> None:
                 tally.skipped.append(seed)
         if mine:
             tally.written += _sample_batch(session, batch, mine)
+        return any(".png" in files for files in mine.values())
     finally:
         for held in claims.values():
             held.release()
@@ -242,9 +261,13 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     check_batch_memory(session.model, min(args.batch_size, args.num), DTYPES[args.dtype])
     batches, rank, world = _shard(args.seed, args.num, args.batch_size)
     tally = _Tally()
-    for batch in batches:
-        tally.seeds += batch
-        _sample_claimed(session, batch, tally)
+    per_batch = len(session.timesteps)
+    mine = len(range(rank, -(-args.num // args.batch_size), world))  # this process's batches
+    with overall(sample_calls(mine, 1, per_batch), "sample"):  # one bar: every batch's calls
+        for batch in batches:
+            tally.seeds += batch
+            if not _sample_claimed(session, batch, tally):
+                shrink(per_batch)  # nothing to compute: the bar's total counts only batches that run
     _barrier(world)
     if tally.other:
         print(
@@ -296,31 +319,9 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
     session = Session(args)
     size = session.model.sample_shape[1:]
     rows = []
-    for path, stem in zip(args.images, stems, strict=True):
-        loaded = load_image(path)
-        x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
-        run = encode_images(session.model, x0, refine=args.refine, **session.settings())
-        out = drain(run, f"encode {_shown(path)}")
-        mse, psnr = out.mse[0], out.psnr[0]
-        params = session.params("encode", source=path.name, mse=mse, psnr=psnr, refine=args.refine)
-        files = session.save(stem, tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
-        for warning in loaded.warnings:
-            print(f"warning: {_shown(path)}: {warning}", file=sys.stderr)
-        calls = out.calls + len(out.timesteps)  # the inversion's, then the decode's S
-        print(
-            f"{_shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  ({calls} model calls)  → {_shown(files[0])}",
-            file=sys.stderr,
-        )
-        rows.append(
-            {
-                "image": path,
-                "mse": mse,
-                "psnr": psnr,
-                "calls": calls,
-                "inversion_calls": out.calls,
-                "files": files,
-            }
-        )
+    with overall(len(args.images) * encode_calls(len(session.timesteps)), "encode"):
+        for path, stem in zip(args.images, stems, strict=True):
+            rows.append(_encode_one(session, path, stem, size))
     return {
         "command": "encode",
         "model": session.info.name,
@@ -329,6 +330,33 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
         "refine": args.refine,
         "timesteps": session.timesteps,
         "results": rows,
+    }
+
+
+def _encode_one(session: Session, path: Path, stem: str, size: Sequence[int]) -> dict[str, Any]:
+    """Encode one picture, save its latent and reconstruction, print its error; its JSON row."""
+    loaded = load_image(path)
+    x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
+    refine = session.args.refine
+    run = encode_images(session.model, x0, refine=refine, **session.settings())
+    out = drain(run, f"encode {_shown(path)}")
+    mse, psnr = out.mse[0], out.psnr[0]
+    params = session.params("encode", source=path.name, mse=mse, psnr=psnr, refine=refine)
+    files = session.save(stem, tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
+    for warning in loaded.warnings:
+        print(f"warning: {_shown(path)}: {warning}", file=sys.stderr)
+    calls = out.calls + len(out.timesteps)  # the inversion's, then the decode's S
+    print(
+        f"{_shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  ({calls} model calls)  → {_shown(files[0])}",
+        file=sys.stderr,
+    )
+    return {
+        "image": path,
+        "mse": mse,
+        "psnr": psnr,
+        "calls": calls,
+        "inversion_calls": out.calls,
+        "files": files,
     }
 
 
@@ -342,17 +370,20 @@ def cmd_decode(args: argparse.Namespace) -> dict[str, Any]:
         sanitize_stem(f"{path.stem}-decoded")
     session = Session(args)
     written: list[Path] = []
-    for path in args.latents:
-        x_T, saved = load_latent(path)
-        batch = x_T[None] if x_T.ndim == 3 else x_T
-        params = session.params("decode", source=path.name, latent_params=carried_params(saved))
-        parts = chunks(len(batch), args.batch_size)
-        for c, (lo, hi) in enumerate(parts):
-            run = decode_latents(session.model, batch[lo:hi], batch_size=hi - lo, **session.settings())
-            label = f"decode {_shown(path)}" + (f" [{c + 1}/{len(parts)}]" if len(parts) > 1 else "")
-            for i, image in enumerate(tensor_to_pils(drain(run, label).images), start=lo):
-                stem = path.stem if len(batch) == 1 else f"{path.stem}-{i}"
-                written += session.save(f"{stem}-decoded", image, params, None)
+    steps = len(session.timesteps)
+    with overall(0, "decode"):  # each file's calls are added when it is opened (files load one at a time)
+        for path in args.latents:
+            x_T, saved = load_latent(path)
+            batch = x_T[None] if x_T.ndim == 3 else x_T
+            shrink(-sample_calls(len(batch), args.batch_size, steps))
+            params = session.params("decode", source=path.name, latent_params=carried_params(saved))
+            parts = chunks(len(batch), args.batch_size)
+            for c, (lo, hi) in enumerate(parts):
+                run = decode_latents(session.model, batch[lo:hi], batch_size=hi - lo, **session.settings())
+                label = f"decode {_shown(path)}" + (f" [{c + 1}/{len(parts)}]" if len(parts) > 1 else "")
+                for i, image in enumerate(tensor_to_pils(drain(run, label).images), start=lo):
+                    stem = path.stem if len(batch) == 1 else f"{path.stem}-{i}"
+                    written += session.save(f"{stem}-decoded", image, params, None)
     return {
         "command": "decode",
         "model": session.info.name,
@@ -367,12 +398,22 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     stem = sanitize_stem(f"interp-{Path(args.a).stem}-{Path(args.b).stem}-{args.method}")  # before compute
     session = Session(args)
     shape = tuple(session.model.sample_shape)
-    a, b = resolve_endpoint(args.a, shape), resolve_endpoint(args.b, shape)
+    run_settings = {
+        "timesteps": session.timesteps,
+        "clip_sample": args.clip_sample,
+        "sampler": session.sampler,
+        "model": session.info.name,
+    }
+    a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         refine=args.refine, **session.settings(),
     )  # fmt: skip
-    frames = list(tensor_to_uint8(drain(run, "frames").images))
+    calls = interpolate_calls(
+        args.frames, args.batch_size, len(session.timesteps), images=int(a.is_image) + int(b.is_image)
+    )
+    with overall(calls, "frames"):
+        frames = list(tensor_to_uint8(drain(run, "frames").images))
     refine = args.refine if a.is_image or b.is_image else None  # only picture ends are inverted
     params = session.params(
         "interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method, refine=refine

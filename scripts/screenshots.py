@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/screenshots.py [--model PATH] [--out docs/screenshots] [--steps 50] [--theme dark]
-        [--only generate samplers encode interpolate edit]
+        [--only generate samplers encode interpolate edit] [--size 1400x900]
 
 The model is ``--model``, else ``$DDIM_STUDIO_MODEL``, else the shipped default. Settings and the
 gallery live in a throw-away folder, so the screenshots start from a clean studio.
@@ -77,6 +77,7 @@ async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore
         GenerateParams(seed=2024, batch=8, steps=steps, eta=0.0, spacing="uniform", clip_sample=False)
     )
     view.lock.setChecked(True)
+    window.generate.update_timesteps()  # set_params is quiet
     window.generate.generate()
     await idle(window)
     view.grid.set_selected(2)
@@ -185,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--theme", default="dark", choices=theme.THEMES)
     parser.add_argument("--only", nargs="+", choices=SHOTS, default=list(SHOTS), help="which screenshots")
+    parser.add_argument("--size", default="x".join(map(str, SIZE)), help="window size WxH, e.g. 1280x720")
     args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
     torch.set_num_threads(1)
     from ddim_studio.ui.main_window import MainWindow
 
@@ -198,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         theme.apply_theme(app, args.theme)
         loop = install_loop(app)
         window = MainWindow(settings=settings, model_source=args.model)
-        window.resize(*SIZE)
+        window.resize(width, height)
         window.show()
+        window.gallery_dock.show()  # the gallery is open in every shot
         photo = sample_photo(Path(tmp))
         try:
             with loop:

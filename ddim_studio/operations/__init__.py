@@ -28,6 +28,8 @@ _EXPORTS = {
     "InterpolateOutput": "interpolation",
     "interpolate": "interpolation",
     "resolve_endpoint": "interpolation",
+    "latent_reproduces": "interpolation",
+    "saved_latent": "interpolation",
     "psnr_from_mse": "metrics",
     "reconstruction_error": "metrics",
     "check_output_folder": "outputs",

@@ -59,8 +59,11 @@ def counted_invert_phase(
     clip_sample: bool,
     count: int,
     refine: int = 0,
+    job_total: int = 0,
 ) -> Body[tuple[torch.Tensor, int]]:
     """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device), refined ``refine`` times a step.
+
+    ``job_total``: steps of the whole operation this phase belongs to (see ``Stage``).
 
     Returns:
         x_T and the batched model calls the inversion made (the sum of its steps' ``calls``).
@@ -74,7 +77,7 @@ def counted_invert_phase(
             calls[0] += step.calls
             yield step
 
-    last = yield from phase(Stage("encode", total, count), counted())
+    last = yield from phase(Stage("encode", total, count, job_total=job_total), counted())
     return check_finite(last.x_t, "The encoded latent"), calls[0]
 
 
@@ -86,12 +89,17 @@ def invert_phase(
     spacing: str,
     clip_sample: bool,
     count: int,
+    job_total: int = 0,
     refine: int = 0,
 ) -> Body[torch.Tensor]:
-    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T."""
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T.
+
+    ``job_total``: model calls of the whole operation this phase belongs to (see ``Stage``).
+    """
     x_T, _calls = yield from counted_invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine
-    )
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine,
+        job_total=job_total,
+    )  # fmt: skip
     return x_T
 
 
@@ -104,6 +112,7 @@ def _encode_body(
     clip_sample: bool,
     sampler: str,
     device: torch.device,
+    decode: bool = True,
     refine: int = 0,
 ) -> Body[EncodeOutput]:
     spec = sampler_for(sampler, 0.0)
@@ -111,11 +120,17 @@ def _encode_body(
     count = int(x_0.shape[0])
     check_batch(model, max(count, 1), count)
     seq = resolve_timesteps(model, steps, spacing, None)
+    job_total = (2 if decode else 1) * len(seq)  # steps (a refined step is one, whatever its calls)
     x_T, calls = yield from counted_invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine
-    )
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine,
+        job_total=job_total,
+    )  # fmt: skip
+    if not decode:  # only the latents are wanted (e.g. interpolation ends): no reconstruction
+        x_T = x_T.to("cpu", torch.float32)
+        empty = torch.empty(0, *x_0.shape[1:])
+        return EncodeOutput(x_T, empty, [], [], seq, spec.name, int(refine), calls)
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("decode", len(seq), count), run)
+    last = yield from phase(Stage("decode", len(seq), count, job_total=2 * len(seq)), run)
     reconstruction = check_finite(last.x_t.to("cpu", torch.float32), "The reconstruction")
     mse, psnr = reconstruction_error(x_0, reconstruction)
     return EncodeOutput(
@@ -132,16 +147,19 @@ def encode_images(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    decode: bool = True,
     refine: int = 0,
 ) -> Run[EncodeOutput]:
     """Invert pictures (N, 3, H, W) in [−1, 1], already fitted to the model, then decode at η = 0.
 
     Phases: ``encode`` (the DDIM inversion, S steps; with ``refine`` = K > 0 each step is refined
     by up to K fixed-point updates, ``core.inversion``), then ``decode`` (``sampler``, S steps).
+    With ``decode=False`` only the latents are computed (half the calls): ``reconstruction`` is
+    empty (0 pictures) and ``mse``/``psnr`` are empty lists.
     """
     return Run(
         _encode_body(
             model, images, steps=steps, spacing=spacing, clip_sample=clip_sample, sampler=sampler,
-            device=torch.device(device), refine=refine,
+            device=torch.device(device), decode=decode, refine=refine,
         )
     )  # fmt: skip

@@ -8,8 +8,10 @@ its latent beside it, or one generated from a seed), or any other picture.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,11 +41,45 @@ class Endpoint:
         value: a latent (C, H, W), or a picture (3, H, W) in [−1, 1] fitted to the model.
         is_image: True for a picture (encoded before interpolating).
         label: how the end was named (for file names and parameters).
+        how: what was done to get it, in words ("seed", "latent file", "saved latent",
+            "encoded from the picture").
     """
 
     value: torch.Tensor
     is_image: bool = False
     label: str = ""
+    how: str = ""
+
+
+SAVED_LATENT = "saved latent"
+ENCODED = "encoded from the picture"
+
+
+def latent_reproduces(
+    params: dict[str, Any],
+    timesteps: Sequence[int],
+    *,
+    clip_sample: bool = False,
+    sampler: str = DEFAULT_SAMPLER,
+    model: str | None = None,
+) -> bool:
+    """Whether decoding a picture's saved x_T with a run's settings gives the picture back.
+
+    Only a deterministic (η = 0) picture made with the same timestep list, clipping and sampler (and
+    by the model named ``model``, when given) is reproduced by its x_T; any other picture must be encoded.
+    """
+    try:
+        eta = float(params.get("eta", 0.0))
+        saved = [int(t) for t in params.get("timesteps") or []]
+    except (TypeError, ValueError):
+        return False
+    return (
+        eta == 0.0
+        and saved == [int(t) for t in timesteps]
+        and bool(params.get("clip_sample", False)) == bool(clip_sample)
+        and str(params.get("sampler", DEFAULT_SAMPLER)) == sampler
+        and (model is None or str(params.get("model", model)) == model)
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +113,9 @@ def _latent_file(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     return x_T
 
 
-def _gallery_latent(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
-    """A studio picture's own x_T: its latent file, or its seed's noise; None for other pictures."""
+def saved_latent(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, dict[str, Any]] | None:
+    """A studio picture's own x_T (its latent file beside it, or its seed's noise) and its saved
+    parameters; None for other pictures."""
     try:
         params = read_params(path) or {}
     except Exception:  # an unreadable picture is reported when it is loaded as an image
@@ -88,17 +125,29 @@ def _gallery_latent(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
     beside = path.with_suffix(LATENT_SUFFIX)
     if beside.is_file():
         try:
-            return _latent_file(beside, shape)
+            return _latent_file(beside, shape), params
         except (LatentLoadError, ValueError):
             pass
     seed = params.get("seed")
     if params.get("kind") == "sample" and isinstance(seed, int) and not isinstance(seed, bool):
-        return initial_noise([check_seed(seed)], shape)[0][0]
+        return initial_noise([check_seed(seed)], shape)[0][0], params
     return None
 
 
-def resolve_endpoint(spec: str | os.PathLike[str], shape: tuple[int, ...]) -> Endpoint:
+def resolve_endpoint(
+    spec: str | os.PathLike[str],
+    shape: tuple[int, ...],
+    *,
+    timesteps: Sequence[int] | None = None,
+    clip_sample: bool = False,
+    sampler: str = DEFAULT_SAMPLER,
+    model: str | None = None,
+) -> Endpoint:
     """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
+
+    A gallery picture's saved x_T is used only when it reproduces the picture with the run's
+    ``timesteps``, ``clip_sample``, ``sampler`` and ``model`` (see :func:`latent_reproduces`); otherwise the
+    picture is encoded. Without ``timesteps`` the saved x_T is taken as is.
 
     Raises:
         ValueError, LatentLoadError, ImageLoadError: with a message for people.
@@ -109,15 +158,18 @@ def resolve_endpoint(spec: str | os.PathLike[str], shape: tuple[int, ...]) -> En
             seed = check_seed(int(text[5:]))
         except ValueError:
             raise ValueError(f"{text!r} is not a seed; write seed:N with N a non-negative integer.") from None
-        return Endpoint(initial_noise([seed], shape)[0][0], False, text)
+        return Endpoint(initial_noise([seed], shape)[0][0], False, text, "seed")
     path = Path(text)
     if path.suffix.lower() == LATENT_SUFFIX:
-        return Endpoint(_latent_file(path, shape), False, path.stem)
-    own = _gallery_latent(path, shape) if path.suffix.lower() == ".png" else None
-    if own is not None:
-        return Endpoint(own, False, path.stem)
+        return Endpoint(_latent_file(path, shape), False, path.stem, "latent file")
+    own = saved_latent(path, shape) if path.suffix.lower() == ".png" else None
+    if own is not None and (
+        timesteps is None
+        or latent_reproduces(own[1], timesteps, clip_sample=clip_sample, sampler=sampler, model=model)
+    ):
+        return Endpoint(own[0], False, path.stem, SAVED_LATENT)
     image = fit_to_model(load_image(path).image, (shape[2], shape[1]))
-    return Endpoint(pil_to_tensor(image)[0], True, path.stem)
+    return Endpoint(pil_to_tensor(image)[0], True, path.stem, ENCODED)
 
 
 def check_frames(shape: tuple[int, ...], frames: int) -> int:
@@ -165,21 +217,28 @@ def _interpolate_body(
         for end, name in ((a, "a"), (b, "b"))
     ]
     to_encode = [i for i, end in enumerate((a, b)) if end.is_image]
-    if to_encode:  # both pictures in one batch
+    seq = resolve_timesteps(model, steps, spacing, None)
+    # the batches' memory is checked before any call; a bad frame count is refused by interpolation_path
+    parts = (
+        check_batch(model, batch_size, int(frames)) if isinstance(frames, int) and frames > 0 else [(0, 1)]
+    )
+    job_total = len(seq) * (len(parts) + (1 if to_encode else 0))
+    if to_encode:  # both pictures in one batch; only encoded: the path's ends are decoded with it
         x_0 = torch.stack([ends[i] for i in to_encode])
         encoded = yield from invert_phase(
             model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode),
-            refine=refine,
+            job_total=job_total, refine=refine,
         )  # fmt: skip
         for row, i in enumerate(to_encode):
             ends[i] = encoded[row]
     path = interpolation_path(ends[0], ends[1], frames, method)
-    seq = resolve_timesteps(model, steps, spacing, None)
-    parts = check_batch(model, batch_size, int(path.shape[0]))
     images = []
     for c, (lo, hi) in enumerate(parts):
         run = spec.fn(model, path[lo:hi], steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
-        stage = Stage("decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts))
+        stage = Stage(
+            "decode", len(seq), int(path.shape[0]), batch_offset=lo, chunk=c, chunks=len(parts),
+            job_total=job_total,
+        )  # fmt: skip
         last = yield from phase(stage, run)
         images.append(check_finite(last.x_t.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)

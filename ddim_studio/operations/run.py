@@ -35,6 +35,8 @@ class Stage:
         batch_offset: index in the operation of this chunk's first image.
         chunk: 0-based index of this chunk in the phase.
         chunks: number of chunks in the phase.
+        job_total: model calls of the whole operation (every chunk of every phase); 0 when the
+            operation does not say (progress then falls back to what the stages tell).
     """
 
     phase: str
@@ -43,6 +45,7 @@ class Stage:
     batch_offset: int = 0
     chunk: int = 0
     chunks: int = 1
+    job_total: int = 0
 
 
 Body = Generator[Stage | StepResult, None, R]
@@ -60,6 +63,8 @@ class Run(Generic[R]):
         self.stage: Stage | None = None
         self._done = False
         self._result: R | None = None
+        self.calls = 0  # steps (model calls) yielded so far
+        self._stage_start = 0  # ``calls`` when the current stage began
 
     def __iter__(self) -> Run[R]:
         return self
@@ -72,9 +77,25 @@ class Run(Generic[R]):
                 self._done, self._result = True, stop.value
                 raise StopIteration from None
             if isinstance(item, Stage):
-                self.stage = item
+                self.stage, self._stage_start = item, self.calls
                 continue
+            self.calls += 1
             return item
+
+    @property
+    def total_calls(self) -> int:
+        """Model calls of the whole operation: the stages' ``job_total``, else a lower bound.
+
+        Without ``job_total`` the bound is the calls made plus what the current phase has left
+        (its remaining chunks), so it never falls below ``calls``.
+        """
+        stage = self.stage
+        if stage is None:
+            return self.calls
+        if stage.job_total > 0:
+            return max(stage.job_total, self.calls)
+        left = stage.total * (stage.chunks - stage.chunk) - (self.calls - self._stage_start)
+        return self.calls + max(0, left)
 
     @property
     def done(self) -> bool:

@@ -111,7 +111,10 @@ def _sample_body(
         chunk_latents = None if latents is None else latents[lo:hi]
         x_T, noise = _start(shape, device, seeds[lo:hi], chunk_latents, float(eta))
         run = spec.fn(model, x_T, steps=steps, eta=eta, spacing=spacing, noise=noise, clip_sample=clip_sample)
-        stage = Stage("sample", len(seq), count, batch_offset=lo, chunk=c, chunks=len(parts))
+        stage = Stage(
+            "sample", len(seq), count, batch_offset=lo, chunk=c, chunks=len(parts),
+            job_total=len(seq) * len(parts),
+        )  # fmt: skip
         last = yield from phase(stage, run)
         named = span("seeds", lo, hi, seeds) if latents is None else span("latents", lo, hi)
         images.append(check_finite(last.x_t.to("cpu", torch.float32), named))

@@ -71,7 +71,25 @@ def choose_folder(parent: QWidget | None, title: str, start: str = "") -> Path |
     return Path(path) if path else None
 
 
-def text_input(parent: QWidget | None, title: str, label: str, text: str = "") -> str | None:
-    """A line of text, or None."""
-    value, ok = QInputDialog.getText(parent, title, label, text=text)
-    return value.strip() if ok and value.strip() else None
+def text_dialog(
+    parent: QWidget | None, title: str, label: str, text: str = "", *, chars: int = 0
+) -> QInputDialog:
+    """A dialog asking for one line of text, wide enough for ``chars`` characters."""
+    dialog = QInputDialog(parent)
+    dialog.setInputMode(QInputDialog.InputMode.TextInput)
+    dialog.setWindowTitle(title)
+    dialog.setLabelText(label)
+    dialog.setTextValue(text)
+    if chars:
+        dialog.setMinimumWidth(dialog.fontMetrics().horizontalAdvance("m" * chars) + 40)
+    return dialog
+
+
+def text_input(
+    parent: QWidget | None, title: str, label: str, text: str = "", *, chars: int = 0
+) -> str | None:
+    """A line of text (the field fits ``chars`` characters), or None."""
+    dialog = text_dialog(parent, title, label, text, chars=chars)
+    ok = dialog.exec() == QInputDialog.DialogCode.Accepted
+    value = dialog.textValue().strip()
+    return value if ok and value else None

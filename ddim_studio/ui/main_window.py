@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from ddim_studio.ui import theme
+from ddim_studio.ui.control_memory import ControlMemory
 from ddim_studio.ui.gallery.gallery_model import GalleryModel
 from ddim_studio.ui.gallery.gallery_view import GalleryView
 from ddim_studio.ui.menus import build_menus
 from ddim_studio.ui.modes import ModeController, ModeSpec, modes
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.ui.widgets.banner import Banner
+from ddim_studio.ui.widgets.controls import ElidedLabel
 from ddim_studio.ui.widgets.mode_rail import ModeRail
 from ddim_studio.ui.window_actions import WindowActions
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from ddim_studio.workers.runner import JobRunner
 
 STATUS_MS = 8000
+STATUS_LABEL_MAX = 420  # px: a longer model name is elided (full text in the tooltip)
 
 
 class MainWindow(WindowActions, QMainWindow):
@@ -95,6 +98,11 @@ class MainWindow(WindowActions, QMainWindow):
         self.menuBar().setEnabled(False)
         self._build_status_bar()
         self._restore_state()
+        self.control_memory = ControlMemory(self.settings, self.mode_views)
+        self.control_memory.restore()
+        self._queued: str | None = None  # a mode whose run was asked for before the window was attached
+        self._catch_early_runs()
+        self._build_shortcuts()
         if not defer_attach:
             self.attach()
 
@@ -105,11 +113,17 @@ class MainWindow(WindowActions, QMainWindow):
         from ddim_studio.ui import wiring
 
         runner, model_source = self._pending
+        typed = self.control_memory.snapshot()  # restored or typed before now: the controllers keep it
         wiring.attach(self, runner, model_source)
+        self.control_memory.apply(typed)
+        self.services.model.ready.connect(lambda _info: self.control_memory.apply({}))
         self.attached = True
         self.menuBar().setEnabled(True)
-        self._build_shortcuts()
         self.update_model_label()
+        if self._queued is not None:
+            controller = self.mode_controllers[self._queued]
+            self.services.model.run_when_ready(controller.run, self._mode_label(self._queued))
+            self._queued = None
         QTimer.singleShot(0, self._start)
 
     # ---- construction -------------------------------------------------------------------------
@@ -168,10 +182,31 @@ class MainWindow(WindowActions, QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.busy_label = QLabel("")
-        self.model_label = QLabel("starting…")
-        self.model_label.setToolTip("The model in use: name · image size · device · precision")
+        self.model_label = ElidedLabel("starting…", role="")
         bar.addPermanentWidget(self.busy_label)
         bar.addPermanentWidget(self.model_label)
+
+    def _catch_early_runs(self) -> None:
+        """Run buttons pressed before the controllers exist queue the run."""
+        for spec in self.mode_specs:
+            view = self.mode_views[spec.name]
+            for signal in ("generateRequested", "encodeRequested", "editRequested", "runRequested"):
+                if hasattr(view, signal):
+                    getattr(view, signal).connect(
+                        lambda n=spec.name: None if self.attached else self.queue_run(n)
+                    )
+                    break
+
+    def _mode_label(self, name: str) -> str:
+        spec = next((m for m in self.mode_specs if m.name == name), None)
+        return spec.label if spec is not None else name.capitalize()
+
+    def queue_run(self, name: str) -> None:
+        """Remember that mode ``name`` should run as soon as the model is loaded, and say so."""
+        self._queued = name
+        text = f"{self._mode_label(name)} will run when the model is loaded."
+        self.statusBar().showMessage(text, STATUS_MS)
+        self.banner.show_message("info", text)
 
     def _build_shortcuts(self) -> None:
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
@@ -190,7 +225,24 @@ class MainWindow(WindowActions, QMainWindow):
             self.resize(1400, 900)
         if state is not None:
             self.restoreState(state)
+        self.fit_to_screen()
         self.set_mode(self.settings.value("window/mode", self.mode_specs[0].name))
+
+    def fit_to_screen(self) -> None:
+        """Shrink and move the window into the available screen (a saved geometry may be larger)."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        width, height = min(self.width(), room.width()), min(self.height(), room.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = max(room.left(), min(self.x(), room.right() + 1 - width))
+        y = max(room.top(), min(self.y(), room.bottom() + 1 - height))
+        if (x, y) != (self.x(), self.y()):
+            self.move(x, y)
 
     def _start(self) -> None:
         """After the window is drawn: scan the gallery, then load the model in the worker."""
@@ -205,7 +257,12 @@ class MainWindow(WindowActions, QMainWindow):
     # ---- status -------------------------------------------------------------------------------
     def update_model_label(self) -> None:
         """Show the model's name, size, device and precision (or what is happening instead)."""
-        self.model_label.setText(self.services.model.status_text())
+        text = self.services.model.status_text()
+        self.model_label.fix_width(
+            min(self.model_label.fontMetrics().horizontalAdvance(text) + 8, STATUS_LABEL_MAX)
+        )
+        self.model_label.setText(text)
+        self.model_label.setToolTip(f"{text}\nThe model in use: name · image size · device · precision")
 
     def show_message(self, level: str, text: str) -> None:
         """A message in the status bar; warnings and errors also in the banner (non-blocking)."""
@@ -251,10 +308,12 @@ class MainWindow(WindowActions, QMainWindow):
         return self.mode_controllers.get(self.mode_name()) if self.attached else None
 
     def run_current(self) -> None:
-        """Ctrl+Enter: the current mode's run (Generate, Encode, Run…)."""
+        """Ctrl+Enter: the current mode's run (Generate, Encode, Run…); queued while the window starts."""
         controller = self.current_controller()
         if controller is not None:
             controller.run()
+        elif not self._closed:
+            self.queue_run(self.mode_name())
 
     def cancel_current(self) -> None:
         """Esc: cancel the current mode's job."""
@@ -287,6 +346,7 @@ class MainWindow(WindowActions, QMainWindow):
         if not self._closed:
             self._closed = True
             self.settings.save_window_state(self.saveGeometry(), self.saveState())
+            self.control_memory.save()
             if self.attached:
                 self.services.runner.cancel_all()
                 self.services.runner.shutdown()

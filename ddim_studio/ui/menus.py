@@ -138,6 +138,14 @@ def _choices(menu: QMenu, w: MainWindow, names: dict[str, str], current: str, sl
 
 
 def _model_menu(w: MainWindow, menu: QMenu) -> tuple[QActionGroup, QActionGroup]:
+    _action(
+        menu, "Open Model Folder…", w.open_model_folder, None, "model", "Open a diffusers UNet2DModel folder"
+    )
+    _action(menu, "Open Checkpoint…", w.open_checkpoint, None, None, "Open an original DDIM checkpoint")
+    _action(
+        menu, "Open from Hugging Face Hub…", w.open_hub_model, None, None, "Download a diffusers model by id"
+    )
+    menu.addSeparator()
     device_menu = menu.addMenu("Device")
     devices = _choices(device_menu, w, DEVICE_LABELS, w.settings.get("model/device"), w.set_device)
     device_menu.aboutToShow.connect(lambda: probe_devices(devices))

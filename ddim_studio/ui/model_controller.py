@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.ui.notify import Notifier
@@ -50,6 +51,7 @@ class ModelController(QObject):
         self.info: ModelInfo | None = None
         self.source: str | None = None
         self._pending: dict[int, tuple[str | None, bool, bool]] = {}
+        self._queued: Callable[[], None] | None = None  # a run asked for before the model was ready
         runner.finished.connect(self._on_finished)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(lambda job_id: self._pending.pop(job_id, None))
@@ -64,6 +66,10 @@ class ModelController(QObject):
     def is_loading(self) -> bool:
         """Whether a load job has not ended."""
         return bool(self._pending)
+
+    def load_job_ids(self) -> list[int]:
+        """Ids of the load jobs that have not ended."""
+        return list(self._pending)
 
     def size(self) -> tuple[int, int]:
         """(H, W) of the model's images (32×32 before one is loaded)."""
@@ -98,6 +104,14 @@ class ModelController(QObject):
         height, width = self.size()
         return f"{self.info.name} · {height}×{width} · {self.device_name()} · {self.dtype_name()}"
 
+    def run_when_ready(self, run: Callable[[], None], what: str) -> None:
+        """Call ``run`` once the model is loaded (at once if it is), saying so; one run waits at most."""
+        if self.is_loaded and not self.is_loading:
+            run()
+            return
+        self._queued = run
+        self.notifier.info(f"{what} will run when the model is loaded.")
+
     # ---- loading ------------------------------------------------------------------------------
     def load(self, source: str | None = None, *, remember: bool = True, fallback: bool = False) -> int:
         """Load ``source`` (None: the shipped default) on the configured device and precision.
@@ -120,8 +134,6 @@ class ModelController(QObject):
         self._pending = {job_id: (source, fallback, remember)}
         self.source = source
         self.loading.emit(source or "default model")
-        if remember and source:
-            self.settings.add_recent_model(source)
         return job_id
 
     def reload(self) -> int:
@@ -135,13 +147,21 @@ class ModelController(QObject):
         self.info = result.info
         if remember:
             self.settings.set("model/last", source or "")
+            if source:
+                self.settings.add_recent_model(source)  # only a model that opened
         self.ready.emit(result.info)
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            QTimer.singleShot(0, queued)
 
     def _on_failed(self, job_id: int, message: str, kind: str) -> None:
         if job_id not in self._pending:
             return
         source, fallback, _remember = self._pending.pop(job_id)
         self.notifier.error(f"The model could not be loaded: {message}")
+        if not (fallback and source is not None) and self._queued is not None:
+            self._queued = None
+            self.notifier.info("The run that was waiting for the model was dropped.")
         if fallback and source is not None:
             self.notifier.info("Opening the default model instead.")
             self.load(None, remember=False)

@@ -10,6 +10,8 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
+from ddim_studio.workers.faults import window_words
+
 logger = logging.getLogger("ddim_studio.ui")
 
 
@@ -23,6 +25,7 @@ class Notifier(QObject):
         self.history: list[tuple[str, str]] = []
 
     def _emit(self, level: str, text: str) -> None:
+        text = window_words(text)
         self.history.append((level, text))
         del self.history[:-50]
         log = logger.error if level == "error" else logger.warning if level == "warning" else logger.info

@@ -1,8 +1,9 @@
-"""The one place where pixel arrays become Qt images, and where images are drawn pixel-crisp.
+"""The one place where pixel arrays become Qt images, and where images are drawn.
 
-Models here make 32×32 pictures; shown at 256 px they must stay sharp squares, never blur. Every
-widget draws images through :func:`draw_pixelated` (nearest-neighbour scaling inside a rect,
-aspect ratio kept) or gets a pre-scaled pixmap from :func:`to_pixmap`.
+Tiny models make 32×32 pictures; shown at 256 px they must stay sharp squares, never blur. Larger
+pictures (a 256-px model) are shown at their native size when the cell holds them and shrunk
+smoothly when it does not. Every widget draws images through :func:`draw_image` (aspect ratio
+kept) or gets a pre-scaled pixmap from :func:`to_pixmap`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,35 @@ def fit_rect(src: QSize, box: QRect, *, whole_pixels: bool = False) -> QRect:
     left = box.left() + (box.width() - width) // 2
     top = box.top() + (box.height() - height) // 2
     return QRect(left, top, width, height)
+
+
+#: Pictures this small (longest side, px) are enlarged pixel-crisp (nearest neighbour) to fill a cell.
+TINY_SIDE = 64
+
+
+def display_rect(src: QSize, box: QRect) -> tuple[QRect, bool]:
+    """Where to draw a picture of size ``src`` in ``box``, and whether to scale it smoothly.
+
+    A tiny picture (≤ :data:`TINY_SIDE`) fills the box, enlarged nearest-neighbour; a larger one is
+    drawn at its native size when the box holds it, and smoothly shrunk to fit otherwise.
+    """
+    if max(src.width(), src.height()) <= TINY_SIDE:
+        return fit_rect(src, box), False
+    if src.width() <= box.width() and src.height() <= box.height():
+        left = box.left() + (box.width() - src.width()) // 2
+        top = box.top() + (box.height() - src.height()) // 2
+        return QRect(left, top, src.width(), src.height()), False
+    return fit_rect(src, box), True
+
+
+def draw_image(painter: QPainter, image: QImage, box: QRect) -> QRect:
+    """Draw ``image`` in ``box`` by :func:`display_rect`; returns the rect used."""
+    target, smooth = display_rect(image.size(), box)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+    painter.drawImage(QRectF(target), image)
+    painter.restore()
+    return target
 
 
 def draw_pixelated(painter: QPainter, image: QImage, box: QRect, *, whole_pixels: bool = False) -> QRect:

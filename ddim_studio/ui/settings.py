@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "defaults/batch": 4,
     "defaults/encode_steps": 50,
     "defaults/frames": 9,
+    "defaults/interpolate_batch": 8,
+    "compute/threads": 0,
     "model/device": "auto",
     "model/dtype": "float32",
     "model/last": "",

@@ -1,6 +1,8 @@
-"""The settings dialog: output folder, preview rate, theme and the defaults of new runs."""
+"""The settings dialog: output folder, preview rate, theme, the defaults of new runs, and compute."""
 
 from __future__ import annotations
+
+import os
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -27,15 +30,23 @@ from ddim_studio.ui.widgets.controls import SPACING_CHOICES
 class SettingsDialog(QDialog):
     """Edits :class:`AppSettings`; :meth:`apply` writes the values back."""
 
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: AppSettings,
+        parent: QWidget | None = None,
+        *,
+        sample_shape: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(520)
         self.settings = settings
+        self.sample_shape = sample_shape  # the loaded model's (C, H, W): the memory estimate
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self._general())
         layout.addWidget(self._defaults())
+        layout.addWidget(self._compute())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -92,6 +103,44 @@ class SettingsDialog(QDialog):
         form.addRow("Interpolation frames", self.frames)
         return box
 
+    def _compute(self) -> QGroupBox:
+        box = QGroupBox("COMPUTE (LARGE MODELS)")
+        form = QFormLayout(box)
+        cores = os.cpu_count() or 1
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(1, cores))
+        self.threads.setSpecialValueText("all cores")
+        self.threads.setToolTip("CPU threads the model computes with; fewer leave the computer responsive")
+        self.interpolate_batch = QSpinBox()
+        self.interpolate_batch.setRange(1, 64)
+        self.interpolate_batch.setToolTip("Frames decoded together; lower needs less memory")
+        self.memory = QLabel("")
+        self.memory.setProperty("role", "caption")
+        self.memory.setWordWrap(True)
+        self.batch.valueChanged.connect(self._update_memory)
+        self.interpolate_batch.valueChanged.connect(self._update_memory)
+        form.addRow("Threads", self.threads)
+        form.addRow("Interpolation batch", self.interpolate_batch)
+        form.addRow("Memory per batch", self.memory)
+        return box
+
+    def _update_memory(self) -> None:
+        """The memory one batch needs with the loaded model (``core.limits.estimate_batch_bytes``)."""
+        if self.sample_shape is None:
+            self.memory.setText("open a model to see the estimate")
+            return
+        from ddim_studio.core.limits import estimate_batch_bytes  # imports torch: load on use
+
+        size = " × ".join(str(d) for d in self.sample_shape[1:])
+        parts = []
+        for what, batch in (
+            ("Generate", self.batch.value()),
+            ("Interpolate", self.interpolate_batch.value()),
+        ):
+            gib = estimate_batch_bytes(self.sample_shape, batch) / 1024**3
+            parts.append(f"{what}: batch of {batch} at {size} ≈ {gib:.2f} GiB")
+        self.memory.setText("\n".join(parts))
+
     def _browse(self) -> None:
         start = self.output_dir.text() or str(self.settings.default_output_dir())
         folder = dialogs.choose_folder(self, "Output folder", start)
@@ -111,6 +160,9 @@ class SettingsDialog(QDialog):
         self.batch.setValue(s.get("defaults/batch"))
         self.encode_steps.setValue(s.get("defaults/encode_steps"))
         self.frames.setValue(s.get("defaults/frames"))
+        self.threads.setValue(int(s.get("compute/threads")))
+        self.interpolate_batch.setValue(int(s.get("defaults/interpolate_batch")))
+        self._update_memory()
 
     def apply(self) -> None:
         """Write the fields to the settings (each change emits ``AppSettings.changed``)."""
@@ -125,3 +177,5 @@ class SettingsDialog(QDialog):
         s.set("defaults/batch", self.batch.value())
         s.set("defaults/encode_steps", self.encode_steps.value())
         s.set("defaults/frames", self.frames.value())
+        s.set("compute/threads", self.threads.value())
+        s.set("defaults/interpolate_batch", self.interpolate_batch.value())

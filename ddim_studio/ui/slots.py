@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ddim_studio.operations.interpolation import latent_reproduces
 
 
 @dataclass
@@ -19,7 +23,11 @@ class SlotContent:
         thumb: (H, W, 3) uint8 picture shown in the slot.
         latent: x_T (C, H, W) when known.
         image: the picture (3, H, W) in [−1, 1] when it must be encoded first.
-        params: parameters carried along (steps, spacing, seed…).
+        params: parameters carried along (steps, spacing, seed…); for a picture that also holds a
+            latent, how that latent was made (its ``timesteps``, ``eta``…).
+        how: what the slot's x_T is, in words ("saved latent", "encoded from the picture"…).
+        path: the file it came from (to fill the slot again for another model).
+        model: the name of the model it was made for.
     """
 
     kind: str
@@ -28,6 +36,16 @@ class SlotContent:
     latent: torch.Tensor | None = None
     image: torch.Tensor | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    how: str = ""
+    path: Path | None = None
+    model: str = ""
+
+    def fits(self, timesteps: Sequence[int], model: str | None = None) -> bool:
+        """Whether x_T is known and, for a picture, decodes back to it with these ``timesteps`` (η = 0)
+        on ``model`` (a model name; None: not checked)."""
+        if self.latent is None:
+            return False
+        return self.image is None or latent_reproduces(self.params, timesteps, model=model)
 
     @property
     def ready(self) -> bool:

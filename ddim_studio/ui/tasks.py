@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ddim_studio.ui.notify import Notifier
+from ddim_studio.ui.widgets.eta import pace
 from ddim_studio.workers.async_api import AsyncRunner, JobFailed, JobHandle
 from ddim_studio.workers.jobs import Job, StepEvent
 
@@ -128,14 +129,25 @@ _VERBS = {"sample": "Step", "encode": "Encoding step", "decode": "Decoding step"
 
 
 def step_progress(event: StepEvent) -> tuple[int, int, str]:
-    """(done, total, text) of a step event, e.g. ``Step 12 of 50 · batch 1 of 2 · 31.2 it/s``."""
+    """(done, total, text) of a step event, e.g. ``Step 12 of 50 · batch 1 of 2 · 3.2 s/step``.
+
+    ``done`` and ``total`` count the whole job's model calls (every batch and phase) when the event
+    carries them, else this phase's; the pace is s/step when a step takes a second or more.
+    """
     chunks = max(1, int(getattr(event, "chunks", 1)))
     chunk = int(getattr(event, "chunk", 0))
     total = event.total * chunks
     done = chunk * event.total + event.index + 1
+    job_total, job_done = int(getattr(event, "job_total", 0)), int(getattr(event, "job_done", 0))
+    if job_total > 0 and job_done > 0:
+        done, total = job_done, job_total
     text = f"{_VERBS.get(event.phase, 'Step')} {event.index + 1} of {event.total}"
     if chunks > 1:
         text += f" · batch {chunk + 1} of {chunks}"
-    if event.steps_per_second > 0:
-        text += f" · {event.steps_per_second:.1f} it/s"
+    elapsed = float(getattr(event, "elapsed_s", 0.0))
+    per_step = elapsed / job_done if job_done > 0 and elapsed > 0 else 0.0
+    if per_step <= 0 and event.steps_per_second > 0:
+        per_step = 1.0 / event.steps_per_second
+    if per_step > 0:
+        text += f" · {pace(per_step)}"
     return done, total, text

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
     from ddim_studio.ui.main_window import MainWindow
 
+HUB_DIALOG = ("Open from the Hugging Face Hub", "Model id (owner/name), e.g. google/ddpm-cifar10-32:")
+HUB_ID_CHARS = 48  # room for a long owner/name hub id
+
 ABOUT = (
     "<h3>DDIM Studio {version}</h3>"
     "<p>Sampling, inversion and latent interpolation with denoising diffusion implicit models.</p>"
@@ -44,9 +47,7 @@ class WindowActions:
 
     def open_hub_model(self: MainWindow) -> None:
         """Ask for a Hugging Face hub id and load it."""
-        repo = dialogs.text_input(
-            self, "Open from the Hugging Face Hub", "Model id (owner/name):", "google/ddpm-cifar10-32"
-        )
+        repo = dialogs.text_input(self, *HUB_DIALOG, "google/ddpm-cifar10-32", chars=HUB_ID_CHARS)
         if repo:
             self.services.model.load(repo)
 
@@ -102,7 +103,10 @@ class WindowActions:
 
     def show_settings(self: MainWindow) -> None:
         """Open the settings dialog and apply what was changed."""
-        dialog = SettingsDialog(self.services.settings, self)
+        info = self.services.model.info
+        dialog = SettingsDialog(
+            self.services.settings, self, sample_shape=info.sample_shape if info else None
+        )
         if dialog.exec():
             dialog.apply()
 
@@ -178,6 +182,12 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
         ("Training timesteps T", str(info.num_train_timesteps)),
         ("Steps offset", str(getattr(info, "steps_offset", 0))),
         ("ᾱ after the last step", final),
+        (
+            "Config's clip_sample",
+            "true — off unless Clip x₀ is ticked (clipping breaks exact inversion)"
+            if getattr(info, "clip_sample_requested", False)
+            else "false",
+        ),
     ]
 
 

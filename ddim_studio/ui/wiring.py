@@ -49,6 +49,9 @@ def attach(window: MainWindow, runner: JobRunner | None, model_source: str | Non
         window.mode_controllers[spec.name] = controller
         setattr(window, spec.name, controller)
     route(window)
+    from ddim_studio.ui import model_advice  # cost estimates, big-model defaults, clip_sample banner
+
+    model_advice.attach(window)
 
 
 def route(w: MainWindow) -> None:

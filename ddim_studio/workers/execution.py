@@ -10,6 +10,7 @@ the CPU.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -17,10 +18,12 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
+from ddim_studio.operations.cost import measure_call
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.interpolation import single
@@ -112,9 +115,13 @@ class JobContext:
     emit: Callable[[StepEvent], None]
     slot: ModelSlot
     throttle: PreviewThrottle = field(init=False)
+    started: float = field(init=False)  # perf_counter() when the job began: elapsed and ETA
+
+    recorded_xt: list[np.ndarray | None] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.throttle = PreviewThrottle(self.settings)
+        self.started = time.perf_counter()
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled if the job's abort flag is set."""
@@ -144,11 +151,13 @@ class JobContext:
         """Run an operation to its end under the abort flag, one StepMonitor per stage.
 
         Returns:
-            The operation's result and the recorded frames of each ``sample`` stage (``record_steps``).
+            The operation's result and the recorded frames of each ``sample`` stage (``record_steps``);
+            the x_t frames at the same steps are left in :attr:`recorded_xt`.
         """
         monitor: StepMonitor | None = None
         stage: object = None
         frames: list[np.ndarray] = []
+        self.recorded_xt = []
 
         def close_monitor() -> None:
             if monitor is not None:
@@ -156,6 +165,7 @@ class JobContext:
                 recorded = monitor.frames() if monitor.phase == "sample" and record_steps else None
                 if recorded is not None:
                     frames.append(recorded)
+                    self.recorded_xt.append(monitor.frames_xt())
 
         try:
             while True:
@@ -170,7 +180,8 @@ class JobContext:
                     record = record_steps if st.phase == "sample" else ()
                     monitor = self.monitor(
                         st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
-                        record_steps=record,
+                        record_steps=record, job_offset=run.calls - 1, job_total=run.total_calls,
+                        job_start=self.started,
                     )  # fmt: skip
                 assert monitor is not None
                 monitor.observe(step)
@@ -217,12 +228,14 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
     out, frames = ctx.drive(run, record)
     if record and frames:
         all_frames = np.concatenate(frames, axis=1)
+        frames_xt = np.concatenate(ctx.recorded_xt, axis=1)
     else:
         record = []
         all_frames = np.zeros((0, len(out.images), *preview_shape(height, width, size), 3), np.uint8)
+        frames_xt = all_frames
     return SampleResult(
         images=out.images, x_T=out.x_T, seeds=out.seeds, timesteps=out.timesteps,
-        frames=all_frames, frame_steps=list(record),
+        frames=all_frames, frame_steps=list(record), frames_xt=frames_xt,
     )  # fmt: skip
 
 
@@ -232,7 +245,7 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     images = image_batch(job.images, "images")
     run = encode_images(
         model, images, steps=job.steps, spacing=job.spacing, clip_sample=job.clip_sample, sampler=job.sampler,
-        device=device, refine=job.refine,
+        device=device, decode=job.decode, refine=job.refine,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return EncodeResult(
@@ -274,5 +287,10 @@ def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:
     device = resolve_device(job.device)
     model, info = load_model(job.source, config=job.config, device=device, dtype=dtype)
     ctx.check_cancelled()
+    rate = None
+    if job.probe:  # one timed call: the cost shown before Run (a cancel stops it mid-call)
+        with interruptible(model, ctx.token.is_set, error=JobCancelled):
+            rate = measure_call(model, device)
     ctx.slot.put(model, info, device, dtype)
-    return LoadModelResult(info=info, device=device, dtype=dtype)
+    seconds = rate.seconds if rate is not None else 0.0
+    return LoadModelResult(info=info, device=device, dtype=dtype, seconds_per_call=seconds)

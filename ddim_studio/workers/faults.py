@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 
 import torch
 
@@ -32,6 +33,33 @@ NO_MODEL_MESSAGE = "No model is loaded yet; open a model first, or wait until th
 _OOM_TYPES: tuple[type[BaseException], ...] = tuple(
     t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t
 ) + (MemoryError,)
+
+
+# Command-line words in messages shared with the CLI, and what the window offers instead.
+_WINDOW_PHRASES = (
+    ("open it with --model PATH", "open it with File ▸ Open Model Folder…"),
+    ("open a model with --model PATH", "open a model with File ▸ Open Model Folder…"),
+    (", --model-config on the command line", ""),
+    (
+        "allow them with --allow-pickle (they are still opened as tensors only)",
+        "the window does not open those; convert them to safetensors first",
+    ),
+)
+# "(imaging.fit_to_model does it)", "LocalEntryNotFoundError: ", "--model PATH"
+_CODE_HINT = re.compile(r"\s*\((?:[\w ]*?\b)?[a-z_]+\.[a-z_]+(?:\(\))? does it\)")
+_EXCEPTION = re.compile(r"\b(?!Error\b|Exception\b)[A-Z]\w*(?:Error|Exception)\b:?\s*")
+_FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*(?: PATH)?")
+
+
+def window_words(message: str) -> str:
+    """``message`` as the window says it: no command-line flags, function names or exception classes."""
+    for cli, window in _WINDOW_PHRASES:
+        message = message.replace(cli, window)
+    message = _CODE_HINT.sub("", message)
+    message = _EXCEPTION.sub("", message)
+    message = _FLAG.sub("the matching setting", message)
+    message = re.sub(r"\(\s*(?:Got:?\s*)?", "(", message).replace("()", "")
+    return re.sub(r"\s{2,}", " ", message).replace("….", "…").strip()
 
 
 class JobCancelled(Exception):
@@ -50,10 +78,16 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException, job_id: int, kind: str) -> tuple[str, str]:
-    """The error kind and the message to show for an exception raised by job ``job_id`` of ``kind``.
+    """The error kind and the message to show for an exception raised by job ``job_id`` of ``kind``,
+    in the window's words (:func:`window_words`).
 
     Unexpected exceptions (kind ``error``) are logged with their traceback.
     """
+    level, message = _classify(exc, job_id, kind)
+    return level, window_words(message)
+
+
+def _classify(exc: BaseException, job_id: int, kind: str) -> tuple[str, str]:
     if is_oom(exc):
         logger.warning("Job %d (%s) ran out of memory: %s", job_id, kind, exc)
         return "oom", f"Ran out of memory in the {kind} job; {OOM_HINT}."
@@ -67,7 +101,7 @@ def classify(exc: BaseException, job_id: int, kind: str) -> tuple[str, str]:
         logger.info("Job %d (%s) rejected: %s", job_id, kind, exc)
         return "input", str(exc)
     logger.error("Job %d (%s) failed with an unexpected error", job_id, kind, exc_info=exc)
-    message = str(exc) or type(exc).__name__
+    message = str(exc) or "no reason given"
     return "error", f"The {kind} job failed: {message}"
 
 

@@ -12,7 +12,8 @@ Jobs
 - :class:`EncodeJob` ``(images, steps=50, spacing="uniform", clip_sample=False, refine=0)``: images
   (N, 3, H, W) in [−1, 1], already fitted to the model size; inverted to x_T (phase ``"encode"``,
   each step refined ``refine`` times), then decoded back with η = 0 (phase ``"decode"``) to measure
-  the reconstruction.
+  the reconstruction; with ``decode=False`` only inverted (``reconstruction`` empty,
+  ``mse``/``psnr`` empty lists).
 - :class:`InterpolateJob` ``(a, b, frames=9, method="slerp", steps=50, spacing="uniform",
   batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
@@ -21,9 +22,10 @@ Jobs
   spacing="uniform", harmonize=0, batch_size=8, clip_sample=False)``: ``operations.edit_images``
   (phase ``"edit"``, previews of pred_x0 with the kept pixels already the source).
 - Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
-- :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None)``: opens a
+- :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
-  it succeeds.
+  it succeeds. With ``probe`` one model call on a batch of 1 is timed after loading
+  (``LoadModelResult.seconds_per_call``: the cost estimate shown before Run).
 
 Results
 =======
@@ -72,6 +74,7 @@ class EncodeJob:
     spacing: str = "uniform"
     clip_sample: bool = False
     sampler: str = "ddim"
+    decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
     refine: int = 0
 
 
@@ -117,6 +120,7 @@ class LoadModelJob:
     device: str = "auto"
     dtype: str = "float32"
     config: str | None = None
+    probe: bool = True  # time one model call after loading (the cost estimate before Run)
 
 
 Job = SampleJob | EncodeJob | InterpolateJob | EditJob | LoadModelJob
@@ -158,6 +162,7 @@ class SampleResult:
             (``JobRunner.preview_size``); F = 0 when ``JobRunner.record_frames`` is off.
         frame_steps: the 0-based step index of each frame: every step, or, when S > 250, 250 evenly
             spaced ones (first and last kept); fewer if the frames would pass 256 MiB.
+        frames_xt: (F, N, h, w, 3) uint8, x_t at the same steps (None when not recorded).
     """
 
     images: torch.Tensor
@@ -166,6 +171,7 @@ class SampleResult:
     timesteps: list[int]
     frames: np.ndarray
     frame_steps: list[int]
+    frames_xt: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -200,11 +206,12 @@ class InterpolateResult:
 
 @dataclass(frozen=True)
 class LoadModelResult:
-    """The loaded model's description, and where it runs."""
+    """The loaded model's description, where it runs, and its measured seconds per call (batch 1)."""
 
     info: ModelInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    seconds_per_call: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,9 @@ class StepEvent:
         steps_per_second: model steps per second in this phase so far.
         chunk: 0-based index of this chunk in the phase.
         chunks: number of chunks in the phase.
+        job_done: model calls of the whole job done with this step (all chunks and phases).
+        job_total: model calls of the whole job (0 when unknown).
+        elapsed_s: seconds since the job started.
     """
 
     job_id: int
@@ -236,3 +246,6 @@ class StepEvent:
     steps_per_second: float
     chunk: int = 0
     chunks: int = 1
+    job_done: int = 0
+    job_total: int = 0
+    elapsed_s: float = 0.0

@@ -41,6 +41,8 @@ class PreviewSettings:
     preview_fps: float = 20.0
     preview_size: int = DEFAULT_PREVIEW_SIZE
     record_frames: bool = True
+    num_threads: int = 0  # torch threads of the worker (0: ``default_threads``)
+    default_threads: int = 0  # torch's thread count when the runner was made (all cores by default)
 
 
 def preview_shape(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -83,7 +85,7 @@ def recorded_steps(total: int, limit: int = MAX_RECORDED_FRAMES) -> list[int]:
 def scrubber_steps(total: int, images: int, height: int, width: int, max_side: int) -> list[int]:
     """The steps a sample job records: ≤ 250, fewer if the frames of all images would pass the budget."""
     h, w = preview_shape(height, width, max_side)
-    per_frame = max(1, images * h * w * 3)
+    per_frame = max(1, 2 * images * h * w * 3)  # pred_x0 and x_t
     return recorded_steps(total, min(MAX_RECORDED_FRAMES, RECORD_BUDGET_BYTES // per_frame))
 
 
@@ -122,6 +124,9 @@ class StepMonitor:
         chunks: int = 1,
         record_steps: Sequence[int] = (),
         defer_checks: bool | None = None,
+        job_offset: int = 0,
+        job_total: int = 0,
+        job_start: float | None = None,
     ) -> None:
         self.job_id, self.phase, self.total = job_id, phase, total
         self.batch_offset, self.chunk, self.chunks = batch_offset, chunk, chunks
@@ -129,21 +134,27 @@ class StepMonitor:
         self._max_side = int(settings.preview_size)
         self._record = set(record_steps)
         self._frames: list[torch.Tensor] = []
+        self._frames_xt: list[torch.Tensor] = []  # x_t at the same steps (the replay's "Show x_t")
         self._timesteps: list[int] = []
         self._flags: torch.Tensor | None = None
         self._defer = defer_checks  # None: defer (device flags) everywhere but on the CPU
         self._size = 0
         self._start = time.perf_counter()
+        self._job_offset, self._job_total = job_offset, job_total  # calls of the job before this stage
+        self._job_start = self._start if job_start is None else job_start
+        self._steps = 0
 
     def observe(self, result: StepResult) -> None:
         """Handle one step: raise NumericalError on NaN/Inf, record it, maybe send a preview."""
         self._timesteps.append(result.timestep)
         self._size = int(result.x_t.shape[0])
+        self._steps += 1
         self._check_finite(result)
         frame = None
         if result.index in self._record:
             frame = quantize(displayable(result.pred_x0, self._max_side))
             self._frames.append(frame)
+            self._frames_xt.append(quantize(displayable(result.x_t, self._max_side)))
         now = time.perf_counter()
         if not self._throttle.due(now, force=result.index == self.total - 1):
             return
@@ -162,6 +173,9 @@ class StepMonitor:
                 steps_per_second=(result.index + 1) / max(now - self._start, 1e-9),
                 chunk=self.chunk,
                 chunks=self.chunks,
+                job_done=self._job_offset + self._steps,
+                job_total=max(self._job_total, self._job_offset + self._steps),
+                elapsed_s=now - self._job_start,
             )
         )
 
@@ -175,6 +189,12 @@ class StepMonitor:
         if not self._frames:
             return None
         return torch.stack(self._frames).cpu().numpy()
+
+    def frames_xt(self) -> np.ndarray | None:
+        """The recorded x_t frames, shaped like :meth:`frames`, or None if none were recorded."""
+        if not self._frames_xt:
+            return None
+        return torch.stack(self._frames_xt).cpu().numpy()
 
     def _to_host(self, x: torch.Tensor) -> np.ndarray:
         return tensor_to_uint8(displayable(x, self._max_side))

@@ -13,6 +13,8 @@ Public API (call every method from the thread the runner lives in, the GUI threa
     runner.shutdown(timeout_ms=5000) -> bool        # cancel everything and join the thread
     runner.current_model_info / device / dtype / current_job_id / is_busy  (read-only)
     runner.preview_fps (default 20; <= 0: no step events) / preview_size (128) / record_frames (True)
+    runner.num_threads (0: torch's count when the runner was made, all cores by default) — torch
+        threads of the worker, from the next job on
     runner.replace_debounce_ms (default 150): quiet time before the last job of a replace burst starts
 
 Signals, all delivered on the GUI thread (queued connections from the worker):
@@ -93,6 +95,9 @@ class _Worker(QObject):
         self.done.emit(task.job_id, self._execute(task))
 
     def _execute(self, task: _Task) -> _Outcome:
+        threads = int(self._settings.num_threads) or int(self._settings.default_threads)
+        if threads > 0 and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # set where the model runs; 0 restores the runner's default
         ctx = JobContext(task.job_id, task.token, self._settings, self.step_ready.emit, self._slot)
         failure: tuple[str, str] | None = None
         try:
@@ -141,7 +146,9 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, *, preview_fps: float = 20.0) -> None:
         super().__init__(parent)
-        self._settings = PreviewSettings(preview_fps=float(preview_fps))
+        self._settings = PreviewSettings(
+            preview_fps=float(preview_fps), default_threads=torch.get_num_threads()
+        )
         self._slot = ModelSlot()
         self._queue: list[_Task] = []
         self._running: _Task | None = None
@@ -214,6 +221,15 @@ class JobRunner(QObject):
     @preview_size.setter
     def preview_size(self, value: int) -> None:
         self._settings.preview_size = max(1, int(value))
+
+    @property
+    def num_threads(self) -> int:
+        """Torch threads of the worker (0: torch's count when the runner was made); from the next job on."""
+        return self._settings.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._settings.num_threads = max(0, int(value))
 
     @property
     def replace_debounce_ms(self) -> float:

@@ -21,6 +21,7 @@ from ddim_studio.operations import (
     encode_images,
     interpolate,
     is_studio,
+    latent_reproduces,
     reconstruction_error,
     resolve_endpoint,
     run_to_end,
@@ -177,3 +178,22 @@ def test_closing_a_run_stops_its_model_calls(model: UNetModel) -> None:
         assert len(calls) == 2 and not run.done
     finally:
         model.unet.forward = real  # type: ignore[method-assign]
+
+
+def test_gallery_picture_is_encoded_unless_its_latent_reproduces_it(model: UNetModel, tmp_path: Path) -> None:
+    shape = model.sample_shape
+    picture = Image.new("RGB", (8, 8), (200, 10, 10))
+    made = dict(info=None, steps=3, spacing="uniform", timesteps=[666, 333, 0], seed=7)
+    exact = save_picture(
+        tmp_path, picture, build_params("sample", **made), stem="e", latent=torch.ones(shape)
+    )
+    noisy = save_picture(
+        tmp_path, picture, build_params("sample", eta=0.5, **made), stem="n", latent=torch.ones(shape)
+    )
+    end = resolve_endpoint(exact.png, shape, timesteps=[666, 333, 0])
+    assert not end.is_image and end.how == "saved latent" and torch.equal(end.value, torch.ones(shape))
+    for spec, timesteps in ((noisy.png, [666, 333, 0]), (exact.png, [800, 400, 0])):
+        end = resolve_endpoint(spec, shape, timesteps=timesteps)
+        assert end.is_image and end.how == "encoded from the picture"
+    assert latent_reproduces({"eta": 0.0, "timesteps": [5, 1]}, [5, 1])
+    assert not latent_reproduces({"eta": 0.0, "timesteps": [5, 1], "clip_sample": True}, [5, 1])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
@@ -183,3 +184,35 @@ def test_add_reconstruction_to_gallery(qtbot, window, picture) -> None:  # type:
     assert len(items) == 1
     params = read_params(items[0].png)
     assert params["kind"] == "encode" and params["steps"] == 3 and items[0].latent is not None
+
+
+def test_a_latent_file_has_no_original_to_compare(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window.encode.load_path(picture)
+    window.encode_view.steps.spin.setValue(3)
+    window.encode.encode()
+    wait_idle(qtbot, window)
+    saved = window.encode.save_latent(tmp_path / "x.safetensors")
+    _x_T, params = load_latent(saved)
+    assert params["model"] == "tiny_model"  # the latent says which model made it
+    assert window.encode.load_path(saved)
+    wait_idle(qtbot, window)
+    view = window.encode_view
+    assert window.encode.reconstruction is not None and window.encode.mse is None
+    assert view.mse_label.text() == "no original" and view.psnr_label.text() == "no original"
+    assert "no original" in view.progress.label.text()
+    assert "mse" not in window.encode.params and "psnr" not in window.encode.params
+
+
+def test_a_new_image_clears_the_previous_variations(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window.encode.load_path(picture)
+    window.encode_view.steps.spin.setValue(2)
+    window.encode.encode()
+    wait_idle(qtbot, window)
+    window.encode_view.var_count.setValue(2)
+    window.encode.variations()
+    wait_idle(qtbot, window)
+    assert window.encode_view.variations.count() == 2
+    other = tmp_path / "other.png"
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(other)
+    window.encode.load_path(other)
+    assert window.encode_view.variations.count() == 0

@@ -140,3 +140,45 @@ def test_reuse_seed_locks_it_in_generate(window) -> None:  # type: ignore[no-unt
     window.gallery_view.reuse_seed_button.click()
     assert window.mode() == 0
     assert window.generate_view.seed.value() == 0 and window.generate_view.lock.isChecked()
+
+
+def test_the_same_run_again_reuses_the_picture_already_there(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    gen = window.generate_view
+    gen.steps.spin.setValue(2)
+    gen.batch.setValue(1)
+    gen.seed.setValue(131)
+    gen.lock.setChecked(True)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    items = window.services.library.items
+    assert len(items) == 1 and not list(items[0].png.parent.glob("*-1.png"))
+    assert "already in the gallery" in window.services.notifier.last()
+    assert window.gallery.selected().png == items[0].png
+
+
+def test_labels_elide_in_the_middle_with_the_full_text_in_the_tooltip(window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.gallery.gallery_model import GalleryModel
+    from ddim_studio.ui.params import short_label
+
+    save_pictures(window, 1)
+    view = window.gallery_view
+    assert view.list.textElideMode() == Qt.TextElideMode.ElideMiddle
+    model: GalleryModel = view.model
+    tip = model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert tip.splitlines()[0] == short_label(window.services.library.items[0].params)
+
+
+def test_ctrl_z_puts_a_deleted_picture_back(qtbot, window, outputs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    save_pictures(window, 2)
+    monkeypatch.setattr(dialogs, "confirm", lambda *a, **k: True)
+    window.gallery_view.select_row(0)
+    gone = window.gallery.selected()
+    assert window.gallery.delete()
+    assert not gone.png.exists() and len(window.services.library.items) == 1
+    assert "Ctrl+Z" in window.services.notifier.last()
+    qtbot.keyClick(window.gallery_view.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert gone.png.exists() and gone.latent is not None and gone.latent.exists()
+    assert len(window.services.library.items) == 2 and window.gallery.selected().png == gone.png
+    assert not (outputs / ".trash" / gone.png.name).exists()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PySide6.QtCore import Qt
 
 from ddim_studio.core.imaging import read_params
 from ddim_studio.core.latents import load_latent
 from ddim_studio.core.noise import initial_noise
+from ddim_studio.ui.qt_image import qimage_to_array
 from tests.ui.conftest import WAIT_MS, wait_idle
 
 
@@ -63,6 +65,24 @@ def test_scrubber_replays_recorded_frames(qtbot, window) -> None:  # type: ignor
     assert view.grid.image(0) != first
     view.scrubber.setValue(view.scrubber.maximum())
     assert view.scrub_label.text() == "step 5 of 5 · t = 0"
+
+
+def test_show_xt_switches_the_replay_between_x_t_and_x0(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    set_controls(window, steps=5, batch=1)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    view, result = window.generate_view, window.generate.result
+    assert result.frames_xt is not None and result.frames_xt.shape == result.frames.shape
+    view.scrubber.setValue(1)
+    x0 = view.grid.image(0)
+    assert np.array_equal(qimage_to_array(x0), result.frames[1][0])
+    view.show_xt.setChecked(True)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames_xt[1][0])
+    assert not np.array_equal(result.frames_xt[1][0], result.frames[1][0])
+    view.scrubber.setValue(2)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames_xt[2][0])
+    view.show_xt.setChecked(False)
+    assert np.array_equal(qimage_to_array(view.grid.image(0)), result.frames[2][0])
 
 
 def test_unlocked_seed_rolls_on_generate(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -167,3 +187,37 @@ def test_reuse_params_from_gallery(qtbot, window) -> None:  # type: ignore[no-un
     p = window.generate_view.params()
     assert (p.seed, p.steps, p.eta) == (99, 3, 0.5)
     assert window.mode() == 0
+
+
+def test_header_and_replay_describe_the_run_in_progress_and_its_cancel(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    set_controls(window, steps=3, batch=2)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    view = window.generate_view
+    assert view.summary.text().startswith("2 × S = 3") and view.scrub_label.text() == "step 3 of 3 · t = 0"
+    set_controls(window, steps=400, batch=1)
+    window.generate.generate()
+    qtbot.waitUntil(lambda: view.summary.text() == "1 × S = 400 · DDIM · uniform · running…", timeout=WAIT_MS)
+    assert "step 3 of 3" not in view.scrub_label.text()
+    qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=WAIT_MS)
+    window.generate.cancel()
+    wait_idle(qtbot, window)
+    assert view.summary.text() == "1 × S = 400 · DDIM · uniform · cancelled"
+    assert view.scrub_label.text() == "no replay: the run was cancelled"
+
+
+def test_paper_title_names_the_seed_its_strip_shows(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    set_controls(window, steps=2, batch=2, seed=30)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    view = window.generate_view
+    view.grid.set_selected(0)
+    window.generate.paper.eta_sweep()
+    wait_idle(qtbot, window)
+    assert view.paper_title.text() == "seed 30 · S = 2"
+    view.grid.set_selected(1)
+    view.grid.clicked.emit(1)
+    assert view.paper_title.text() == "showing seed 30 · the buttons use seed 31"
+    view.grid.set_selected(0)
+    view.grid.clicked.emit(0)
+    assert view.paper_title.text() == "seed 30 · S = 2"

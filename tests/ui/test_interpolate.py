@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import Qt
 
 from ddim_studio.core.imaging import read_params
 from ddim_studio.core.interpolation import interpolation_path
+from ddim_studio.core.models import DEFAULT_MODEL_DIR
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.ui import dialogs
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import open_window, wait_idle
 from tests.ui.test_encode import drop_files
 
 
@@ -76,7 +79,7 @@ def test_image_slot_is_encoded_first_then_frame_to_gallery(qtbot, window, pictur
     assert drop_files(view.slot_b, picture)
     slot_b = window.interpolate.slots["B"]
     assert slot_b.kind == "image" and not slot_b.ready
-    assert view.slot_b.label.text() == "photo.png · encoded on Run"
+    assert view.slot_b.label.text() == "photo.png" and view.slot_b.state.text() == "encoded on Run"
     view.frames.setValue(4)
     view.steps.spin.setValue(3)
     window.interpolate.run()
@@ -117,3 +120,92 @@ def test_gallery_items_fill_slots(qtbot, window) -> None:  # type: ignore[no-unt
 def test_run_without_slots_says_what_to_do(window) -> None:  # type: ignore[no-untyped-def]
     window.interpolate.run()
     assert "Fill slot A and B first" in window.services.notifier.last()
+
+
+@pytest.fixture
+def shapes_window(qtbot, aloop, settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """The window on the shipped (trained) model: its inversion reproduces pictures closely."""
+    monkeypatch.setenv("DDIM_STUDIO_MODEL", str(DEFAULT_MODEL_DIR))
+    w = open_window(qtbot, settings)
+    yield w
+    w.close()
+
+
+def _gallery_picture(qtbot, window, *, eta: float, steps: int, seed: int = 43):  # type: ignore[no-untyped-def]
+    gen = window.generate_view
+    gen.steps.spin.setValue(steps)
+    gen.batch.setValue(1)
+    gen.seed.setValue(seed)
+    gen.lock.setChecked(True)
+    gen.eta.set_value(eta)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    item = window.services.library.items[0]
+    with Image.open(item.png) as im:
+        pixels = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+    return item, pixels
+
+
+def _last_frame(qtbot, window, item, *, steps: int):  # type: ignore[no-untyped-def]
+    view = window.interpolate_view
+    view.slot_a.seed.setValue(5)
+    view.slot_a.seed_button.click()
+    window.gallery_view.interpolateRequested.emit(item, "B")
+    view.frames.setValue(2)
+    view.steps.spin.setValue(steps)
+    window.interpolate.run()
+    wait_idle(qtbot, window)
+    return torch.from_numpy(window.interpolate.frames[-1].astype(np.float32) / 255.0)
+
+
+def test_gallery_end_made_with_eta_is_encoded_and_reproduced(qtbot, shapes_window) -> None:  # type: ignore[no-untyped-def]
+    window = shapes_window
+    item, pixels = _gallery_picture(qtbot, window, eta=0.5, steps=20)
+    frame = _last_frame(qtbot, window, item, steps=20)
+    assert window.interpolate.slots["B"].how == "encoded from the picture"
+    assert window.interpolate_view.slot_b.state.text() == "encoded from the picture"
+    error = float(((frame - pixels) ** 2).mean())
+    assert error < 3e-3, error  # decoding the saved x_T at η = 0 gives another picture (MSE ≈ 0.03)
+
+
+def test_gallery_end_with_other_timesteps_is_encoded(qtbot, shapes_window) -> None:  # type: ignore[no-untyped-def]
+    window = shapes_window
+    item, pixels = _gallery_picture(qtbot, window, eta=0.0, steps=5)
+    frame = _last_frame(qtbot, window, item, steps=20)
+    assert window.interpolate.slots["B"].how == "encoded from the picture"
+    error = float(((frame - pixels) ** 2).mean())
+    assert error < 3e-3, error
+
+
+def test_gallery_end_at_eta_0_uses_its_saved_latent(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    item, pixels = _gallery_picture(qtbot, window, eta=0.0, steps=4)
+    frame = _last_frame(qtbot, window, item, steps=4)
+    assert window.interpolate.slots["B"].how == "saved latent"
+    assert window.interpolate_view.slot_b.state.text() == "saved latent"
+    assert float((frame - pixels).abs().max()) <= 1 / 255 + 1e-6
+
+
+def test_seed_fields_show_a_placeholder_until_a_seed_fills_the_slot(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode(2)
+    view = window.interpolate_view
+    for name in ("A", "B"):
+        assert view.slot(name).seed.text() == "type a seed" and window.interpolate.slots[name] is None
+    spin = view.slot_a.seed
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "42")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    slot = window.interpolate.slots["A"]
+    assert slot is not None and slot.kind == "seed" and slot.params["seed"] == 42
+    assert view.slot_a.label.text() == "seed 42"
+    view.slot_b.seed_button.click()  # the button on the placeholder draws a default seed
+    assert window.interpolate.slots["B"].params["seed"] == 1 and view.slot_b.seed.value() == 1
+
+
+def test_two_files_dropped_on_a_fill_a_and_b(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    second = tmp_path / "second.png"
+    Image.new("RGB", (40, 30), (30, 90, 200)).save(second)
+    assert drop_files(window.interpolate_view.slot_a, picture, second)
+    a, b = window.interpolate.slots["A"], window.interpolate.slots["B"]
+    assert a is not None and a.path == picture and b is not None and b.path == second

@@ -111,5 +111,12 @@ from ddim_studio.core.samplers.dpmpp_2m import iter_sample_dpmpp_2m  # noqa: E40
 # Trailing spacing: DPM-Solver++ is much better with it than with uniform at S <= 20 (README,
 # "Quality per model call"), since its last step then starts next to the data.
 register_sampler(
-    SamplerSpec(fn=iter_sample_dpmpp_2m, default_spacing="trailing", **_DPMPP_2M)  # type: ignore[arg-type]
+    SamplerSpec(
+        name=str(_DPMPP_2M["name"]),
+        label=str(_DPMPP_2M["label"]),
+        fn=iter_sample_dpmpp_2m,
+        supports_eta=bool(_DPMPP_2M["supports_eta"]),
+        description=str(_DPMPP_2M["description"]),
+        default_spacing="trailing",
+    )
 )

@@ -224,7 +224,7 @@ class EditController(QObject):
     def edit(self) -> None:
         """Run the edit with the current picture and controls (or say why not)."""
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Edit will work once it is ready.")
+            self.services.model.run_when_ready(self.edit, "Edit")
             return
         try:
             job = self.make_job()

@@ -39,6 +39,8 @@ from ddim_studio.ui.visuals import error_map, latent_image
 from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, EncodeResult, SampleJob, SampleResult, StepEvent
 
+NO_ORIGINAL = "no original"  # a latent file: nothing to compare the decoded picture with
+
 
 class EncodeController(LatentActions, QObject):
     """Wires the Encode view to image loading, encode/decode jobs, latents and the gallery.
@@ -202,6 +204,7 @@ class EncodeController(LatentActions, QObject):
         self.view.set_metrics(None, None)
         self.view.set_health(None)
         self.view.set_has_latent(False)
+        self.view.variations.set_images([], None)  # they belonged to the previous x_T
 
     def update_cost(self) -> None:
         """Say how many model calls an Encode press makes with the current steps and refinement."""
@@ -228,7 +231,7 @@ class EncodeController(LatentActions, QObject):
             self.services.notifier.info("Drop or open an image first.")
             return
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Encode will work once it is ready.")
+            self.services.model.run_when_ready(self.encode, "Encode")
             return
         job = EncodeJob(
             pil_to_tensor(self.fitted),
@@ -283,8 +286,8 @@ class EncodeController(LatentActions, QObject):
         self,
         x_T: torch.Tensor,
         recon: np.ndarray,
-        mse: float,
-        psnr: float,
+        mse: float | None,
+        psnr: float | None,
         params: dict[str, Any],
         note: str = "",
     ) -> None:
@@ -297,9 +300,13 @@ class EncodeController(LatentActions, QObject):
                 to_qimage(error_map(original, recon)),
                 f"max |Δ| = {np.abs(original.astype(int) - recon.astype(int)).max() / 255:.3f}",
             )
-        self.view.set_metrics(mse, psnr)
-        self.show_health(x_T)
         self.view.set_has_latent(True)
+        self.show_health(x_T)
+        if mse is None or psnr is None:
+            self.view.set_metrics(None, None, NO_ORIGINAL)
+            self.view.progress.finish(f"Done · decoded · {NO_ORIGINAL} to compare with")
+            return
+        self.view.set_metrics(mse, psnr)
         self.view.progress.finish(f"Done · MSE {format_mse(mse)} · PSNR {psnr:.2f} dB{note}")
 
     def show_health(self, x_T: torch.Tensor | None) -> None:
@@ -352,11 +359,13 @@ class EncodeController(LatentActions, QObject):
             return
         result: SampleResult = value
         recon = tensor_to_uint8(result.images)[0]
-        shown = pil_to_tensor(Image.fromarray(recon))  # as saved: compared with a saved picture
-        original = pil_to_tensor(self.fitted) if self.fitted is not None else shown
-        mses, psnrs = reconstruction_error(original, shown)
-        mse, psnr = mses[0], psnrs[0]
-        made = {k: v for k, v in params.items() if k not in ("kind", "created")}
+        mse: float | None = None
+        psnr: float | None = None  # a latent file has no original to compare with
+        if self.fitted is not None:
+            shown = pil_to_tensor(Image.fromarray(recon))  # as saved: compared with a saved picture
+            mses, psnrs = reconstruction_error(pil_to_tensor(self.fitted), shown)
+            mse, psnr = mses[0], psnrs[0]
+        made = {k: v for k, v in params.items() if k not in ("kind", "created", "mse", "psnr")}
         params = made | build_params(
             "encode",
             info=self.services.model.info,

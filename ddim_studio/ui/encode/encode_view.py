@@ -81,6 +81,12 @@ class LatentHealthLike(Protocol):
     warning: str
 
 
+VARIATIONS_TEXT = (
+    "Make variations samples this x_T with η > 0: every step adds fresh noise, so a small η changes "
+    "details and a large η can change the whole picture (more so for photos unlike the model's data)."
+)
+
+
 class EncodeView(FileDropMixin, QWidget):
     """Layout of the Encode mode; the whole view accepts dropped image and latent files."""
 
@@ -195,7 +201,7 @@ class EncodeView(FileDropMixin, QWidget):
             spin.setMinimumWidth(70)
         self.var_button = QPushButton("Make variations")
         theme.apply_icon(self.var_button, "variations")
-        self.var_button.setToolTip("Sample from this x_T with η > 0: the same picture, with new details")
+        self.var_button.setToolTip(VARIATIONS_TEXT)
         grid.addWidget(self.save_latent_button, 0, 0)
         grid.addWidget(self.send_button, 0, 1)
         grid.addWidget(self.add_button, 1, 0, 1, 2)
@@ -228,9 +234,7 @@ class EncodeView(FileDropMixin, QWidget):
         column.addWidget(self.progress)
         column.addLayout(top, 1)
         column.addWidget(heading("Variations"))
-        self.variations = ImageGrid(
-            "Make variations samples this x_T with η > 0: the layout stays, details change."
-        )
+        self.variations = ImageGrid(VARIATIONS_TEXT)
         self.variations.setFixedHeight(128)
         column.addWidget(self.variations)
         return main
@@ -340,11 +344,11 @@ class EncodeView(FileDropMixin, QWidget):
         self.health_warning.setToolTip(health.warning)
         self.health_warning.setVisible(far)
 
-    def set_metrics(self, mse: float | None, psnr: float | None) -> None:
-        """Show the reconstruction error (None clears)."""
-        self.mse_label.setText("—" if mse is None else format_mse(mse))
+    def set_metrics(self, mse: float | None, psnr: float | None, missing: str = "—") -> None:
+        """Show the reconstruction error (None shows ``missing``)."""
+        self.mse_label.setText(missing if mse is None else format_mse(mse))
         if psnr is None:
-            self.psnr_label.setText("—")
+            self.psnr_label.setText(missing)
         else:
             self.psnr_label.setText("∞" if psnr == float("inf") else f"{psnr:.2f} dB")
 

@@ -50,8 +50,10 @@ class GalleryController(QObject):
         library.reset.connect(self._on_reset)
         library.added.connect(self._on_added)
         library.removed.connect(self._on_removed)
+        library.duplicate.connect(lambda item: self.view.select_row(self.model.row_of(item.png)))
         view.refreshRequested.connect(library.refresh)
         view.deleteRequested.connect(self.delete)
+        view.undoDeleteRequested.connect(self.undo_delete)
         view.openFolderRequested.connect(self.open_folder)
         view.reuseParams.connect(self._reuse_params)
         view.reuseSeed.connect(self._reuse_seed)
@@ -116,6 +118,13 @@ class GalleryController(QObject):
         ):
             return False
         return self.library.delete(item)
+
+    def undo_delete(self) -> SavedItem | None:
+        """Ctrl+Z: put the last deleted picture back, and select it."""
+        item = self.library.undo_delete()
+        if item is not None:
+            self.view.select_row(self.model.row_of(item.png))
+        return item
 
     def open_folder(self, item: SavedItem | None = None) -> None:
         """Open the output folder (or the folder of ``item``) in the file manager."""

@@ -92,7 +92,10 @@ class GalleryModel(QAbstractListModel):
                 self._thumbs[item.png] = thumbnail(item.png)
             return self._thumbs[item.png]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.png.name}\n" + "\n".join(f"{k}: {v}" for k, v in params_text.rows(item.params))
+            label = params_text.short_label(item.params)
+            return f"{label}\n{item.png.name}\n" + "\n".join(
+                f"{k}: {v}" for k, v in params_text.rows(item.params)
+            )
         if role == ItemRole:
             return item
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QImage, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -44,6 +44,7 @@ class GalleryView(QWidget):
     openFolderRequested = Signal(object)  # noqa: N815
     deleteRequested = Signal(object)  # noqa: N815
     refreshRequested = Signal()  # noqa: N815
+    undoDeleteRequested = Signal()  # noqa: N815 - Ctrl+Z while the gallery has the focus
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +85,7 @@ class GalleryView(QWidget):
         view.setGridSize(QSize(THUMB_SIZE + 16, THUMB_SIZE + 30))
         view.setSpacing(2)
         view.setWordWrap(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "seed 13…4567": random seeds stay distinct
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         view.setDragEnabled(True)
         view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
@@ -237,6 +239,14 @@ class GalleryView(QWidget):
         item = self.current_item()
         if item is not None:
             signal.emit(item)  # type: ignore[attr-defined]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        """Ctrl+Z in the gallery (the list or its buttons) puts the last deleted picture back."""
+        if event.matches(QKeySequence.StandardKey.Undo):
+            self.undoDeleteRequested.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _emit_delete(self) -> None:
         self._emit(self.deleteRequested)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
@@ -35,6 +36,26 @@ def stamp(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_NOT_COMPARED = ("created", "app_version")
+
+
+def same_params(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two pictures were made the same way (ignoring when, and by which studio version)."""
+    strip = lambda p: {k: v for k, v in p.items() if k not in _NOT_COMPARED}  # noqa: E731
+    return bool(a) and strip(a) == strip(b)
+
+
+def same_pixels(png: Path, image: Image.Image) -> bool:
+    """Whether the picture file shows exactly ``image``."""
+    try:
+        with Image.open(png) as saved:
+            return saved.size == image.size and np.array_equal(
+                np.asarray(saved.convert("RGB")), np.asarray(image.convert("RGB"))
+            )
+    except OSError:
+        return False
+
+
 class Library(QObject):
     """Saves pictures to the output folder and keeps the list the gallery shows.
 
@@ -51,12 +72,15 @@ class Library(QObject):
     reset = Signal(list)
     added = Signal(object)
     removed = Signal(object)
+    duplicate = Signal(object)  # a save found the same picture already there (a SavedItem)
 
     def __init__(self, root: Path, notifier: Notifier, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._notifier = notifier
         self.store = OutputStore(root)
         self.items: list[SavedItem] = []
+        self.trashed: list[SavedItem] = []  # deleted this session, last on top (Ctrl+Z puts it back)
+        self.last_reused = False  # the last save found the same picture already there
 
     @property
     def root(self) -> Path:
@@ -89,7 +113,19 @@ class Library(QObject):
         latent: torch.Tensor | None = None,
         extras: Sequence[tuple[str, Image.Image]] = (),
     ) -> SavedItem | None:
-        """Save one picture (its latent, ``extras`` beside it); the item, or None after reporting failure."""
+        """Save one picture (its latent, ``extras`` beside it); the item, or None after reporting failure.
+
+        The same picture made the same way is not saved twice: the item already there is returned
+        (and ``duplicate`` emitted).
+        """
+        existing = self.find_same(image, params)
+        self.last_reused = existing is not None
+        if existing is not None:
+            self.duplicate.emit(existing)
+            self._notifier.info(
+                f"{existing.png.name} is already in the gallery (same settings, same picture)."
+            )
+            return existing
         try:
             item = self.store.save_image(image, stamp(params), stem=stem, latent=latent, extras=extras)
         except StoreError as exc:
@@ -106,14 +142,40 @@ class Library(QObject):
     def delete(self, item: SavedItem) -> bool:
         """Move an item to the output folder's ``.trash``; False (and a message) on failure."""
         try:
-            self.store.delete(item, to_trash=True)
+            trashed = self.store.delete(item, to_trash=True)
         except StoreError as exc:
             self._notifier.error(exc.message)
             return False
+        if trashed is not None:
+            self.trashed.append(trashed)
         self.items = [it for it in self.items if it.png != item.png]
         self.removed.emit(item)
-        self._notifier.info(f"Moved {item.png.name} to {self.store.trash_dir}.")
+        self._notifier.info(f"Moved {item.png.name} to the trash (Ctrl+Z puts it back).")
         return True
+
+    def undo_delete(self) -> SavedItem | None:
+        """Put the last picture deleted this session back from the trash; None when there is none."""
+        while self.trashed:
+            item = self.trashed.pop()
+            if not item.png.is_file():
+                continue  # emptied from the trash meanwhile
+            try:
+                restored = self.store.restore(item)
+            except StoreError as exc:
+                self._notifier.error(exc.message)
+                return None
+            self.refresh()
+            self._notifier.info(f"Put {restored.png.name} back in the gallery.")
+            return self.find(restored.png) or restored
+        self._notifier.info("Nothing to undo: no picture was deleted.")
+        return None
+
+    def find_same(self, image: Image.Image, params: dict[str, Any]) -> SavedItem | None:
+        """An item made with the same parameters that shows the same picture, if any."""
+        for item in self.items:
+            if same_params(item.params, params) and same_pixels(item.png, image):
+                return item
+        return None
 
     def find(self, png: Path) -> SavedItem | None:
         """The item of a PNG path, if the gallery has it."""

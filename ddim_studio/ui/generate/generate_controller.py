@@ -25,6 +25,15 @@ AUTO_RUN_DELAY_MS = 300
 CHUNK = 8
 
 
+def run_summary(count: int, steps: int, params: GenerateParams) -> str:
+    """The header's words for a run: ``4 × S = 50 · DDIM · uniform``."""
+    eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
+    if params.sampler != "ddim":  # another sampler: its name (η applies to DDIM only)
+        labels = {row.name: row.label for row in registry_rows()}
+        eta_name = labels.get(params.sampler, params.sampler)
+    return f"{count} × S = {steps} · {eta_name} · {params.spacing}"
+
+
 class GenerateController(QObject):
     """Wires the Generate view to the runner (sample jobs) and the library (saving)."""
 
@@ -173,7 +182,7 @@ class GenerateController(QObject):
         """Run the sampler with the current controls (a new seed first unless locked or auto-run)."""
         self._auto_timer.stop()
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Generate will work once it is ready.")
+            self.services.model.run_when_ready(lambda: self.generate(auto=auto), "Generate")
             return
         if not auto and not self.view.lock.isChecked():
             self.roll_seed()
@@ -194,6 +203,8 @@ class GenerateController(QObject):
                 v.grid.set_caption(i, text)
         v.progress.start(f"Sampling {len(job.seeds)} image{'s' if len(job.seeds) > 1 else ''}…")
         v.set_scrubber(0, 0)
+        v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · running…")
+        v.scrub_label.setText("replay when the run ends")
         status, value = await guarded(
             self.tracker.run(job, group="generate"), self.services.notifier, "Generating"
         )
@@ -206,10 +217,11 @@ class GenerateController(QObject):
             else:
                 self.saved = False
                 v.save_button.setVisible(True)
-        elif status == "cancelled":
-            v.progress.finish("Cancelled", full=False)
         else:
-            v.progress.finish(f"Failed: {value}", full=False)
+            v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
+            ended = "cancelled" if status == "cancelled" else "failed"
+            v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · {ended}")
+            v.scrub_label.setText(f"no replay: the run was {ended}")
 
     def run(self) -> None:
         """Ctrl+Enter (the mode registry's run): generate with the current controls."""
@@ -234,6 +246,8 @@ class GenerateController(QObject):
 
     def _set_show_xt(self, on: bool) -> None:
         self._show_xt = on
+        if self.result is not None and not self.tracker.busy:
+            self.scrub(self.view.scrubber.value())  # the replay shows x_t or x₀ too
 
     # ---- results ------------------------------------------------------------------------------
     def _show_result(self, result: SampleResult, params: GenerateParams) -> None:
@@ -244,13 +258,7 @@ class GenerateController(QObject):
         frames = int(result.frames.shape[0]) if result.frames is not None else 0
         self.view.set_scrubber(frames, max(0, frames - 1))
         self._scrub_label(max(0, frames - 1))
-        eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
-        if params.sampler != "ddim":
-            labels = {row.name: row.label for row in registry_rows()}
-            eta_name = labels.get(params.sampler, params.sampler)
-        self.view.summary.setText(
-            f"{len(result.seeds)} × S = {len(result.timesteps)} · {eta_name} · {params.spacing}"
-        )
+        self.view.summary.setText(run_summary(len(result.seeds), len(result.timesteps), params))
         self.view.progress.finish(f"Done · {len(result.seeds)} image{'s' if len(result.seeds) > 1 else ''}")
         if self.view.grid.selected() < 0:
             self.view.grid.set_selected(0)
@@ -263,10 +271,11 @@ class GenerateController(QObject):
             return
         last = result.frames.shape[0] - 1
         position = max(0, min(position, last))
+        xt = result.frames_xt if self._show_xt and result.frames_xt is not None else None
         if position == last:
-            pixels = tensor_to_uint8(result.images)
+            pixels = tensor_to_uint8(result.images)  # x_t at the end is the picture
         else:
-            pixels = result.frames[position]
+            pixels = xt[position] if xt is not None else result.frames[position]
         for i in range(min(len(pixels), self.view.grid.count())):
             self.view.grid.set_image(i, to_qimage(pixels[i]))
         self._scrub_label(position)
@@ -296,7 +305,7 @@ class GenerateController(QObject):
             self.services.notifier.info("These pictures are already in the gallery.")
             return 0
         info = self.services.model.info
-        count = 0
+        count = new = 0
         for i, seed in enumerate(result.seeds):
             item_params = build_params(
                 "sample",
@@ -314,8 +323,9 @@ class GenerateController(QObject):
             stem = f"s{seed}_S{len(result.timesteps)}_eta{params.eta:.2f}"
             if self.services.library.save(image, item_params, stem=stem, latent=latent) is not None:  # type: ignore[arg-type]
                 count += 1
+                new += not self.services.library.last_reused
         self.saved = count == len(result.seeds)
         self.view.save_button.setVisible(not self.saved)
-        if count:
-            self.services.notifier.info(f"Saved {count} picture{'s' if count > 1 else ''} to the gallery.")
+        if new:
+            self.services.notifier.info(f"Saved {new} picture{'s' if new > 1 else ''} to the gallery.")
         return count

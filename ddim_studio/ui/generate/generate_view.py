@@ -143,8 +143,8 @@ class GenerateView(QWidget):
         self.lock.setProperty("icononly", True)
         self.lock.setFixedSize(34, 30)
         self.lock.setCheckable(True)
-        self.lock.setToolTip("Lock the seed: Generate keeps it instead of rolling a new one")
-        theme.apply_icon(self.lock, "lock", active=True)
+        self.lock.toggled.connect(self._lock_toggled)
+        self._lock_toggled(False)
         row = QHBoxLayout()
         row.setSpacing(6)
         row.addWidget(self.seed, 1)
@@ -276,6 +276,15 @@ class GenerateView(QWidget):
             spacing=self.spacing.currentText(),
             clip_sample=self.clip.isChecked(),
             sampler=self.sampler.name(),
+        )
+
+    def _lock_toggled(self, locked: bool) -> None:
+        """A closed padlock when the seed is locked, an open one when Generate rolls a new seed."""
+        theme.apply_icon(self.lock, "lock" if locked else "unlock", active=True)
+        self.lock.setToolTip(
+            "The seed is locked: Generate keeps it (click to roll a new seed each time)"
+            if locked
+            else "Lock the seed: Generate keeps it instead of rolling a new one"
         )
 
     def set_sampler_choices(self, choices: list[tuple[str, str, str]] | list[SamplerRow]) -> None:

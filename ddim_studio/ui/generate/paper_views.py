@@ -47,6 +47,7 @@ class PaperViews(QObject):
         self.seed: int | None = None
         self._cell = 0
         self._label = ""
+        self._title = ""  # what the strip shows
         self._task: asyncio.Task[Any] | None = None
         view.consistencyRequested.connect(self.consistency)
         view.etaSweepRequested.connect(self.eta_sweep)
@@ -57,7 +58,11 @@ class PaperViews(QObject):
         """Say which seed the paper views will use."""
         if self.tracker.busy:
             return
-        self.view.paper_title.setText(f"for seed {self.owner.selected_seed()}")
+        selected = self.owner.selected_seed()
+        if self.seed is None or self.seed == selected:
+            self.view.paper_title.setText(self._title or f"for seed {selected}")
+        else:  # the strip still shows another seed's comparison
+            self.view.paper_title.setText(f"showing seed {self.seed} · the buttons use seed {selected}")
 
     def consistency(self) -> None:
         """Decode the selected seed's x_T with η = 0 at S = 10, 20, 50, 100, 1000 (those ≤ T)."""
@@ -143,6 +148,7 @@ class PaperViews(QObject):
         self.view.paper_strip.set_images([], None)
         self.view.paper_strip.set_count(len(runs), [label for label, _job in runs])
         self.view.paper_title.setText(title)
+        self._title = title
         self._task = spawn(self._run(runs), self.services.notifier)
 
     async def _run(self, runs: list[tuple[str, SampleJob]]) -> None:

@@ -16,12 +16,15 @@ from PySide6.QtGui import QImage
 from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
+from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
+from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.interpolate.slot_widget import NO_SEED
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
@@ -66,16 +69,21 @@ class InterpolateController(QObject):
         view.swapRequested.connect(self.swap)
         for name in SLOTS:
             widget = view.slot(name)
-            widget.filesDropped.connect(lambda paths, n=name: self.fill_from_path(n, Path(paths[0])))
+            widget.filesDropped.connect(
+                lambda paths, n=name: self.fill_from_drop(n, [Path(p) for p in paths])
+            )
             widget.openImageRequested.connect(lambda n=name: self._open_dialog(n, dialogs.IMAGE_FILTER))
             widget.openLatentRequested.connect(lambda n=name: self._open_dialog(n, dialogs.LATENT_FILTER))
             widget.seedChosen.connect(lambda seed, n=name: self.fill_from_seed(n, seed))
             widget.galleryRequested.connect(lambda n=name: self._fill_from_gallery_selection(n))
+        view.steps.valueChanged.connect(lambda _steps: self.refresh_slots())
+        view.spacing.currentTextChanged.connect(lambda _spacing: self.refresh_slots())
         self.tracker.step.connect(self._on_step)
         self.spacing_follower = SpacingFollower(
             view.sampler, view.spacing, view.spacing_note, lambda: "uniform"
         )
         services.model.ready.connect(lambda _info: view.sampler.set_rows(registry_rows()))
+        services.model.ready.connect(lambda _info: self.model_changed())
 
     # ---- filling slots ------------------------------------------------------------------------
     def set_slot(self, name: str, content: SlotContent | None) -> None:
@@ -84,11 +92,64 @@ class InterpolateController(QObject):
         if content is None:
             self.view.slot(name).show_content(None, "empty")
             return
+        content.model = content.model or self.model_name()
         seed = content.params.get("seed")
-        if isinstance(seed, int) and 0 <= seed <= self.view.slot(name).seed.maximum():
-            self.view.slot(name).seed.setValue(seed)
-        state = "" if content.ready else " · encoded on Run"
-        self.view.slot(name).show_content(to_qimage(content.thumb), content.label + state)
+        shown = seed if content.kind == "seed" and isinstance(seed, int) else NO_SEED
+        self.view.slot(name).seed.setValue(shown)  # a seed only when the slot is drawn from it
+        self.view.slot(name).show_content(to_qimage(content.thumb), content.label, self._state(content))
+
+    def _state(self, content: SlotContent) -> str:
+        """What Run does with a slot, in words ("saved latent", "encoded on Run"…)."""
+        if content.image is None:
+            return ""
+        if content.fits(self.timesteps(), self.model_name()):
+            return content.how
+        return "encoded on Run"
+
+    def timesteps(self) -> list[int]:
+        """The timesteps the current steps and spacing visit ([] when they are not possible)."""
+        try:
+            return make_timesteps(
+                self.view.steps.value(),
+                self.services.model.num_train_timesteps(),
+                self.view.spacing.currentText(),
+                self.services.model.steps_offset(),
+            )
+        except ScheduleError:
+            return []
+
+    def model_name(self) -> str:
+        """The loaded model's name ("" before one is loaded)."""
+        info = self.services.model.info
+        return info.name if info is not None else ""
+
+    def model_changed(self) -> None:
+        """Fill the slots again for a newly loaded model: seeds are redrawn, files re-read (pictures are
+        encoded on Run); a latent handed over from Encode cannot be redone and is cleared, saying so."""
+        current = self.model_name()
+        for name in SLOTS:
+            content = self.slots[name]
+            if content is None or content.model == current:
+                continue
+            seed = content.params.get("seed")
+            if content.kind == "seed" and isinstance(seed, int):
+                self.fill_from_seed(name, seed)
+                continue
+            path = content.path
+            if path is not None and path.is_file() and self.fill_from_path(name, path):
+                continue
+            self.set_slot(name, None)
+            self.view.slot(name).show_content(None, "empty", "its latent was for another model")
+            self.services.notifier.info(
+                f"Slot {name} was emptied: its latent was made for another model. Fill it again."
+            )
+
+    def refresh_slots(self) -> None:
+        """Redraw the slots' words (after the steps or spacing changed)."""
+        for name in SLOTS:
+            content = self.slots[name]
+            if content is not None:
+                self.set_slot(name, content)
 
     def fill_from_seed(self, name: str, seed: int) -> bool:
         """Slot ``name`` ← x_T drawn from ``seed`` (as Generate draws it)."""
@@ -107,16 +168,10 @@ class InterpolateController(QObject):
         return True
 
     def fill_from_path(self, name: str, path: Path) -> bool:
-        """Slot ``name`` ← an image file (encoded on Run), a studio PNG with its latent, or a latent file."""
+        """Slot ``name`` ← a latent file, or a picture: a studio picture keeps its saved x_T, used when it
+        reproduces the picture with Run's settings (η = 0, same timesteps); otherwise Run encodes it."""
         if path.suffix.lower() == LATENT_SUFFIX:
             return self._fill_from_latent(name, path)
-        latent_path = path.with_suffix(LATENT_SUFFIX)
-        if (
-            path.suffix.lower() == ".png"
-            and latent_path.is_file()
-            and self._fill_from_latent(name, latent_path, thumb=path)
-        ):
-            return True
         try:
             loaded = load_image(path)
         except ImageLoadError as exc:
@@ -124,17 +179,35 @@ class InterpolateController(QObject):
             return False
         height, width = self.services.model.size()
         fitted = fit_to_model(loaded.image, (width, height))
-        self.set_slot(
-            name,
-            SlotContent(
-                "image",
-                path.name,
-                np.asarray(fitted),
-                image=pil_to_tensor(fitted)[0],
-                params={"source": path.name},
-            ),
+        content = SlotContent(
+            "image",
+            path.name,
+            np.asarray(fitted),
+            image=pil_to_tensor(fitted)[0],
+            params={"source": path.name},
+            how=ENCODED,
+            path=path,
         )
+        info = self.services.model.info
+        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None
+        if own is not None:
+            content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
+            if own[1].get("kind") == "sample" and "seed" in own[1]:
+                content.label = f"seed {own[1]['seed']} · {path.name}"
+        self.set_slot(name, content)
         return True
+
+    def fill_from_drop(self, name: str, paths: list[Path]) -> bool:
+        """Files dropped on slot ``name``: the first fills it, a second fills the other slot."""
+        if not paths:
+            return False
+        filled = self.fill_from_path(name, paths[0])
+        if len(paths) > 1:
+            other = "B" if name == "A" else "A"
+            filled = self.fill_from_path(other, paths[1]) and filled
+            if len(paths) > 2:
+                self.services.notifier.info(f"Used the first two of the {len(paths)} files dropped.")
+        return filled
 
     def fill_from_item(self, item: SavedItem | None, name: str) -> bool:
         """Slot ``name`` ← a gallery item (its latent when it has one)."""
@@ -166,7 +239,7 @@ class InterpolateController(QObject):
         label = (thumb or path).name
         if params.get("kind") == "sample" and "seed" in params:
             label = f"seed {params['seed']} · {label}"
-        self.set_slot(name, SlotContent("latent", label, pixels, latent=latent, params=params))
+        self.set_slot(name, SlotContent("latent", label, pixels, latent=latent, params=params, path=path))
         return True
 
     def _open_dialog(self, name: str, file_filter: str) -> None:
@@ -191,7 +264,7 @@ class InterpolateController(QObject):
             )
             return
         if not self.services.model.is_loaded:
-            self.services.notifier.warning("The model is still loading; Run will work once it is ready.")
+            self.services.model.run_when_ready(self.run, "Interpolate")
             return
         self.cancel()
         self._task = spawn(self._run(), self.services.notifier)
@@ -205,9 +278,11 @@ class InterpolateController(QObject):
         a, b = self.slots["A"], self.slots["B"]
         assert a is not None and b is not None and a.latent is not None and b.latent is not None
         count, method = v.frames.value(), v.method.currentText()
+        timesteps = self.timesteps()
         self.services.settings.set("defaults/frames", count)
         job = InterpolateJob(
-            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing, batch_size=8,
+            a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing,
+            batch_size=max(1, int(self.services.settings.get("defaults/interpolate_batch"))),
             sampler=v.sampler.name(),
         )  # fmt: skip
         v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
@@ -226,6 +301,7 @@ class InterpolateController(QObject):
             steps=steps,
             spacing=spacing,
             sampler=job.sampler,
+            timesteps=timesteps,
             frames=count,
             method=method,
             a=a.label,
@@ -236,12 +312,13 @@ class InterpolateController(QObject):
     async def _ensure_latent(self, name: str, steps: int, spacing: str) -> bool:
         """Encode slot ``name`` if it holds an image; False when that failed or was cancelled."""
         content = self.slots[name]
-        if content is None or content.ready:
-            return content is not None
-        assert content.image is not None
+        if content is None or content.image is None:
+            return content is not None and content.ready
+        if content.fits(self.timesteps(), self.model_name()):
+            return True
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
-        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing)
+        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing, decode=False)  # x_T only
         try:
             status, value = await guarded(
                 self.tracker.run(job, group="interpolate"), self.services.notifier, f"Encoding slot {name}"
@@ -254,8 +331,11 @@ class InterpolateController(QObject):
             )
             self.set_slot(name, content)
             return False
-        content.latent, content.kind = value.x_T[0], "latent"
-        content.params = {**content.params, "steps": steps, "spacing": spacing, "psnr": value.psnr[0]}
+        content.latent, content.kind, content.how = value.x_T[0], "latent", ENCODED
+        content.params = {
+            "source": content.label, "steps": steps, "spacing": spacing, "timesteps": list(value.timesteps),
+            "eta": 0.0,
+        }  # fmt: skip
         self.set_slot(name, content)
         return True
 

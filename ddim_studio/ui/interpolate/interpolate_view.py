@@ -155,9 +155,8 @@ class InterpolateView(QWidget):
             "Frames…", "folder", "Export every frame as its own PNG into a folder"
         )
         self.add_button = self._button(
-            "Add frame to gallery", "plus", "Save the frame shown (and its latent)"
+            "Add to gallery", "plus", "Save the frame shown (and its latent) in the gallery"
         )
-        row.addWidget(caption("Export"), 0, 0)
         row.addWidget(self.gif_button, 0, 1)
         row.addWidget(self.strip_button, 0, 2)
         row.addWidget(self.frames_button, 0, 3)

@@ -12,6 +12,7 @@ from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_view import PixelCanvas
 
 MAX_SEED = 2**31 - 1
+NO_SEED = -1  # the seed field's placeholder value: the slot is not drawn from a seed
 THUMB = 84
 
 
@@ -34,11 +35,16 @@ class SlotWidget(FileDropMixin, QFrame):
         title = QLabel(f"SLOT {name}")
         title.setProperty("role", "heading")
         self.label = ElidedLabel("empty")
+        self.label.elide_mode = Qt.TextElideMode.ElideMiddle  # "seed 13…4567.png": both ends stay
+        self.state = ElidedLabel("")  # how x_T is obtained: "saved latent", "encoded on Run"…
         self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED)
-        self.seed.setValue(0 if name == "A" else 1)
+        self.seed.setRange(NO_SEED, MAX_SEED)
+        self.seed.setSpecialValueText("type a seed")  # shown at NO_SEED: nothing is filled yet
+        self.seed.setValue(NO_SEED)
         self.seed.setMinimumWidth(70)
-        self.seed.setToolTip(f"Draw slot {name}'s x_T from this seed")
+        self.seed.setToolTip(
+            f"Draw slot {name}'s x_T from this seed (Enter or the seed button fills the slot)"
+        )
         self.image_button = self._button("image", "Open an image (it is encoded when you press Run)")
         self.latent_button = self._button("latent", "Open a latent .safetensors file")
         self.gallery_button = self._button("gallery", "Use the picture selected in the gallery")
@@ -56,6 +62,7 @@ class SlotWidget(FileDropMixin, QFrame):
         right.setSpacing(4)
         right.addWidget(title)
         right.addWidget(self.label)
+        right.addWidget(self.state)
         right.addLayout(sources)
         right.addLayout(seed_row)
         layout = QHBoxLayout(self)
@@ -66,7 +73,21 @@ class SlotWidget(FileDropMixin, QFrame):
         self.image_button.clicked.connect(self.openImageRequested)
         self.latent_button.clicked.connect(self.openLatentRequested)
         self.gallery_button.clicked.connect(self.galleryRequested)
-        self.seed_button.clicked.connect(lambda: self.seedChosen.emit(self.seed.value()))
+        self.seed_button.clicked.connect(self._choose_seed)
+        self.seed.editingFinished.connect(self._seed_typed)
+        self._typed = False
+        self.seed.valueChanged.connect(lambda _v: setattr(self, "_typed", self.seed.hasFocus()))
+
+    def _choose_seed(self) -> None:
+        if self.seed.value() == NO_SEED:
+            self.seed.setValue(0 if self.name == "A" else 1)
+        self.seedChosen.emit(self.seed.value())
+
+    def _seed_typed(self) -> None:
+        """A seed typed and confirmed (Enter or leaving the field) fills the slot at once."""
+        if self._typed and self.seed.value() != NO_SEED:
+            self._typed = False
+            self.seedChosen.emit(self.seed.value())
 
     def _button(self, icon_name: str, tip: str) -> QToolButton:
         button = QToolButton()
@@ -77,7 +98,9 @@ class SlotWidget(FileDropMixin, QFrame):
         button.setFixedSize(34, 30)
         return button
 
-    def show_content(self, image: QImage | None, label: str) -> None:
-        """Show what fills the slot."""
+    def show_content(self, image: QImage | None, label: str, state: str = "") -> None:
+        """Show what fills the slot, and how its x_T is obtained (``state``)."""
         self.canvas.set_image(image)
         self.label.setText(label)
+        self.state.setText(state)
+        self.state.setVisible(bool(state))

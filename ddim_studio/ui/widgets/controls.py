@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QValidator
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ddim_studio.core.names import SPACINGS
 from ddim_studio.ui import theme
+from ddim_studio.ui.widgets.eta import JobClock
 
 STEP_PRESETS = (10, 20, 50, 100, 1000)
 #: ``core.schedule.SPACINGS``, repeated so the views import without torch (a test keeps them equal).
@@ -110,6 +111,23 @@ class EtaControl(QWidget):
         self.valueChanged.emit(raw / 100)
 
 
+class ClampingSpinBox(QSpinBox):
+    """A spin box where a number typed above the maximum becomes the maximum (5000 → 1000), not a
+    shorter number (Qt's own box drops the last digit: 5000 → 500)."""
+
+    def validate(self, text: str, pos: int) -> object:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return QValidator.State.Intermediate, text, pos
+        return super().validate(text, pos)
+
+    def fixup(self, text: str) -> str:  # noqa: D102 - Qt API
+        digits = text.strip()
+        if digits.isdigit() and int(digits) > self.maximum():
+            return str(self.maximum())
+        return super().fixup(text)
+
+
 class StepsControl(QWidget):
     """Steps S: a slider 1–T, an exact spin box and preset buttons (10, 20, 50, 100, 1000)."""
 
@@ -118,7 +136,7 @@ class StepsControl(QWidget):
     def __init__(self, maximum: int = 1000, value: int = 50, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.spin = QSpinBox()
+        self.spin = ClampingSpinBox()
         self.spin.setFixedWidth(74)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         row = QHBoxLayout()
@@ -212,7 +230,12 @@ class Expander(QWidget):
 
 
 class ProgressRow(QWidget):
-    """A progress bar, its text ("Step 12 of 50 · 31.2 it/s") and a Cancel button."""
+    """A progress bar, its text and a Cancel button.
+
+    While a job runs the text ends with the job's clock, ticking once a second:
+    "Step 12 of 50 · 3.2 s/step · 0:38 elapsed · about 2:10 left" (``done``/``total`` of
+    :meth:`step` count the whole job's model calls, so the time left is the whole job's).
+    """
 
     cancelRequested = Signal()  # noqa: N815 - Qt naming
 
@@ -221,14 +244,18 @@ class ProgressRow(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
         self.bar.setFixedHeight(8)
-        self.label = caption("Ready")
-        self.label.setWordWrap(False)
+        self.label = ElidedLabel("Ready")  # long messages elide; they never widen the window
         self.cancel_button = QPushButton("Cancel")
         theme.apply_icon(self.cancel_button, "stop")
         self.cancel_button.setToolTip("Stop the running job (Esc)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel_clicked)
         self._stopping = False  # a cancel was asked and the job has not ended yet
+        self.clock = JobClock()
+        self._text = ""
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._render)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
@@ -243,15 +270,27 @@ class ProgressRow(QWidget):
         """Show a job starting."""
         self._stopping = False
         self.bar.setRange(0, 0)
-        self.label.setText(text)
+        self._text = text
+        self.clock.start()
+        self._tick.start()
+        self._render()
         self.cancel_button.setEnabled(True)
 
     def step(self, done: int, total: int, text: str) -> None:
         """Show progress ``done`` of ``total`` (the text stays "Stopping…" once a cancel was asked)."""
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(done)
-        if not self._stopping:
-            self.label.setText(text)
+        self._text = text
+        self.clock.update(done, total)
+        if not self._tick.isActive():
+            self._tick.start()
+        self._render()
+
+    def _render(self) -> None:
+        if self._stopping:
+            return
+        timing = self.clock.text()
+        self.label.setText(f"{self._text} · {timing}" if timing else self._text)
 
     def stopping(self) -> None:
         """Acknowledge a cancel at once: disable Cancel and say "Stopping…" until the job ends."""
@@ -267,8 +306,11 @@ class ProgressRow(QWidget):
     def finish(self, text: str, *, full: bool = True) -> None:
         """Show a job ended (``full`` fills the bar, else it empties)."""
         self._stopping = False
+        self._tick.stop()
+        self.clock.stop()
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if full else 0)
+        self._text = text
         self.label.setText(text)
         self.cancel_button.setEnabled(False)
 
@@ -286,6 +328,7 @@ class ElidedLabel(QLabel):
         self.setProperty("role", role)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(20)
+        self.elide_mode = Qt.TextElideMode.ElideRight  # ElideMiddle keeps both ends in view
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         super().setText(text)
@@ -296,5 +339,5 @@ class ElidedLabel(QLabel):
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        text = self.fontMetrics().elidedText(self.text(), self.elide_mode, rect.width())
         painter.drawText(rect, int(self.alignment()) | int(Qt.AlignmentFlag.AlignVCenter), text)

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEv
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ddim_studio.ui import theme
-from ddim_studio.ui.qt_image import draw_pixelated
+from ddim_studio.ui.qt_image import draw_image
 
 CAPTION_HEIGHT = 20
 
@@ -218,7 +218,7 @@ class ImageGrid(QWidget):
             painter.setBrush(QColor(c.surface))
             painter.drawRoundedRect(rect, 4, 4)
             if image is not None and not image.isNull():
-                draw_pixelated(painter, image, rect)
+                draw_image(painter, image, rect)
             if index == self._selected:
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.setPen(QPen(QColor(c.accent), 2))

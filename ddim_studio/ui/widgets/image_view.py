@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ddim_studio.ui import theme
-from ddim_studio.ui.qt_image import draw_pixelated
+from ddim_studio.ui.qt_image import draw_image
 
 CAPTION_HEIGHT = 22
 
@@ -87,7 +87,7 @@ class PixelCanvas(QWidget):
                 self._placeholder,
             )
             return
-        target = draw_pixelated(painter, self._image, box)
+        target = draw_image(painter, self._image, box)
         if self._crop is not None:
             self._paint_crop(painter, target, c)
 

@@ -20,22 +20,38 @@ from ddim_studio.ui.widgets.controls import ElidedLabel
 PANEL_WIDTH = 320
 
 
-class ControlPanel(QScrollArea):
-    """A fixed-width, vertically scrolling column; add groups with :meth:`add_group`."""
+class ControlPanel(QWidget):
+    """A fixed-width column: grouped controls that scroll, and a footer that never scrolls away.
+
+    Widgets added after :meth:`add_stretch` (the Run button and what goes with it) go into the
+    footer below the scrolling part, so they stay reachable in a short window.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ControlPanel")
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setFixedWidth(PANEL_WIDTH)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("ControlPanelScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         body = QWidget()
         body.setObjectName("ControlPanelBody")
         self.column = QVBoxLayout(body)
         self.column.setContentsMargins(12, 6, 12, 12)
         self.column.setSpacing(10)
-        self.setWidget(body)
+        self.scroll.setWidget(body)
+        self.footer = QVBoxLayout()
+        self.footer.setContentsMargins(12, 6, 12, 12)
+        self.footer.setSpacing(6)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.scroll, 1)
+        outer.addLayout(self.footer)
+        self._in_footer = False
 
     def add_group(self, title: str, layout: QLayout | None = None) -> QGroupBox:
         """Append a titled group (with a form layout unless ``layout`` is given)."""
@@ -45,12 +61,13 @@ class ControlPanel(QScrollArea):
         return group
 
     def add_widget(self, widget: QWidget, stretch: int = 0) -> None:
-        """Append a widget outside any group."""
-        self.column.addWidget(widget, stretch)
+        """Append a widget outside any group (into the footer once :meth:`add_stretch` was called)."""
+        (self.footer if self._in_footer else self.column).addWidget(widget, stretch)
 
     def add_stretch(self) -> None:
-        """Push what follows to the bottom."""
+        """Push what follows to the bottom: into the footer, which stays in view."""
         self.column.addStretch(1)
+        self._in_footer = True
 
 
 def form() -> QFormLayout:

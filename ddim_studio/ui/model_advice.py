@@ -1,0 +1,268 @@
+"""What the window tells a person with a big model: cost before Run, the config's clipping, load waits.
+
+:class:`ModelAdvisor` is attached to the main window once its services exist. It
+
+- keeps the model's measured seconds per call (the probe timed while loading, then the running
+  jobs' own pace) and shows the estimate next to the Run button of every mode
+  ("≈ 14 min on this CPU"), marked as a warning above :data:`~ddim_studio.operations.cost.WARN_SECONDS`;
+- picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened;
+- reports a config's ``clip_sample: true`` in a banner with "Use the model's setting";
+- says "waiting for the current job…" when a model load queues behind a running job, with
+  "Cancel the job and load";
+- sizes previews to the display (up to the model's size) and applies the torch thread count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QLabel, QLayout, QWidget
+
+from ddim_studio.core.models.protocol import ModelInfo
+from ddim_studio.operations.cost import (
+    CallRate,
+    encode_calls,
+    estimate_label,
+    interpolate_calls,
+    is_large,
+    is_slow,
+    sample_calls,
+    suggested_defaults,
+)
+from ddim_studio.ui.widgets.image_grid import ImageGrid
+from ddim_studio.ui.widgets.image_view import PixelCanvas
+from ddim_studio.workers.jobs import LoadModelResult, StepEvent
+
+if TYPE_CHECKING:
+    from ddim_studio.ui.main_window import MainWindow
+
+REFRESH_MS = 500
+GENERATE_CHUNK = 8  # the Generate controller's chunk (ui/generate/generate_controller.CHUNK)
+MIN_PREVIEW = 64
+CLIP_MESSAGE = (
+    "This model's config asks for clip_sample: true. Clipping is off: it breaks exact inversion "
+    "(Encode, Interpolate). Generate can use it."
+)
+WAIT_MESSAGE = "The model will load when the current job ends (waiting for the current job…)."
+Plan = tuple[int, int]  # (model calls, pictures per call)
+
+
+def _generate_plan(window: MainWindow) -> Plan | None:
+    p = window.generate_view.params()
+    return sample_calls(p.batch, GENERATE_CHUNK, p.steps), min(GENERATE_CHUNK, p.batch)
+
+
+def _encode_plan(window: MainWindow) -> Plan | None:
+    return encode_calls(window.encode_view.steps.value()), 1
+
+
+def _interpolate_plan(window: MainWindow) -> Plan | None:
+    view = window.interpolate_view
+    steps, frames = view.steps.value(), view.frames.value()
+    batch = max(1, int(window.services.settings.get("defaults/interpolate_batch")))
+    slots = getattr(getattr(window, "interpolate", None), "slots", {})
+    pictures = sum(1 for c in slots.values() if c is not None and not getattr(c, "ready", True))
+    return pictures * steps + interpolate_calls(frames, batch, steps), min(batch, frames)
+
+
+#: mode name → (the Run button's attribute on the view, the plan of the run it starts)
+PLANS: dict[str, tuple[str, Callable[[Any], Plan | None]]] = {
+    "generate": ("generate_button", _generate_plan),
+    "encode": ("encode_button", _encode_plan),
+    "interpolate": ("run_button", _interpolate_plan),
+}
+
+
+def _find_layout(layout: QLayout, widget: QWidget) -> QLayout | None:
+    if layout.indexOf(widget) >= 0:
+        return layout
+    for i in range(layout.count()):
+        child = layout.itemAt(i).layout()
+        found = _find_layout(child, widget) if child is not None else None
+        if found is not None:
+            return found
+    return None
+
+
+def place_after(anchor: QWidget, label: QLabel) -> bool:
+    """Put ``label`` right after ``anchor`` in the layout that holds it; False if none does."""
+    parent = anchor.parentWidget()
+    layout = _find_layout(parent.layout(), anchor) if parent is not None and parent.layout() else None
+    if layout is None or not hasattr(layout, "insertWidget"):
+        return False
+    layout.insertWidget(layout.indexOf(anchor) + 1, label)
+    return True
+
+
+def display_side(view: QWidget) -> int:
+    """The largest picture cell of ``view`` now (its longest side in device pixels)."""
+    best = 0
+    ratio = max(1.0, float(view.devicePixelRatioF()))
+    for canvas in view.findChildren(PixelCanvas):
+        if canvas.isVisible():
+            best = max(best, min(canvas.width(), canvas.height()))
+    for grid in view.findChildren(ImageGrid):
+        if grid.isVisible() and grid.count():
+            rect = grid.cell_rect(0)
+            best = max(best, rect.width(), rect.height())
+    return int(best * ratio)
+
+
+class ModelAdvisor(QObject):
+    """See the module docstring; ``window.advisor`` after :func:`attach`."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        s = window.services
+        self.rate: CallRate | None = None
+        self.labels: dict[str, QLabel] = {}
+        self.waiting = False
+        for name, (button, _plan) in PLANS.items():
+            view = window.mode_views.get(name)
+            anchor = getattr(view, button, None) if view is not None else None
+            if isinstance(anchor, QWidget):
+                label = QLabel("")
+                label.setProperty("role", "caption")
+                label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+                label.setWordWrap(True)
+                if place_after(anchor, label):
+                    self.labels[name] = label
+        s.model.ready.connect(self._on_ready)
+        s.model.loading.connect(lambda _source: QTimer.singleShot(0, self._check_wait))
+        s.runner.started.connect(self._on_started)
+        s.runner.finished.connect(self._on_finished)
+        s.runner.step.connect(self._on_step)
+        s.settings.changed.connect(self._on_setting)
+        self._apply_threads()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+
+    # ---- measured cost ------------------------------------------------------------------------
+    def _device(self) -> str:
+        return self.window.services.runner.device.type
+
+    def _on_finished(self, _job_id: int, result: object) -> None:
+        if isinstance(result, LoadModelResult):
+            seconds = float(result.seconds_per_call)
+            self.rate = CallRate(seconds, 1, result.device.type) if seconds > 0 else None
+            self.refresh()
+
+    def _on_step(self, event: StepEvent) -> None:
+        done, elapsed = int(event.job_done), float(event.elapsed_s)
+        if done >= 2 and elapsed > 0 and event.preview.shape[0] > 0:  # the job's own pace, warm-up averaged
+            self.rate = CallRate(elapsed / done, int(event.preview.shape[0]), self._device())
+
+    def estimate(self, mode: str) -> float | None:
+        """Seconds the Run of ``mode`` would take now; None when unknown."""
+        entry = PLANS.get(mode)
+        if entry is None or self.rate is None:
+            return None
+        plan = entry[1](self.window)
+        return None if plan is None else self.rate.seconds_for(*plan)
+
+    def refresh(self) -> None:
+        """Update the estimates next to Run and the preview size for the visible mode."""
+        for mode, label in self.labels.items():
+            seconds = self.estimate(mode)
+            if seconds is None:
+                label.setText("")
+                continue
+            slow = is_slow(seconds)
+            label.setText(
+                ("⚠ " if slow else "") + estimate_label(seconds, self.rate.device if self.rate else "cpu")
+            )
+            label.setStyleSheet("color: #e0af68;" if slow else "")
+            label.setToolTip(
+                "A long run: fewer steps or fewer pictures make it faster." if slow else
+                "Measured on this model; each step is one call of the network."
+            )  # fmt: skip
+        self._size_previews()
+
+    def _size_previews(self) -> None:
+        info = self.window.services.model.info
+        view = self.window.mode_views.get(self.window.mode_name())
+        if info is None or view is None:
+            return
+        model_side = max(int(d) for d in info.sample_shape[1:])
+        side = display_side(view)
+        self.window.services.runner.preview_size = max(min(model_side, MIN_PREVIEW), min(model_side, side))
+
+    # ---- a model opened -----------------------------------------------------------------------
+    def _on_ready(self, info: ModelInfo) -> None:
+        self.waiting = False
+        self._apply_defaults(info)
+        if info.clip_sample_requested:
+            self.window.banner.show_message(
+                "info", CLIP_MESSAGE, ("Use the model's setting", self.use_model_clip)
+            )
+        self.refresh()
+
+    def use_model_clip(self) -> None:
+        """Turn on clipping as the model's config asks (Generate's "Clip x₀")."""
+        self.window.generate_view.clip.setChecked(True)
+        self.window.services.notifier.info("Clip x₀ is on, as the model's config asks.")
+
+    def _apply_defaults(self, info: ModelInfo) -> None:
+        if not is_large(info.num_parameters, info.sample_shape):
+            return
+        d = suggested_defaults(info.num_parameters, info.sample_shape, self._device())
+        w = self.window
+        w.generate_view.steps.set_value(d.steps)
+        w.generate_view.batch.setValue(min(w.generate_view.batch.value(), d.batch))
+        w.encode_view.steps.set_value(d.steps)
+        w.interpolate_view.steps.set_value(d.steps)
+        where = "the CPU" if self._device() == "cpu" else "the GPU"
+        w.services.notifier.info(
+            f"{info.name} is a large model on {where}: Steps set to {d.steps}, batch to at most {d.batch}."
+        )
+
+    # ---- a load behind a running job ----------------------------------------------------------
+    def _check_wait(self) -> None:
+        runner = self.window.services.runner
+        model = self.window.services.model
+        if (
+            not model.is_loading
+            or runner.current_job_id is None
+            or runner.current_job_id in model.load_job_ids()
+        ):
+            return
+        self.waiting = True
+        self.window.model_label.setText("loading model… waiting for the current job")
+        self.window.banner.show_message(
+            "info", WAIT_MESSAGE, ("Cancel the job and load", self.cancel_and_load)
+        )
+
+    def cancel_and_load(self) -> None:
+        """Cancel the running job so that the queued model load starts now."""
+        runner = self.window.services.runner
+        job_id = runner.current_job_id
+        if job_id is not None and job_id not in self.window.services.model.load_job_ids():
+            runner.cancel(job_id)
+
+    def _on_started(self, job_id: int, kind: str) -> None:
+        if kind == "load" and self.waiting:
+            self.waiting = False
+            self.window.update_model_label()
+            if self.window.banner.message() == WAIT_MESSAGE:
+                self.window.banner.dismiss()
+
+    # ---- settings -----------------------------------------------------------------------------
+    def _on_setting(self, key: str) -> None:
+        if key == "compute/threads":
+            self._apply_threads()
+
+    def _apply_threads(self) -> None:
+        threads = int(self.window.services.settings.get("compute/threads"))
+        self.window.services.runner.num_threads = max(0, threads)  # 0: torch's default, all cores
+
+
+def attach(window: MainWindow) -> ModelAdvisor:
+    """Create the window's advisor (after its services and controllers)."""
+    advisor = ModelAdvisor(window)
+    window.advisor = advisor  # type: ignore[attr-defined]
+    return advisor
