@@ -18,6 +18,15 @@ from tests.ui.conftest import wait_idle
 ETA_NOTE = "DPM-Solver++ is deterministic: η applies to DDIM only"
 
 
+def choose(combo: Any, value: str) -> None:
+    """Pick ``value`` in a combo box as a person does (the change and the ``activated`` signal)."""
+    index = combo.findData(value)
+    index = index if index >= 0 else combo.findText(value)
+    assert index >= 0, value
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+
 def spy_jobs(controller: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Record every job ``controller`` submits (the job still runs)."""
     jobs: list[Any] = []
@@ -77,26 +86,33 @@ def test_dpmpp_disables_eta_says_why_and_moves_a_default_spacing(window) -> None
     view = window.generate_view
     view.eta.set_value(0.5)
     assert view.spacing.currentText() == "uniform" and view.eta.isEnabled()
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     assert not view.eta.isEnabled() and ETA_NOTE in view.eta_note.text() and not view.eta_note.isHidden()
     assert ETA_NOTE in view.eta.toolTip()
     assert view.params().eta == 0.0 and view.params().sampler == "dpmpp-2m"
     assert view.spacing.currentText() == "trailing"
     assert not view.spacing_note.isHidden() and "trailing" in view.spacing_note.text()
-    view.spacing.setCurrentIndex(view.spacing.findText("uniform"))  # the person changes it back
+    choose(view.spacing, "uniform")  # the person changes it back
     assert view.spacing_note.isHidden()
-    view.sampler.set_name("ddim")
+    choose(view.sampler, "ddim")
     assert view.eta.isEnabled() and view.params().eta == 0.5 and view.eta_note.isHidden()
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     assert view.spacing.currentText() == "uniform"  # a spacing the person chose is kept
 
 
 def test_ddim_gets_the_default_spacing_back_while_untouched(window) -> None:  # type: ignore[no-untyped-def]
     view = window.generate_view
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     assert view.spacing.currentText() == "trailing"
-    view.sampler.set_name("ddim")
+    choose(view.sampler, "ddim")
     assert view.spacing.currentText() == "uniform" and view.spacing_note.isHidden()
+
+
+def test_a_sampler_set_by_the_program_keeps_the_spacing(window) -> None:  # type: ignore[no-untyped-def]
+    view = window.generate_view
+    view.sampler.set_name("dpmpp-2m")  # e.g. the saved controls restored at start
+    assert view.spacing.currentText() == "uniform" and view.spacing_note.isHidden()
+    assert not view.eta.isEnabled()  # η still follows the sampler
 
 
 def test_reuse_params_restores_the_sampler_and_its_spacing(window) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +137,7 @@ def test_a_dpmpp_picture_is_generated_and_saved_with_its_sampler(qtbot, window) 
     view = window.generate_view
     view.steps.spin.setValue(4)
     view.batch.setValue(1)
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     window.generate.generate()
     wait_idle(qtbot, window)
     assert window.generate.result is not None
@@ -152,7 +168,7 @@ def test_interpolate_offers_the_sampler_and_uses_it(qtbot, window) -> None:  # t
     view, ctrl = window.interpolate_view, window.interpolate
     names = [view.sampler.itemData(i) for i in range(view.sampler.count())]
     assert "ddim" in names and "dpmpp-2m" in names
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     assert view.spacing.currentText() == "trailing" and not view.spacing_note.isHidden()
     assert ctrl.fill_from_seed("A", 1) and ctrl.fill_from_seed("B", 2)
     view.frames.setValue(3)
@@ -169,7 +185,7 @@ def test_encode_decodes_with_the_chosen_sampler_and_restores_a_pictures_own(
     window.set_mode(1)
     view, ctrl = window.encode_view, window.encode
     view.steps.spin.setValue(3)
-    view.sampler.set_name("dpmpp-2m")
+    choose(view.sampler, "dpmpp-2m")
     assert view.spacing.currentText() == "trailing"
     jobs = spy_jobs(ctrl, monkeypatch)
     assert ctrl.load_path(picture)
@@ -178,7 +194,7 @@ def test_encode_decodes_with_the_chosen_sampler_and_restores_a_pictures_own(
     assert jobs[-1].sampler == "dpmpp-2m" and ctrl.params["sampler"] == "dpmpp-2m"
     item = ctrl.add_to_gallery()
     assert item is not None
-    view.sampler.set_name("ddim")
+    choose(view.sampler, "ddim")
     assert ctrl.load_path(item.png)  # a studio picture: restored with its own sampler and spacing
     wait_idle(qtbot, window)
     assert jobs[-1].sampler == "dpmpp-2m" and jobs[-1].spacing == "trailing"

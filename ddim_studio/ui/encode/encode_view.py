@@ -60,8 +60,8 @@ HEALTH_WORDS = {
     "far": "Far from random noise.",
 }
 SHORT_WARNING = (
-    "Interpolating it can wash out or blur the middle frames, and its variations drift further "
-    "from the picture. More refinement or more steps bring it closer."
+    "Interpolating it can blur the middle frames, and its variations drift further. "
+    "More refinement brings it closer."
 )
 
 
@@ -273,7 +273,7 @@ class EncodeView(FileDropMixin, QWidget):
             "and 0.0009 at S = 100 on CIFAR-10."
         )
         column.addWidget(self.metrics_note)
-        column.addSpacing(10)
+        column.addSpacing(6)
         column.addWidget(self._make_health())
         column.addStretch(1)
         return card

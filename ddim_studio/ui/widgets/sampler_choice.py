@@ -4,7 +4,7 @@ A :class:`SamplerCombo` lists the registered samplers (the controller fills it o
 loaded, from :func:`registry_rows`); each entry knows whether η applies to it and which spacing
 suits it. :class:`SpacingFollower` switches a mode's spacing to the sampler's own (trailing for
 DPM-Solver++) when the person picks that sampler while the spacing is still the default, with a
-short note; a spacing the person chose is never changed.
+short note; a spacing the person picked (or that came with reused parameters) is never changed.
 """
 
 from __future__ import annotations
@@ -116,8 +116,10 @@ class SpacingFollower(QObject):
         self.untouched = True
         self._moving = False
         note.setVisible(False)
-        sampler.currentIndexChanged.connect(self._sampler_changed)
-        spacing.currentIndexChanged.connect(self._spacing_changed)
+        # ``activated``: only what the person picks counts, not values set by the program (saved
+        # controls restored at start, reused parameters), which keep their spacing.
+        sampler.activated.connect(self._sampler_changed)
+        spacing.activated.connect(self._spacing_changed)
 
     def chosen(self) -> None:
         """The spacing was set on purpose (reused parameters, a restored picture): keep it."""
