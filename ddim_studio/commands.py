@@ -31,6 +31,7 @@ from ddim_studio.core.limits import check_batch_memory
 from ddim_studio.core.models import load_model, resolve_device
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.noise import check_seed, initial_noise
+from ddim_studio.core.samplers import get_sampler
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.core.saved_params import carried_params, utf8_text
 from ddim_studio.core.store import LATENT_SUFFIX, sanitize_stem
@@ -57,7 +58,16 @@ class Session:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.sampler = sampler_for(args.sampler, float(getattr(args, "eta", 0.0))).name
+        spec = get_sampler(args.sampler)
+        eta = float(getattr(args, "eta", 0.0))
+        if eta > 0 and not spec.supports_eta:
+            raise ValueError(
+                f"--eta {eta:g} applies to DDIM only: {spec.label} is deterministic; "
+                "drop --eta or use --sampler ddim."
+            )
+        self.sampler = sampler_for(args.sampler, eta).name
+        if getattr(args, "spacing", None) is None:  # none given: the sampler's own default
+            args.spacing = spec.default_spacing
         # Checked before the model loads, created by the first save: a bad argument makes nothing.
         self.out: Path = check_output_folder(args.out)
         self.device = resolve_device(args.device)
@@ -316,6 +326,8 @@ def cmd_encode(args: argparse.Namespace) -> dict[str, Any]:
         "command": "encode",
         "model": session.info.name,
         "sampler": session.sampler,
+        "spacing": args.spacing,
+        "refine": args.refine,
         "timesteps": session.timesteps,
         "results": rows,
     }
@@ -325,14 +337,27 @@ def _encode_one(session: Session, path: Path, stem: str, size: Sequence[int]) ->
     """Encode one picture, save its latent and reconstruction, print its error; its JSON row."""
     loaded = load_image(path)
     x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
-    out = drain(encode_images(session.model, x0, **session.settings()), f"encode {_shown(path)}")
+    refine = session.args.refine
+    run = encode_images(session.model, x0, refine=refine, **session.settings())
+    out = drain(run, f"encode {_shown(path)}")
     mse, psnr = out.mse[0], out.psnr[0]
-    params = session.params("encode", source=path.name, mse=mse, psnr=psnr)
+    params = session.params("encode", source=path.name, mse=mse, psnr=psnr, refine=refine)
     files = session.save(stem, tensor_to_pils(out.reconstruction)[0], params, out.x_T[0])
     for warning in loaded.warnings:
         print(f"warning: {_shown(path)}: {warning}", file=sys.stderr)
-    print(f"{_shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  → {_shown(files[0])}", file=sys.stderr)
-    return {"image": path, "mse": mse, "psnr": psnr, "files": files}
+    calls = out.calls + len(out.timesteps)  # the inversion's, then the decode's S
+    print(
+        f"{_shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  ({calls} model calls)  → {_shown(files[0])}",
+        file=sys.stderr,
+    )
+    return {
+        "image": path,
+        "mse": mse,
+        "psnr": psnr,
+        "calls": calls,
+        "inversion_calls": out.calls,
+        "files": files,
+    }
 
 
 def cmd_decode(args: argparse.Namespace) -> dict[str, Any]:
@@ -382,14 +407,17 @@ def cmd_interpolate(args: argparse.Namespace) -> dict[str, Any]:
     a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
-        **session.settings(),
+        refine=args.refine, **session.settings(),
     )  # fmt: skip
     calls = interpolate_calls(
         args.frames, args.batch_size, len(session.timesteps), images=int(a.is_image) + int(b.is_image)
     )
     with overall(calls, "frames"):
         frames = list(tensor_to_uint8(drain(run, "frames").images))
-    params = session.params("interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method)
+    refine = args.refine if a.is_image or b.is_image else None  # only picture ends are inverted
+    params = session.params(
+        "interpolate", a=args.a, b=args.b, frames=args.frames, method=args.method, refine=refine
+    )
     # the strip (model resolution, side by side) and its GIF: both written, or neither
     strip_path, gif = export.export_strip_and_gif(session.out, stem, frames, params, fps=args.fps)
     return {

@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/screenshots.py [--model PATH] [--out docs/screenshots] [--steps 50] [--theme dark]
-        [--only generate encode interpolate edit] [--size 1400x900]
+        [--only generate samplers encode interpolate edit] [--size 1400x900]
 
 The model is ``--model``, else ``$DDIM_STUDIO_MODEL``, else the shipped default. Settings and the
 gallery live in a throw-away folder, so the screenshots start from a clean studio.
@@ -88,9 +88,18 @@ async def shoot_generate(window, out: Path, steps: int) -> None:  # type: ignore
     grab(window, out / "generate.png")
 
 
+async def shoot_samplers(window, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Samplers paper view: the selected seed with DDIM and DPM-Solver++ at S = 5, 10, 20, 50."""
+    window.set_mode("generate")
+    window.generate.paper.samplers()
+    await idle(window)
+    grab(window, out / "samplers.png")
+
+
 async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # type: ignore[no-untyped-def]
     window.set_mode("encode")
     window.encode_view.steps.set_value(steps)
+    window.encode_view.refine.setValue(4)  # the refined inversion; its latent health shows beside
     window.encode.load_path(photo)
     window.encode.encode()
     await idle(window)
@@ -147,7 +156,7 @@ async def shoot_edit(window, out: Path, steps: int) -> None:  # type: ignore[no-
     grab(window, out / "edit.png")
 
 
-SHOTS = ("generate", "encode", "interpolate", "edit")
+SHOTS = ("generate", "samplers", "encode", "interpolate", "edit")
 
 
 async def scenario(window, out: Path, photo: Path, steps: int, only: tuple[str, ...] = SHOTS) -> None:  # type: ignore[no-untyped-def]
@@ -158,6 +167,8 @@ async def scenario(window, out: Path, photo: Path, steps: int, only: tuple[str, 
         raise RuntimeError(window.services.notifier.last("error"))
     if "generate" in only:
         await shoot_generate(window, out, steps)
+    if "samplers" in only:
+        await shoot_samplers(window, out)
     if "encode" in only:
         await shoot_encode(window, out, photo, steps)
     if "interpolate" in only:
@@ -168,7 +179,7 @@ async def scenario(window, out: Path, photo: Path, steps: int, only: tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Produce generate.png, encode.png, interpolate.png and edit.png; returns the exit code."""
+    """Produce generate.png, samplers.png, encode.png, interpolate.png and edit.png; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder, checkpoint or hub id")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))

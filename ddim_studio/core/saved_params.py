@@ -84,6 +84,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "mse": _number,
     "psnr": _number,
     "size": _size,
+    "refine": _int_in(0, 100),
     "strength": lambda v: _number_in(0.0, 1.0)(v) and v > 0,
     "start": lambda v: v in ("noise", "invert"),
     "harmonize": _int_in(0, 1000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from ddim_studio.core.limits import check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
-from ddim_studio.core.sampling import iter_invert, resolve_timesteps
+from ddim_studio.core.sampling import StepResult, iter_invert, resolve_timesteps
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.run import Body, Run, Stage, phase
 from ddim_studio.operations.sample import LATENT_DTYPE, check_batch, sampler_for
@@ -26,6 +27,9 @@ class EncodeOutput:
         psnr: per picture, dB.
         timesteps: the τ used, noisiest first.
         sampler: the sampler that decoded.
+        refine: K, the fixed-point updates per inversion step (0 = the paper's plain inversion).
+        calls: the batched model calls the inversion made (the sum of its steps' ``calls``; S when
+            ``refine`` is 0, at most ``inversion_calls(S, K)``); the decode adds S more.
     """
 
     x_T: torch.Tensor
@@ -34,6 +38,8 @@ class EncodeOutput:
     psnr: list[float]
     timesteps: list[int]
     sampler: str
+    refine: int = 0
+    calls: int = 0
 
 
 def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
@@ -42,6 +48,37 @@ def image_batch(images: torch.Tensor, what: str = "images") -> torch.Tensor:
         kind = type(images).__name__
         raise ValueError(f"{what} must be a tensor shaped (N, 3, H, W) in [-1, 1], got {kind}.")
     return images.detach().unsqueeze(0) if images.ndim == 3 else images.detach()
+
+
+def counted_invert_phase(
+    model: DiffusionModel,
+    x_0: torch.Tensor,
+    *,
+    steps: int,
+    spacing: str,
+    clip_sample: bool,
+    count: int,
+    refine: int = 0,
+    job_total: int = 0,
+) -> Body[tuple[torch.Tensor, int]]:
+    """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device), refined ``refine`` times a step.
+
+    ``job_total``: steps of the whole operation this phase belongs to (see ``Stage``).
+
+    Returns:
+        x_T and the batched model calls the inversion made (the sum of its steps' ``calls``).
+    """
+    total = len(resolve_timesteps(model, steps, spacing, None))
+    steps_run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, refine=refine)
+    calls = [0]
+
+    def counted() -> Iterator[StepResult]:
+        for step in steps_run:
+            calls[0] += step.calls
+            yield step
+
+    last = yield from phase(Stage("encode", total, count, job_total=job_total), counted())
+    return check_finite(last.x_t, "The encoded latent"), calls[0]
 
 
 def invert_phase(
@@ -53,15 +90,17 @@ def invert_phase(
     clip_sample: bool,
     count: int,
     job_total: int = 0,
+    refine: int = 0,
 ) -> Body[torch.Tensor]:
     """The ``encode`` phase: DDIM inversion of ``x_0`` (on its device); returns x_T.
 
     ``job_total``: model calls of the whole operation this phase belongs to (see ``Stage``).
     """
-    total = len(resolve_timesteps(model, steps, spacing, None))
-    run = iter_invert(model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample)
-    last = yield from phase(Stage("encode", total, count, job_total=job_total), run)
-    return check_finite(last.x_t, "The encoded latent")
+    x_T, _calls = yield from counted_invert_phase(
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine,
+        job_total=job_total,
+    )  # fmt: skip
+    return x_T
 
 
 def _encode_body(
@@ -74,24 +113,29 @@ def _encode_body(
     sampler: str,
     device: torch.device,
     decode: bool = True,
+    refine: int = 0,
 ) -> Body[EncodeOutput]:
     spec = sampler_for(sampler, 0.0)
     x_0 = check_finite(image_batch(images), "The batch of pictures to encode").to(device, LATENT_DTYPE)
     count = int(x_0.shape[0])
     check_batch(model, max(count, 1), count)
     seq = resolve_timesteps(model, steps, spacing, None)
-    calls = (2 if decode else 1) * len(seq)
-    x_T = yield from invert_phase(
-        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, job_total=calls
-    )
+    job_total = (2 if decode else 1) * len(seq)  # steps (a refined step is one, whatever its calls)
+    x_T, calls = yield from counted_invert_phase(
+        model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=count, refine=refine,
+        job_total=job_total,
+    )  # fmt: skip
     if not decode:  # only the latents are wanted (e.g. interpolation ends): no reconstruction
         x_T = x_T.to("cpu", torch.float32)
-        return EncodeOutput(x_T, torch.empty(0, *x_0.shape[1:]), [], [], seq, spec.name)
+        empty = torch.empty(0, *x_0.shape[1:])
+        return EncodeOutput(x_T, empty, [], [], seq, spec.name, int(refine), calls)
     run = spec.fn(model, x_T, steps=steps, eta=0.0, spacing=spacing, clip_sample=clip_sample)
     last = yield from phase(Stage("decode", len(seq), count, job_total=2 * len(seq)), run)
     reconstruction = check_finite(last.x_t.to("cpu", torch.float32), "The reconstruction")
     mse, psnr = reconstruction_error(x_0, reconstruction)
-    return EncodeOutput(x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name)
+    return EncodeOutput(
+        x_T.to("cpu", torch.float32), reconstruction, mse, psnr, seq, spec.name, int(refine), calls
+    )
 
 
 def encode_images(
@@ -104,16 +148,18 @@ def encode_images(
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
     decode: bool = True,
+    refine: int = 0,
 ) -> Run[EncodeOutput]:
     """Invert pictures (N, 3, H, W) in [−1, 1], already fitted to the model, then decode at η = 0.
 
-    Phases: ``encode`` (the DDIM inversion, S steps), then ``decode`` (``sampler``, S steps). With
-    ``decode=False`` only the latents are computed (half the calls): ``reconstruction`` is empty
-    (0 pictures) and ``mse``/``psnr`` are empty lists.
+    Phases: ``encode`` (the DDIM inversion, S steps; with ``refine`` = K > 0 each step is refined
+    by up to K fixed-point updates, ``core.inversion``), then ``decode`` (``sampler``, S steps).
+    With ``decode=False`` only the latents are computed (half the calls): ``reconstruction`` is
+    empty (0 pictures) and ``mse``/``psnr`` are empty lists.
     """
     return Run(
         _encode_body(
             model, images, steps=steps, spacing=spacing, clip_sample=clip_sample, sampler=sampler,
-            device=torch.device(device), decode=decode,
+            device=torch.device(device), decode=decode, refine=refine,
         )
     )  # fmt: skip

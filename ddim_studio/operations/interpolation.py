@@ -209,6 +209,7 @@ def _interpolate_body(
     clip_sample: bool,
     sampler: str,
     device: torch.device,
+    refine: int = 0,
 ) -> Body[InterpolateOutput]:
     spec = sampler_for(sampler, 0.0)
     ends = [
@@ -226,7 +227,7 @@ def _interpolate_body(
         x_0 = torch.stack([ends[i] for i in to_encode])
         encoded = yield from invert_phase(
             model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode),
-            job_total=job_total,
+            job_total=job_total, refine=refine,
         )  # fmt: skip
         for row, i in enumerate(to_encode):
             ends[i] = encoded[row]
@@ -256,8 +257,11 @@ def interpolate(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    refine: int = 0,
 ) -> Run[InterpolateOutput]:
     """Encode the picture ends (phase ``encode``, one batch), then decode the path (phase ``decode``).
+
+    ``refine`` = K > 0 refines each inversion step of the picture ends (``core.inversion``).
 
     Raises:
         ValueError: at once, for more frames than :func:`check_frames` allows.
@@ -266,6 +270,6 @@ def interpolate(
     return Run(
         _interpolate_body(
             model, a, b, frames=frames, method=method, steps=steps, spacing=spacing, batch_size=batch_size,
-            clip_sample=clip_sample, sampler=sampler, device=torch.device(device),
+            clip_sample=clip_sample, sampler=sampler, device=torch.device(device), refine=refine,
         )
     )  # fmt: skip

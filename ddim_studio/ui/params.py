@@ -33,6 +33,7 @@ _LABELS = (
     ("eta", "η"),
     ("sampler", "Sampler"),
     ("spacing", "Spacing"),
+    ("refine", "Refine"),
     ("clip_sample", "Clip x₀"),
     ("source", "Source"),
     ("mse", "MSE"),
@@ -77,7 +78,7 @@ def rows(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs of the parameters worth showing, in a stable order."""
     out = []
     for key, label in _LABELS:
-        if key == "clip_sample" and not params.get(key):
+        if key in ("clip_sample", "refine") and not params.get(key):
             continue  # only worth a line when it was on
         if key in params and params[key] not in (None, ""):
             text = format_value(key, params[key])

@@ -245,12 +245,13 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     images = image_batch(job.images, "images")
     run = encode_images(
         model, images, steps=job.steps, spacing=job.spacing, clip_sample=job.clip_sample, sampler=job.sampler,
-        device=device, decode=job.decode,
+        device=device, decode=job.decode, refine=job.refine,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return EncodeResult(
-        x_T=out.x_T, reconstruction=out.reconstruction, mse=out.mse, psnr=out.psnr, timesteps=out.timesteps
-    )
+        x_T=out.x_T, reconstruction=out.reconstruction, mse=out.mse, psnr=out.psnr, timesteps=out.timesteps,
+        calls=out.calls,
+    )  # fmt: skip
 
 
 def run_interpolate(ctx: JobContext, job: InterpolateJob) -> InterpolateResult:

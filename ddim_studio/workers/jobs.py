@@ -9,10 +9,11 @@ Jobs
   run in chunks of ``batch_size``. With ``x_T`` (N, C, H, W) those latents are decoded instead; with
   η > 0 the seeds (one per latent) then give the η-noise, continuing each seed's stream after its
   x_T draw, so passing a seed's own x_T reproduces the seeded image exactly.
-- :class:`EncodeJob` ``(images, steps=50, spacing="uniform", clip_sample=False)``: images
-  (N, 3, H, W) in [−1, 1], already fitted to the model size; inverted to x_T (phase ``"encode"``),
-  then decoded back with η = 0 (phase ``"decode"``) to measure the reconstruction; with
-  ``decode=False`` only inverted (``reconstruction`` empty, ``mse``/``psnr`` empty lists).
+- :class:`EncodeJob` ``(images, steps=50, spacing="uniform", clip_sample=False, refine=0)``: images
+  (N, 3, H, W) in [−1, 1], already fitted to the model size; inverted to x_T (phase ``"encode"``,
+  each step refined ``refine`` times), then decoded back with η = 0 (phase ``"decode"``) to measure
+  the reconstruction; with ``decode=False`` only inverted (``reconstruction`` empty,
+  ``mse``/``psnr`` empty lists).
 - :class:`InterpolateJob` ``(a, b, frames=9, method="slerp", steps=50, spacing="uniform",
   batch_size=8, a_is_image=False, b_is_image=False)``: ``a``/``b`` are latents (C, H, W), or images
   (3, H, W) in [−1, 1] that are encoded first (phase ``"encode"``, both in one batch); the path is
@@ -74,6 +75,7 @@ class EncodeJob:
     clip_sample: bool = False
     sampler: str = "ddim"
     decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
+    refine: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class EncodeResult:
         mse: per image, mean squared error on a [0, 1] pixel scale (reconstruction clamped to [−1, 1]).
         psnr: per image, 10·log10(1 / mse) in dB (``inf`` for a perfect reconstruction).
         timesteps: the τ used, noisiest first.
+        calls: the batched model calls the inversion made (S when not refined).
     """
 
     x_T: torch.Tensor
@@ -189,6 +192,7 @@ class EncodeResult:
     mse: list[float]
     psnr: list[float]
     timesteps: list[int]
+    calls: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,22 @@ from ddim_studio.core.imaging import (
     read_params,
     tensor_to_uint8,
 )
+from ddim_studio.core.inversion import inversion_calls
+from ddim_studio.core.latent_health import latent_health
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.encode.encode_view import EncodeView
+from ddim_studio.ui.encode.encode_view import EncodeView, format_mse
 from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import error_map, latent_image
+from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, EncodeResult, SampleJob, SampleResult, StepEvent
 
 NO_ORIGINAL = "no original"  # a latent file: nothing to compare the decoded picture with
@@ -73,6 +76,11 @@ class EncodeController(LatentActions, QObject):
         self._streaming_variations = False
         self._serial = 0
         view.steps.set_value(services.settings.get("defaults/encode_steps"))
+        self.spacing_follower = SpacingFollower(
+            view.sampler, view.spacing, view.spacing_note, lambda: "uniform"
+        )
+        view.stepsChanged.connect(self.update_cost)
+        self.update_cost()
         view.openRequested.connect(self.open_dialog)
         view.filesDropped.connect(self.load_paths)
         view.fromGalleryRequested.connect(lambda: self.load_item(self.gallery_selection()))
@@ -194,10 +202,23 @@ class EncodeController(LatentActions, QObject):
         self.view.reconstruction.set_image(None, "")
         self.view.error.set_image(None, "")
         self.view.set_metrics(None, None)
+        self.view.set_health(None)
         self.view.set_has_latent(False)
         self.view.variations.set_images([], None)  # they belonged to the previous x_T
 
+    def update_cost(self) -> None:
+        """Say how many model calls an Encode press makes with the current steps and refinement."""
+        steps, refine = self.view.steps.value(), self.view.refine.value()
+        calls = inversion_calls(steps, refine)
+        self.view.refine_cost.setText(f"up to {calls} model calls" if refine else f"{calls} model calls")
+        self.view.refine_cost.setToolTip(
+            f"Inverting with {steps} steps takes {steps} model calls without refinement"
+            + (f" and up to {calls} with {refine} refinements a step" if refine else "")
+            + f"; decoding back takes {steps} more."
+        )
+
     def _model_ready(self) -> None:
+        self.view.sampler.set_rows(registry_rows())
         if self.source_image is not None and self.fitted is not None:
             height, width = self.services.model.size()
             if self.fitted.size != (width, height):
@@ -213,7 +234,11 @@ class EncodeController(LatentActions, QObject):
             self.services.model.run_when_ready(self.encode, "Encode")
             return
         job = EncodeJob(
-            pil_to_tensor(self.fitted), steps=self.view.steps.value(), spacing=self.view.spacing.currentText()
+            pil_to_tensor(self.fitted),
+            steps=self.view.steps.value(),
+            spacing=self.view.spacing.currentText(),
+            sampler=self.view.sampler.name(),
+            refine=self.view.refine.value(),
         )
         self.services.settings.set("defaults/encode_steps", job.steps)
         self.cancel()
@@ -249,10 +274,13 @@ class EncodeController(LatentActions, QObject):
             source=self.source_name,
             mse=result.mse[0],
             psnr=result.psnr[0],
+            refine=job.refine,
         )
+        calls = result.calls + len(result.timesteps)  # inversion, then the decode's S
         self._show_result(
-            result.x_T[0], tensor_to_uint8(result.reconstruction)[0], result.mse[0], result.psnr[0], params
-        )
+            result.x_T[0], tensor_to_uint8(result.reconstruction)[0], result.mse[0], result.psnr[0], params,
+            note=f" · {calls} model calls",
+        )  # fmt: skip
 
     def _show_result(
         self,
@@ -261,6 +289,7 @@ class EncodeController(LatentActions, QObject):
         mse: float | None,
         psnr: float | None,
         params: dict[str, Any],
+        note: str = "",
     ) -> None:
         self.x_T, self.reconstruction, self.mse, self.psnr, self.params = x_T, recon, mse, psnr, params
         self.view.latent.set_image(to_qimage(latent_image(x_T)), f"σ = {float(x_T.std()):.2f}")
@@ -272,25 +301,39 @@ class EncodeController(LatentActions, QObject):
                 f"max |Δ| = {np.abs(original.astype(int) - recon.astype(int)).max() / 255:.3f}",
             )
         self.view.set_has_latent(True)
+        self.show_health(x_T)
         if mse is None or psnr is None:
             self.view.set_metrics(None, None, NO_ORIGINAL)
             self.view.progress.finish(f"Done · decoded · {NO_ORIGINAL} to compare with")
             return
         self.view.set_metrics(mse, psnr)
-        self.view.progress.finish(f"Done · MSE {mse:.5f} · PSNR {psnr:.2f} dB")
+        self.view.progress.finish(f"Done · MSE {format_mse(mse)} · PSNR {psnr:.2f} dB{note}")
+
+    def show_health(self, x_T: torch.Tensor | None) -> None:
+        """The latent health readout of ``x_T`` (cleared for None or a latent it cannot judge)."""
+        try:
+            self.view.set_health(None if x_T is None else latent_health(x_T))
+        except ValueError as exc:  # not finite, or too small to judge
+            self.view.set_health(None)
+            self.view.health_verdict.setText(str(exc))
 
     def _restore(self, plan: RestorePlan) -> None:
         """Decode a known latent (a studio PNG's or a latent file's) instead of inverting."""
         params = dict(plan.params)
+        self.spacing_follower.chosen()  # the picture's own spacing and sampler
+        self.view.sampler.set_name(str(params.get("sampler", "ddim")))  # older files: all DDIM
+        sampler = self.view.sampler.name()
         steps = int(params.get("steps", self.view.steps.value()))
         self.view.steps.set_value(steps)
         spacing = str(params.get("spacing", self.view.spacing.currentText()))
         self.view.spacing.setCurrentIndex(max(0, self.view.spacing.findText(spacing)))
-        eta = float(params.get("eta", 0.0))
+        eta = float(params.get("eta", 0.0)) if self.view.sampler.supports_eta() else 0.0
         seed = params.get("seed")
         seeds = (int(seed),) if isinstance(seed, int) and eta > 0 else ()
         if plan.latent is None:
-            job = SampleJob((int(seed),), steps=steps, eta=eta, spacing=spacing, batch_size=1)  # type: ignore[arg-type]
+            job = SampleJob(
+                (int(seed),), steps=steps, eta=eta, spacing=spacing, batch_size=1, sampler=sampler
+            )  # type: ignore[arg-type]
         else:
             job = SampleJob(
                 seeds,
@@ -299,6 +342,7 @@ class EncodeController(LatentActions, QObject):
                 spacing=spacing,
                 batch_size=1,
                 x_T=plan.latent.unsqueeze(0),
+                sampler=sampler,
             )
         self.cancel()
         self._serial += 1

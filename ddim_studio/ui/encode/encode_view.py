@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
@@ -35,6 +37,49 @@ from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
+from ddim_studio.ui.widgets.sampler_choice import SamplerCombo
+
+MAX_REFINE = 10
+REFINE_TOOLTIP = (
+    "Refine each inversion step until decoding it gives the step's input back: 0 is the paper's "
+    "inversion; a few refinements reconstruct the picture far more exactly, for more model calls."
+)
+DECODE_SAMPLER_TOOLTIP = (
+    "How x_T is decoded back into a picture. The inversion always runs DDIM backwards, so DDIM "
+    "gives the picture back most exactly."
+)
+HEALTH_TOOLTIP = (
+    "How much x_T looks like the random noise the model starts from: noise has mean 0, spread "
+    "(standard deviation) 1 and no correlation between neighbouring values."
+)
+#: (key, name, what random noise gives) of the health readout's rows.
+HEALTH_ROWS = (("mean", "mean", "0"), ("std", "spread", "1"), ("autocorr", "neighbours", "0"))
+HEALTH_WORDS = {
+    "gaussian": "Looks like random noise.",
+    "slightly_off": "Close to random noise, with small differences.",
+    "far": "Far from random noise.",
+}
+SHORT_WARNING = (
+    "Interpolating it can blur the middle frames, and its variations drift further. "
+    "More refinement brings it closer."
+)
+
+
+def format_mse(mse: float) -> str:
+    """MSE with five decimals, or in powers of ten below 10⁻⁴ (a refined inversion gets there)."""
+    return f"{mse:.5f}" if mse == 0 or mse >= 1e-4 else f"{mse:.1e}"
+
+
+class LatentHealthLike(Protocol):
+    """What the readout shows (``core.latent_health.LatentHealth``; the view imports no torch)."""
+
+    mean: float
+    std: float
+    autocorr: float
+    status: str
+    verdict: str
+    warning: str
+
 
 VARIATIONS_TEXT = (
     "Make variations samples this x_T with η > 0: every step adds fresh noise, so a small η changes "
@@ -78,7 +123,7 @@ class EncodeView(FileDropMixin, QWidget):
         zone = QVBoxLayout(self.drop_zone)
         zone.setContentsMargins(10, 10, 10, 10)
         self.source_canvas = PixelCanvas("Drop an image or a latent here")
-        self.source_canvas.setFixedHeight(150)
+        self.source_canvas.setFixedHeight(118)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open…")
         theme.apply_icon(self.open_button, "image")
@@ -100,8 +145,23 @@ class EncodeView(FileDropMixin, QWidget):
         self.spacing = QComboBox()
         self.spacing.addItems(list(SPACING_CHOICES))
         self.spacing.setToolTip(SPACING_TOOLTIP)
+        self.refine = QSpinBox()
+        self.refine.setRange(0, MAX_REFINE)
+        self.refine.setToolTip(REFINE_TOOLTIP)
+        self.refine_cost = caption("")
+        self.refine_cost.setToolTip("Each model call runs the network once on the picture.")
+        refine_row = QHBoxLayout()
+        refine_row.setSpacing(8)
+        refine_row.addWidget(self.refine)
+        refine_row.addWidget(self.refine_cost, 1)
+        self.sampler = SamplerCombo()
+        self.sampler.setToolTip(DECODE_SAMPLER_TOOLTIP)
+        self.spacing_note = caption("")
         inversion.addRow("Inversion steps", self.steps)
         inversion.addRow("Spacing", self.spacing)
+        inversion.addRow(self.spacing_note)
+        inversion.addRow("Refine", refine_row)
+        inversion.addRow("Decode with", self.sampler)
         panel.add_group("Inversion", inversion)
         panel.add_group("Latent", self._make_latent_actions())
         panel.add_stretch()
@@ -132,7 +192,7 @@ class EncodeView(FileDropMixin, QWidget):
         self.var_eta.setSingleStep(0.05)
         self.var_eta.setValue(0.5)
         self.var_eta.setPrefix("η ")
-        self.var_eta.setToolTip(ETA_TOOLTIP + " Variations need η > 0.")
+        self.var_eta.setToolTip(ETA_TOOLTIP + " Variations need η > 0, so they always use DDIM.")
         self.var_count = QSpinBox()
         self.var_count.setRange(1, 16)
         self.var_count.setValue(4)
@@ -213,8 +273,39 @@ class EncodeView(FileDropMixin, QWidget):
             "and 0.0009 at S = 100 on CIFAR-10."
         )
         column.addWidget(self.metrics_note)
+        column.addSpacing(6)
+        column.addWidget(self._make_health())
         column.addStretch(1)
         return card
+
+    def _make_health(self) -> QWidget:
+        """The latent health readout: mean, std, neighbour correlation against the noise's 0, 1, 0."""
+        box = QWidget()
+        box.setObjectName("LatentHealth")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        title = heading("Latent health")
+        title.setToolTip(HEALTH_TOOLTIP)
+        column.addWidget(title)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(2)
+        self.health_values: dict[str, QLabel] = {}
+        for row, (key, name, noise) in enumerate(HEALTH_ROWS):
+            value = QLabel("—")
+            value.setProperty("role", "value")
+            grid.addWidget(caption(name), row, 0)
+            grid.addWidget(value, row, 1)
+            grid.addWidget(caption(f"noise {noise}"), row, 2)
+            self.health_values[key] = value
+        column.addLayout(grid)
+        self.health_verdict = caption("Encode a picture or open a latent to see how noise-like x_T is.")
+        self.health_warning = caption("", role="warning")
+        self.health_warning.setVisible(False)
+        column.addWidget(self.health_verdict)
+        column.addWidget(self.health_warning)
+        return box
 
     def _connect(self) -> None:
         self.open_button.clicked.connect(self.openRequested)
@@ -226,6 +317,7 @@ class EncodeView(FileDropMixin, QWidget):
         self.var_button.clicked.connect(self.variationsRequested)
         self.steps.valueChanged.connect(lambda _v: self.stepsChanged.emit())
         self.spacing.currentIndexChanged.connect(lambda _v: self.stepsChanged.emit())
+        self.refine.valueChanged.connect(lambda _v: self.stepsChanged.emit())
 
     # ---- state --------------------------------------------------------------------------------
     def set_has_latent(self, has: bool) -> None:
@@ -233,9 +325,28 @@ class EncodeView(FileDropMixin, QWidget):
         for button in (self.save_latent_button, self.send_button, self.var_button, self.add_button):
             button.setEnabled(has)
 
+    def set_health(self, health: LatentHealthLike | None) -> None:
+        """Show a latent's health (None clears)."""
+        if health is None:
+            for label in self.health_values.values():
+                label.setText("—")
+            self.health_verdict.setText("Encode a picture or open a latent to see how noise-like x_T is.")
+            self.health_verdict.setToolTip("")
+            self.health_warning.setVisible(False)
+            return
+        self.health_values["mean"].setText(f"{health.mean:+.2f}")
+        self.health_values["std"].setText(f"{health.std:.2f}")
+        self.health_values["autocorr"].setText(f"{health.autocorr:+.2f}")
+        self.health_verdict.setText(HEALTH_WORDS.get(health.status, health.verdict))
+        self.health_verdict.setToolTip(health.verdict)
+        far = bool(health.warning)
+        self.health_warning.setText(SHORT_WARNING if far else "")
+        self.health_warning.setToolTip(health.warning)
+        self.health_warning.setVisible(far)
+
     def set_metrics(self, mse: float | None, psnr: float | None, missing: str = "—") -> None:
         """Show the reconstruction error (None shows ``missing``)."""
-        self.mse_label.setText(missing if mse is None else f"{mse:.5f}")
+        self.mse_label.setText(missing if mse is None else format_mse(mse))
         if psnr is None:
             self.psnr_label.setText(missing)
         else:

@@ -18,6 +18,7 @@ from ddim_studio.ui.generate.generate_view import MAX_SEED, GenerateParams, Gene
 from ddim_studio.ui.generate.paper_views import PaperViews
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
+from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import SampleJob, SampleResult, StepEvent
 
 AUTO_RUN_DELAY_MS = 300
@@ -27,6 +28,9 @@ CHUNK = 8
 def run_summary(count: int, steps: int, params: GenerateParams) -> str:
     """The header's words for a run: ``4 × S = 50 · DDIM · uniform``."""
     eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
+    if params.sampler != "ddim":  # another sampler: its name (η applies to DDIM only)
+        labels = {row.name: row.label for row in registry_rows()}
+        eta_name = labels.get(params.sampler, params.sampler)
     return f"{count} × S = {steps} · {eta_name} · {params.spacing}"
 
 
@@ -50,6 +54,12 @@ class GenerateController(QObject):
         self._auto_timer.setInterval(AUTO_RUN_DELAY_MS)
         self._auto_timer.timeout.connect(lambda: self.generate(auto=True))
         self._load_defaults()
+        self.spacing_follower = SpacingFollower(
+            view.sampler,
+            view.spacing,
+            view.spacing_note,
+            lambda: str(services.settings.get("defaults/spacing")),
+        )
         self._connect()
         self.update_timesteps()
 
@@ -85,10 +95,7 @@ class GenerateController(QObject):
     # ---- controls -----------------------------------------------------------------------------
     def on_model_ready(self) -> None:
         """Fit the steps range to the model's T, list the samplers, refresh the timestep list."""
-        from ddim_studio.core.samplers import get_sampler, sampler_names  # torch is loaded by now
-
-        specs = [get_sampler(name) for name in sampler_names()]
-        self.view.set_sampler_choices([(s.name, s.label, s.description) for s in specs])
+        self.view.set_sampler_choices(registry_rows())  # torch is loaded by now
         self.view.steps.set_maximum(self.services.model.num_train_timesteps())
         self.update_timesteps()
 
@@ -149,6 +156,8 @@ class GenerateController(QObject):
             )
         )
         self.view.lock.setChecked("seed" in params)
+        if "spacing" in params or "sampler" in params:
+            self.spacing_follower.chosen()  # the picture's spacing stays when the sampler changes
         self.update_timesteps()
 
     def apply_seed(self, seed: int) -> None:

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.ui import theme
 from ddim_studio.ui.widgets.controls import (
+    ETA_TOOLTIP,
     SPACING_CHOICES,
     SPACING_TOOLTIP,
     ElidedLabel,
@@ -35,6 +35,7 @@ from ddim_studio.ui.widgets.controls import (
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
+from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, SamplerRow, eta_note
 
 MAX_SEED = 2**31 - 1
 MAX_BATCH = 64
@@ -67,6 +68,7 @@ class GenerateView(QWidget):
     editRequested = Signal()  # noqa: N815 - paint on the selected result in Edit
     consistencyRequested = Signal()  # noqa: N815
     etaSweepRequested = Signal()  # noqa: N815
+    samplersRequested = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,12 +85,13 @@ class GenerateView(QWidget):
         sampler = form()
         self.eta = EtaControl()
         self.steps = StepsControl()
-        self.sampler = QComboBox()
-        self.sampler.addItem(DEFAULT_SAMPLER.upper(), DEFAULT_SAMPLER)  # the registry fills it later
-        self.sampler.setToolTip("How the picture is computed from its starting noise x_T.")
+        self.sampler = SamplerCombo()
+        self.eta_note = caption("")
+        self.eta_note.setVisible(False)
         self.spacing = QComboBox()
         self.spacing.addItems(list(SPACING_CHOICES))
         self.spacing.setToolTip(SPACING_TOOLTIP)
+        self.spacing_note = caption("")
         self.timesteps = Expander("Timesteps")
         self.timesteps.setToolTip("The timesteps τ the sampler visits, noisiest first.")
         self.clip = QCheckBox("Clip predicted x₀ to [−1, 1]")
@@ -97,8 +100,10 @@ class GenerateView(QWidget):
         )
         sampler.addRow(self._label("Sampler", self.sampler.toolTip()), self.sampler)
         sampler.addRow(self._label("η  (eta)", self.eta.toolTip()), self.eta)
+        sampler.addRow(self.eta_note)
         sampler.addRow(self._label("Steps S", self.steps.toolTip()), self.steps)
         sampler.addRow(self._label("Spacing", SPACING_TOOLTIP), self.spacing)
+        sampler.addRow(self.spacing_note)
         sampler.addRow(self.timesteps)
         sampler.addRow(self.clip)
         panel.add_group("Sampler", sampler)
@@ -217,8 +222,15 @@ class GenerateView(QWidget):
         self.sweep_button.setToolTip(
             "Sample the selected seed at η = 0, 0.2, 0.5 and 1.0 with the current steps."
         )
+        self.samplers_button = QPushButton("Samplers")
+        self.samplers_button.setToolTip(
+            "Decode the selected seed's x_T with DDIM and with DPM-Solver++ at S = 5, 10, 20 and 50 "
+            "(η = 0, each with the spacing that suits it): both reach the same picture; "
+            "DPM-Solver++ gets there in fewer steps."
+        )
         row.addWidget(self.consistency_button)
         row.addWidget(self.sweep_button)
+        row.addWidget(self.samplers_button)
         self.paper_strip = ImageGrid(
             "Same x_T at growing S shows DDIM's consistency; the η sweep shows how noise changes the result.",
             spacing=14,
@@ -250,6 +262,8 @@ class GenerateView(QWidget):
         self.edit_button.clicked.connect(self.editRequested)
         self.consistency_button.clicked.connect(self.consistencyRequested)
         self.sweep_button.clicked.connect(self.etaSweepRequested)
+        self.samplers_button.clicked.connect(self.samplersRequested)
+        self.sampler.currentIndexChanged.connect(lambda _i: self.update_eta_applies())
 
     # ---- state in and out ---------------------------------------------------------------------
     def params(self) -> GenerateParams:
@@ -258,10 +272,10 @@ class GenerateView(QWidget):
             seed=self.seed.value(),
             batch=self.batch.value(),
             steps=self.steps.value(),
-            eta=self.eta.value(),
+            eta=self.eta.value() if self.sampler.supports_eta() else 0.0,
             spacing=self.spacing.currentText(),
             clip_sample=self.clip.isChecked(),
-            sampler=str(self.sampler.currentData() or DEFAULT_SAMPLER),
+            sampler=self.sampler.name(),
         )
 
     def _lock_toggled(self, locked: bool) -> None:
@@ -273,18 +287,20 @@ class GenerateView(QWidget):
             else "Lock the seed: Generate keeps it instead of rolling a new one"
         )
 
-    def set_sampler_choices(self, choices: list[tuple[str, str, str]]) -> None:
-        """Fill the sampler list with ``(name, label, description)`` rows, keeping the choice."""
-        current = str(self.sampler.currentData() or DEFAULT_SAMPLER)
-        self.sampler.blockSignals(True)
-        try:
-            self.sampler.clear()
-            for name, label, description in choices:
-                self.sampler.addItem(label, name)
-                self.sampler.setItemData(self.sampler.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
-            self.sampler.setCurrentIndex(max(self.sampler.findData(current), 0))
-        finally:
-            self.sampler.blockSignals(False)
+    def set_sampler_choices(self, choices: list[tuple[str, str, str]] | list[SamplerRow]) -> None:
+        """Fill the sampler list with SamplerRows or ``(name, label, description)``, keeping the choice."""
+        rows = [row if isinstance(row, SamplerRow) else SamplerRow(*row) for row in choices]
+        self.sampler.set_rows(rows)
+        self.update_eta_applies()
+
+    def update_eta_applies(self) -> None:
+        """Disable η for a sampler it does not apply to, and say why."""
+        applies = self.sampler.supports_eta()
+        self.eta.setEnabled(applies)
+        note = "" if applies else eta_note(self.sampler.currentText())
+        self.eta.setToolTip(ETA_TOOLTIP if applies else note)
+        self.eta_note.setText(note)
+        self.eta_note.setVisible(not applies)
 
     def set_params(self, params: GenerateParams, *, quiet: bool = True) -> None:
         """Set every control (without triggering auto-run when ``quiet``)."""
@@ -299,7 +315,7 @@ class GenerateView(QWidget):
             self.steps.slider.setValue(params.steps)
             index = self.spacing.findText(params.spacing)
             self.spacing.setCurrentIndex(max(index, 0))
-            self.sampler.setCurrentIndex(max(self.sampler.findData(params.sampler), 0))
+            self.sampler.set_name(params.sampler)
             self.clip.setChecked(params.clip_sample)
             self.batch.setValue(params.batch)
             self.seed.setValue(params.seed)
@@ -307,12 +323,14 @@ class GenerateView(QWidget):
             if quiet:
                 for widget in widgets:
                     widget.blockSignals(False)
+        self.update_eta_applies()
 
     def set_busy(self, busy: bool) -> None:
         """Reflect a running job in the buttons."""
         self.generate_button.setText("Generate" if not busy else "Restart")
         self.consistency_button.setEnabled(True)
         self.sweep_button.setEnabled(True)
+        self.samplers_button.setEnabled(True)
 
     def set_scrubber(self, frames: int, position: int) -> None:
         """Enable the scrubber over ``frames`` recorded frames (0 disables it) at ``position``."""

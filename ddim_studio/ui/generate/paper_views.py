@@ -1,4 +1,5 @@
-"""The paper's comparisons for one seed: same x_T at S = 10 … 1000 (consistency) and an η sweep."""
+"""The paper's comparisons for one seed: same x_T at S = 10 … 1000 (consistency), an η sweep, and
+DDIM beside DPM-Solver++ at S = 5, 10, 20, 50 (samplers)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ddim_studio.core.imaging import tensor_to_uint8
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.widgets.controls import STEP_PRESETS
+from ddim_studio.ui.widgets.sampler_choice import registry_rows, short_label
 from ddim_studio.workers.jobs import SampleJob, StepEvent
 
 if TYPE_CHECKING:
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
     from ddim_studio.ui.generate.generate_view import GenerateView
 
 SWEEP_ETAS = (0.0, 0.2, 0.5, 1.0)
+SAMPLER_STEPS = (5, 10, 20, 50)
+#: The samplers compared by the Samplers view, in its order (rows of the strip).
+COMPARED_SAMPLERS = ("ddim", "dpmpp-2m")
+#: Short names for the Samplers view's small cells (captioned "DDIM 10": the sampler and S).
+CAPTION_NAMES = {"ddim": "DDIM", "dpmpp-2m": "DPM++"}
 
 
 def eta_caption(eta: float) -> str:
@@ -44,6 +51,7 @@ class PaperViews(QObject):
         self._task: asyncio.Task[Any] | None = None
         view.consistencyRequested.connect(self.consistency)
         view.etaSweepRequested.connect(self.eta_sweep)
+        view.samplersRequested.connect(self.samplers)
         self.tracker.step.connect(self._on_step)
 
     def update_title(self) -> None:
@@ -92,6 +100,37 @@ class PaperViews(QObject):
             for eta in SWEEP_ETAS
         ]
         self._start("eta", seed, runs, f"seed {seed} · S = {p.steps}")
+
+    def samplers(self) -> None:
+        """Decode the selected seed's x_T with DDIM and DPM-Solver++ at S = 5, 10, 20, 50 (η = 0).
+
+        Each sampler runs with the spacing that suits it (its registry default: uniform for DDIM,
+        trailing for DPM-Solver++), so the strip shows both at their best and how fast each settles.
+        """
+        p = self.view.params()
+        seed = self.owner.selected_seed()
+        limit = self.services.model.num_train_timesteps()
+        rows = {row.name: row for row in registry_rows()}
+        runs = []
+        for name in COMPARED_SAMPLERS:
+            row = rows.get(name)
+            if row is None:
+                continue
+            for steps in (s for s in SAMPLER_STEPS if s <= limit):
+                job = SampleJob(
+                    (seed,), steps=steps, eta=0.0, spacing=row.default_spacing, batch_size=1,
+                    clip_sample=p.clip_sample, sampler=name,
+                )  # fmt: skip
+                runs.append((f"{CAPTION_NAMES.get(name, short_label(row.label))} {steps}", job))
+        spacings = ", ".join(
+            f"{short_label(rows[n].label)} {rows[n].default_spacing}" for n in rows if n in COMPARED_SAMPLERS
+        )
+        title = f"S = 5, 10, 20, 50: DDIM (top), DPM-Solver++ (bottom) · seed {seed}"
+        self._start("samplers", seed, runs, title)
+        self.view.paper_title.setToolTip(
+            f"Seed {seed}, η = 0: the same x_T decoded at S = 5, 10, 20 and 50 with each sampler "
+            f"(spacing: {spacings}). Both reach the same picture; DPM-Solver++ gets there in fewer steps."
+        )
 
     def cancel(self) -> bool:
         """Stop a running comparison; True if one was running."""

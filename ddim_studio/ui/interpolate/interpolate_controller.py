@@ -29,6 +29,7 @@ from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import latent_image
+from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
 
 SLOTS = ("A", "B")
@@ -78,6 +79,10 @@ class InterpolateController(QObject):
         view.steps.valueChanged.connect(lambda _steps: self.refresh_slots())
         view.spacing.currentTextChanged.connect(lambda _spacing: self.refresh_slots())
         self.tracker.step.connect(self._on_step)
+        self.spacing_follower = SpacingFollower(
+            view.sampler, view.spacing, view.spacing_note, lambda: "uniform"
+        )
+        services.model.ready.connect(lambda _info: view.sampler.set_rows(registry_rows()))
         services.model.ready.connect(lambda _info: self.model_changed())
 
     # ---- filling slots ------------------------------------------------------------------------
@@ -278,6 +283,7 @@ class InterpolateController(QObject):
         job = InterpolateJob(
             a.latent, b.latent, frames=count, method=method, steps=steps, spacing=spacing,
             batch_size=max(1, int(self.services.settings.get("defaults/interpolate_batch"))),
+            sampler=v.sampler.name(),
         )  # fmt: skip
         v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
         v.fit_film()

@@ -26,11 +26,13 @@ from ddim_studio.ui.widgets.controls import (
     ElidedLabel,
     ProgressRow,
     StepsControl,
+    caption,
     primary_button,
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
+from ddim_studio.ui.widgets.sampler_choice import SamplerCombo
 
 METHOD_TOOLTIP = (
     "slerp follows the sphere between the two latents and keeps their norm (as in the paper); lerp cuts "
@@ -89,8 +91,12 @@ class InterpolateView(QWidget):
         pair.addWidget(self.frames, 1)
         pair.addWidget(self.method, 1)
         path.addRow("Frames  ·  method", pair)
+        self.sampler = SamplerCombo()
+        self.spacing_note = caption("")
         path.addRow("Steps S", self.steps)
+        path.addRow("Sampler", self.sampler)
         path.addRow("Spacing", self.spacing)
+        path.addRow(self.spacing_note)
         panel.add_group("Path", path)
         panel.add_stretch()
         self.run_button = primary_button("Run", "run")
