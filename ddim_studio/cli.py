@@ -159,6 +159,7 @@ def _edit_parser(sub: Any) -> None:
     p.add_argument("--harmonize", type=_at_least_zero, default=0, help="redo steps per step (needs --mask)")
     p.add_argument("-n", "--num", type=_positive, default=1, help="how many results")
     p.add_argument("--seed", type=_seed, default=0, help="result i gets seed SEED + i")
+    _add_refine(p)  # for --start invert
 
 
 def build_parser() -> argparse.ArgumentParser:

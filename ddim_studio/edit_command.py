@@ -49,6 +49,8 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
     check_strength(args.strength)
     if args.sampler != EDIT_SAMPLER:
         raise ValueError(f"edit runs DDIM steps only; leave out --sampler or use --sampler {EDIT_SAMPLER}.")
+    if args.refine and args.start != "invert":
+        raise ValueError("--refine refines the inversion of --start invert; leave it out with --start noise.")
     loaded = load_image(args.image)
     session = Session(args)
     _, height, width = session.model.sample_shape
@@ -63,6 +65,7 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
         session.model, pil_to_tensor(picture), seeds, strength=args.strength, mask=mask, start=args.start,
         steps=args.steps, eta=args.eta, spacing=args.spacing, harmonize=args.harmonize,
         clip_sample=args.clip_sample, batch_size=args.batch_size, device=session.device,
+        refine=args.refine,
     )  # fmt: skip
     for note in notes:
         print(f"note: {args.image.name}: {note}", file=sys.stderr)
@@ -83,6 +86,7 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
         "model_calls": out.calls,
         "eta": out.eta,
         "harmonize": out.harmonize,
+        "refine": out.refine,
         "seeds": list(out.seeds),
         "files": files,
         "beside": beside,

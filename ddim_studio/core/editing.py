@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ddim_studio.core.ddim import ddim_step
+from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import MAX_SEED, ImageNoise
 from ddim_studio.core.sampling import (
@@ -139,11 +140,15 @@ def edit_cost(
     start: str = "noise",
     harmonize: int = 0,
     spacing: str = "uniform",
+    refine: int = 0,
 ) -> EditCost:
-    """Count an edit's model calls without running it (``EditCost.label()`` for the UI)."""
+    """Count an edit's model calls without running it (``EditCost.label()`` for the UI).
+
+    With ``refine`` K > 0 (invert start) the inversion's count is its most: up to 2 + K calls a step.
+    """
     seq = edit_timesteps(model, steps, strength, spacing)
     n = len(seq)
-    inversion = n if _check_start(start) == "invert" else 0
+    inversion = inversion_calls(n, refine) if _check_start(start) == "invert" else 0
     extra = n * _check_harmonize(harmonize)
     return EditCost(float(strength), steps, n, seq[0], inversion, extra, n + inversion + extra)
 
@@ -251,14 +256,20 @@ def _check_inputs(
 
 
 def _invert_start(
-    model: DiffusionModel, source: torch.Tensor, seq: list[int], clip_sample: bool, total: int
+    model: DiffusionModel, source: torch.Tensor, seq: list[int], clip_sample: bool, total: int, refine: int
 ) -> Iterator[EditStep | tuple[torch.Tensor, dict[int, torch.Tensor]]]:
-    """Yield the inversion's EditSteps, then (x_{t₀}, the states it passed by timestep)."""
+    """Yield the inversion's EditSteps, then (x_{t₀}, the states it passed by timestep).
+
+    With ``refine`` K > 0 each inversion step is solved by up to K fixed-point updates
+    (``core/inversion.py``); its EditStep's ``calls`` says how many model calls it made.
+    """
     states: dict[int, torch.Tensor] = {}
     x = source
-    for step in iter_invert(model, source, timesteps=seq, clip_sample=clip_sample):
+    for step in iter_invert(model, source, timesteps=seq, clip_sample=clip_sample, refine=refine):
         states[step.timestep] = x = step.x_t
-        yield EditStep(step.index, total, step.timestep, step.x_t, step.pred_x0, phase="invert")
+        yield EditStep(
+            step.index, total, step.timestep, step.x_t, step.pred_x0, calls=step.calls, phase="invert"
+        )
     yield x, states
 
 
@@ -275,6 +286,7 @@ def iter_edit(
     harmonize: int = 0,
     noise: ImageNoise | None = None,
     clip_sample: bool = False,
+    refine: int = 0,
 ) -> Iterator[EditStep]:
     """Edit pictures: take them to t₀ and decode with DDIM, regenerating where the mask says.
 
@@ -292,10 +304,12 @@ def iter_edit(
         noise: per-image streams (``ImageNoise(seeds, model.sample_shape, …)``); needed for
             ``noise`` start, η > 0 and harmonize.
         clip_sample: clip pred_x0 to [−1, 1] in every step.
+        refine: K fixed-point updates per inversion step for ``invert`` start (0 = the paper's
+            inversion); refined inversion steps make up to 2 + K calls each (``EditStep.calls``).
 
     Yields:
-        One EditStep per model call; the last one's ``x_t`` is the edited picture, whose kept
-        pixels (m = 0) equal the source exactly.
+        One EditStep per model call (per inversion step when refined); the last one's ``x_t`` is
+        the edited picture, whose kept pixels (m = 0) equal the source exactly.
     """
     strength, eta, harmonize = check_strength(strength), check_eta(eta), _check_harmonize(harmonize)
     _check_start(start)
@@ -313,7 +327,7 @@ def iter_edit(
     z = noise.draw() if noise is not None else None
     plan = _Plan(seq, _levels(model, seq), m, source, z, {}, eta, harmonize, clip_sample, total)
     if start == "invert":
-        for item in _invert_start(model, source, seq, clip_sample, total):
+        for item in _invert_start(model, source, seq, clip_sample, total, refine):
             if isinstance(item, EditStep):
                 yield item
             else:

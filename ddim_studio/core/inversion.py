@@ -59,10 +59,7 @@ class RefineOptions:
     @classmethod
     def make(cls, refine: int, tol: float, acceleration: str) -> RefineOptions:
         """Checked options; raises a ValueError that says what is wrong."""
-        if isinstance(refine, bool) or int(refine) != refine or not 0 <= int(refine) <= MAX_REFINE:
-            raise ValueError(
-                f"refine must be a whole number of iterations from 0 to {MAX_REFINE}, got {refine}."
-            )
+        refine = check_refine(refine)
         if not float(tol) >= 0.0:
             raise ValueError(f"The refinement tolerance must be zero or positive, got {tol}.")
         if acceleration not in ACCELERATIONS:
@@ -70,6 +67,13 @@ class RefineOptions:
         damping = 0.5 if acceleration == "damped" else 1.0
         memory = 0 if acceleration != "anderson" else 2
         return cls(int(refine), float(tol), acceleration, memory, damping)
+
+
+def check_refine(refine: int) -> int:
+    """K as an int if it is a whole number from 0 to ``MAX_REFINE``, else a ValueError saying so."""
+    if isinstance(refine, bool) or int(refine) != refine or not 0 <= int(refine) <= MAX_REFINE:
+        raise ValueError(f"refine must be a whole number of iterations from 0 to {MAX_REFINE}, got {refine}.")
+    return int(refine)
 
 
 def inversion_calls(steps: int, refine: int) -> int:

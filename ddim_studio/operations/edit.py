@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from ddim_studio.core import editing
+from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
@@ -60,6 +61,7 @@ class EditOutput:
         harmonize: R.
         eta: η.
         sampler: always ``ddim``.
+        refine: K fixed-point updates per inversion step (invert start; 0 = the paper's inversion).
     """
 
     images: torch.Tensor
@@ -74,6 +76,7 @@ class EditOutput:
     harmonize: int
     eta: float
     sampler: str = EDIT_SAMPLER
+    refine: int = 0
 
 
 def fit_mask(mask: Image.Image | torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, str]:
@@ -127,7 +130,7 @@ def _edit_body(
     m = None if mask is None else mask.to(device=device, dtype=LATENT_DTYPE)
     cost = editing.edit_cost(
         model, settings["steps"], settings["strength"], start=settings["start"],
-        harmonize=settings["harmonize"], spacing=settings["spacing"],
+        harmonize=settings["harmonize"], spacing=settings["spacing"], refine=settings["refine"],
     )  # fmt: skip
     seq = editing.edit_timesteps(model, settings["steps"], settings["strength"], settings["spacing"])
     parts = chunks(len(seeds), batch_size)
@@ -146,7 +149,7 @@ def _edit_body(
     return EditOutput(
         torch.cat(images), torch.cat(sources), None if m is None else m.to("cpu", torch.float32), seeds,
         seq, seq[0], cost.model_calls, settings["strength"], settings["start"], settings["harmonize"],
-        settings["eta"],
+        settings["eta"], refine=settings["refine"],
     )  # fmt: skip
 
 
@@ -166,12 +169,14 @@ def edit_images(
     batch_size: int = 8,
     sampler: str = EDIT_SAMPLER,
     device: torch.device | str = "cpu",
+    refine: int = 0,
 ) -> Run[EditOutput]:
     """Edit ``source`` once per seed (one picture (1, 3, H, W) repeated, or one picture per seed).
 
     ``mask`` is (1, 1, H, W) already fitted (see :func:`fit_mask`), 1 = regenerate. The inputs are
     checked before the run starts (:func:`check_edit`), so a ValueError comes at once. Phase
-    ``edit``: one stage per chunk, ``Stage.total`` = model calls per picture.
+    ``edit``: one stage per chunk, ``Stage.total`` = model calls per picture. ``refine`` K refines
+    the inversion of ``invert`` start (``core/inversion.py``); it does nothing for ``noise`` start.
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
@@ -181,10 +186,13 @@ def edit_images(
         raise ValueError(f"{x_0.shape[0]} pictures need as many seeds, got {len(checked)}.")
     strength = editing.check_strength(strength)
     check_edit(mask, strength=strength, start=start, eta=eta, harmonize=harmonize, sampler=sampler)
-    editing.edit_cost(model, steps, strength, start=start, harmonize=harmonize, spacing=spacing)
+    refine = check_refine(refine) if start == "invert" else 0
+    editing.edit_cost(
+        model, steps, strength, start=start, harmonize=harmonize, spacing=spacing, refine=refine
+    )
     settings = {
         "strength": strength, "start": start, "steps": int(steps), "eta": float(eta), "spacing": spacing,
-        "harmonize": int(harmonize), "clip_sample": bool(clip_sample),
+        "harmonize": int(harmonize), "clip_sample": bool(clip_sample), "refine": refine,
     }  # fmt: skip
     chunks(len(checked), batch_size)  # a bad batch size fails here, not inside the run
     return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device)))
@@ -199,7 +207,7 @@ def edit_params(
         "edit", info=info, steps=steps, spacing=spacing, sampler=out.sampler, timesteps=out.timesteps,
         eta=out.eta, clip_sample=clip_sample, seed=out.seeds[index], strength=out.strength,
         start=out.start, harmonize=out.harmonize, t_start=out.t_start, model_calls=out.calls,
-        mask=out.mask is not None, **extra,
+        mask=out.mask is not None, **({"refine": out.refine} if out.refine else {}), **extra,
     )  # fmt: skip
 
 

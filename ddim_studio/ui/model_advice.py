@@ -70,13 +70,15 @@ def _interpolate_plan(window: MainWindow) -> Plan | None:
 
 def _edit_plan(window: MainWindow) -> Plan | None:
     from ddim_studio.core.editing import steps_run  # torch: only once a model is there to estimate
+    from ddim_studio.core.inversion import inversion_calls
 
     view = getattr(window, "edit_view", None)
     if view is None:
         return None
     steps, harmonize, count = view.steps.value(), view.harmonize.value(), view.count.value()
     decode = steps_run(steps, view.strength.value() / 100)
-    per_picture = decode * (1 + harmonize) + (decode if view.start.currentText() == "invert" else 0)
+    invert = inversion_calls(decode, view.refine.value()) if view.start.currentText() == "invert" else 0
+    per_picture = decode * (1 + harmonize) + invert
     return sample_calls(count, EDIT_CHUNK, per_picture), min(EDIT_CHUNK, count)
 
 

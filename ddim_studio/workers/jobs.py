@@ -110,6 +110,7 @@ class EditJob:
     batch_size: int = 8
     clip_sample: bool = False
     sampler: str = "ddim"
+    refine: int = 0
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ def test_same_seed_gives_identical_files(tmp_path: Path, capsys) -> None:
         (["--start", "invert"], "Nothing would change", 1),
         (["--mask", "BLACK"], "Nothing would change", 1),
         (["--harmonize", "2"], "needs a mask", 1),
+        (["--refine", "2"], "--refine refines the inversion of --start invert", 1),
+        (["--start", "invert", "--refine", "11"], "refine must be a whole number", 2),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(
@@ -90,3 +92,24 @@ def test_bad_input_exits_non_zero_with_one_line(
     assert status == code
     assert message in err and len(err.splitlines()) == 1
     assert not list((tmp_path / "o").glob("*.png")) if (tmp_path / "o").exists() else True
+
+
+def test_refined_invert_start_is_saved_and_reported(tmp_path: Path, capsys) -> None:
+    src, mask = _picture(tmp_path / "p.png"), _mask(tmp_path / "m.png", (32, 32))
+    plain = _edit(capsys, str(src), "--mask", str(mask), "--start", "invert", "--out", str(tmp_path / "a"))
+    refined = _edit(
+        capsys,
+        str(src),
+        "--mask",
+        str(mask),
+        "--start",
+        "invert",
+        "--refine",
+        "2",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert plain["refine"] == 0 and refined["refine"] == 2
+    assert refined["model_calls"] > plain["model_calls"]  # the most calls a refined inversion may make
+    assert read_params(Path(refined["files"][0]))["refine"] == 2
+    assert "refine" not in read_params(Path(plain["files"][0]))

@@ -18,6 +18,7 @@ from ddim_studio.core.editing import (
     would_change,
 )
 from ddim_studio.core.imaging import tensor_to_uint8
+from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.models import FiniteSetOracle, GaussianOracle, load_model
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.scenes import make_scenes, to_model_range
@@ -248,3 +249,18 @@ def test_shipped_change_grows_with_strength_and_seeds_repeat(shipped: tuple[obje
     other = edit(model, source[:2], noise=ImageNoise([9, 10], (3, 32, 32)), **kwargs)
     assert np.array_equal(tensor_to_uint8(first), tensor_to_uint8(again))
     assert not np.array_equal(tensor_to_uint8(first), tensor_to_uint8(other))
+
+
+def test_shipped_invert_start_refined_gives_the_picture_back_closer(
+    shipped: tuple[object, torch.Tensor],
+) -> None:
+    """η = 0, no mask, invert start: the edit is encode → decode; refinement shrinks its error."""
+    model, source = shipped
+    errors, calls = [], []
+    for refine in (0, 3):
+        steps = list(iter_edit(model, source, strength=0.4, start="invert", steps=20, refine=refine))
+        errors.append(float(((steps[-1].x_t - source) ** 2).mean()))
+        calls.append(sum(s.calls for s in steps if s.phase == "invert"))
+    assert errors[1] < errors[0] / 2, errors
+    assert calls[0] == 8 and 8 < calls[1] <= inversion_calls(8, 3), calls  # 0.4 · 20 = 8 inversion steps
+    assert edit_cost(model, 20, 0.4, start="invert", refine=3).inversion_calls == inversion_calls(8, 3)

@@ -233,3 +233,20 @@ def test_generate_edit_action_and_crisp_zoom(qtbot, window) -> None:  # type: ig
     qtbot.waitUntil(lambda: view.canvas_scroll.horizontalScrollBar().maximum() > 0)
     view.zoom.setCurrentIndex(0)
     assert view.canvas.zoom == 0
+
+
+def test_refine_is_for_the_invert_start_and_is_carried_and_restored(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    view, edit = window.edit_view, window.edit
+    _load(window, picture)
+    view.canvas.set_mask(np.full((32, 32), 255, np.uint8))
+    view.start.setCurrentText("noise")
+    assert not view.refine.isEnabled()
+    view.refine.setValue(3)
+    assert edit.make_job().refine == 0  # the noise start inverts nothing
+    view.start.setCurrentText("invert")
+    assert view.refine.isEnabled() and edit.make_job().refine == 3
+    assert "inversion" in view.strength_label.text()  # the label counts the refined inversion's calls
+    edit.apply_params({"start": "invert", "refine": 5, "strength": 0.3})
+    assert view.refine.value() == 5 and edit.make_job().refine == 5
+    edit.apply_params({"start": "invert", "strength": 0.3})  # an edit saved without refinement
+    assert view.refine.value() == 0

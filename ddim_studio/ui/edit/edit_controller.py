@@ -97,7 +97,7 @@ class EditController(QObject):
             cost = editing.edit_cost(
                 SimpleNamespace(schedule=schedule),  # type: ignore[arg-type]
                 v.steps.value(), v.strength_value(), start=v.start.currentText(),
-                harmonize=v.harmonize.value() if v.canvas.has_mask else 0,
+                harmonize=v.harmonize.value() if v.canvas.has_mask else 0, refine=self._refine(),
             )  # fmt: skip
         except (ScheduleError, ValueError) as exc:
             v.strength_label.setText(str(exc))
@@ -219,7 +219,11 @@ class EditController(QObject):
         count = v.count.value()
         seeds = tuple(seeds_for(v.seed.for_run(), count))
         return EditJob(_tensor(painted), seeds, mask=mask, steps=v.steps.value(), harmonize=harmonize,
-                       batch_size=min(CHUNK, count), **settings)  # type: ignore[arg-type]  # fmt: skip
+                       batch_size=min(CHUNK, count), refine=self._refine(), **settings)  # type: ignore[arg-type]  # fmt: skip
+
+    def _refine(self) -> int:
+        """Refine K: for the invert start only (the noise start inverts nothing)."""
+        return self.view.refine.value() if self.view.start.currentText() == "invert" else 0
 
     def edit(self) -> None:
         """Run the edit with the current picture and controls (or say why not)."""
@@ -336,6 +340,7 @@ class EditController(QObject):
             v.eta.set_value(float(params["eta"]))
         if "harmonize" in params:
             v.harmonize.setValue(int(params["harmonize"]))
+        v.refine.setValue(int(params.get("refine", 0)))
         if "seed" in params:
             v.seed.set_value(int(params["seed"]), lock=True)
             v.count.setValue(1)

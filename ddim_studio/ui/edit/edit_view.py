@@ -43,6 +43,10 @@ TOOL_LABELS = (
     ("unmask", "Keep", "Unmark: keep these pixels (K)"),
     ("eyedropper", "Pick", "Pick the colour under the cursor (I)"),
 )
+REFINE_TOOLTIP = (
+    "Invert start: refine each inversion step with up to this many fixed-point updates (up to 2 + K "
+    "model calls a step), so the kept layout comes back closer to the picture. 0 = the paper's inversion."
+)
 START_TOOLTIP = (
     "noise (SDEdit): add fresh noise up to the start level, so strokes become plausible content. "
     "invert: DDIM-invert the picture to that level, which keeps its layout (for masks and η > 0)."
@@ -223,8 +227,17 @@ class EditView(FileDropMixin, QWidget):
         self.count = QSpinBox()
         self.count.setRange(1, 16)
         self.count.setToolTip("How many results, one per seed")
+        self.refine = QSpinBox()
+        self.refine.setRange(0, 10)
+        self.refine.setToolTip(REFINE_TOOLTIP)
+        self.refine.setEnabled(False)  # for the invert start only
         for col, (name, widget) in enumerate(
-            (("Start", self.start), ("Harmonize", self.harmonize), ("Results", self.count))
+            (
+                ("Start", self.start),
+                ("Refine", self.refine),
+                ("Harmonize", self.harmonize),
+                ("Results", self.count),
+            )
         ):
             widget.setMinimumWidth(60)
             row.addWidget(caption(name), 0, col)
@@ -303,8 +316,10 @@ class EditView(FileDropMixin, QWidget):
         self.canvas.colorPicked.connect(self._picked)
         self.compare_slider.valueChanged.connect(lambda v: self.compare.set_split(v / 100))
         for signal in (self.strength.valueChanged, self.start.currentIndexChanged, self.steps.valueChanged,
-                       self.eta.valueChanged, self.harmonize.valueChanged):  # fmt: skip
+                       self.eta.valueChanged, self.harmonize.valueChanged,
+                       self.refine.valueChanged):  # fmt: skip
             signal.connect(lambda *_: self.controlsChanged.emit())
+        self.start.currentTextChanged.connect(lambda start: self.refine.setEnabled(start == "invert"))
         QShortcut(QKeySequence.StandardKey.Undo, self, self.canvas.undo)
         QShortcut(QKeySequence("Ctrl+Shift+Z"), self, self.canvas.redo)
         for key, tool in (
