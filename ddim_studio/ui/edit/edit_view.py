@@ -231,17 +231,12 @@ class EditView(FileDropMixin, QWidget):
         self.refine.setRange(0, 10)
         self.refine.setToolTip(REFINE_TOOLTIP)
         self.refine.setEnabled(False)  # for the invert start only
-        for col, (name, widget) in enumerate(
-            (
-                ("Start", self.start),
-                ("Refine", self.refine),
-                ("Harmonize", self.harmonize),
-                ("Results", self.count),
-            )
-        ):
+        cells = (("Start", self.start), ("Refine", self.refine))
+        cells += (("Harmonize", self.harmonize), ("Results", self.count))
+        for i, (name, widget) in enumerate(cells):  # two by two: the panel keeps its width
             widget.setMinimumWidth(60)
-            row.addWidget(caption(name), 0, col)
-            row.addWidget(widget, 1, col)
+            row.addWidget(caption(name), 2 * (i // 2), i % 2)
+            row.addWidget(widget, 2 * (i // 2) + 1, i % 2)
         column.addRow(row)
         return column  # type: ignore[return-value]
 

@@ -213,7 +213,7 @@ class GenerateView(QWidget):
         row.addWidget(heading("Paper views"))
         self.paper_title = ElidedLabel("select an image, then compare")
         row.addWidget(self.paper_title, 1)
-        self.consistency_button = QPushButton("Same x_T, S = 10 … 1000")
+        self.consistency_button = QPushButton("S = 10 … 1000")
         self.consistency_button.setToolTip(
             "Consistency (DDIM §5.2): decode the selected seed's x_T with η = 0 at S = 10, 20, 50, 100 and "
             "1000 steps; the high-level picture stays the same."
