@@ -20,13 +20,13 @@ def test_steps_typed_above_the_maximum_become_the_maximum(qtbot) -> None:  # typ
 
 
 def test_the_lock_looks_different_locked_and_unlocked(window) -> None:  # type: ignore[no-untyped-def]
-    lock = window.generate_view.lock
-    lock.setChecked(False)
-    open_icon, open_tip = lock.icon().pixmap(20, 20).toImage(), lock.toolTip()
-    lock.setChecked(True)
-    closed_icon, closed_tip = lock.icon().pixmap(20, 20).toImage(), lock.toolTip()
-    assert open_icon != closed_icon and open_tip != closed_tip
-    assert lock.property("iconName") == "lock"
+    for lock in (window.generate_view.lock, window.edit_view.seed.lock):  # one seed row, both modes
+        lock.setChecked(False)
+        open_icon, open_tip = lock.icon().pixmap(20, 20).toImage(), lock.toolTip()
+        lock.setChecked(True)
+        closed_icon, closed_tip = lock.icon().pixmap(20, 20).toImage(), lock.toolTip()
+        assert open_icon != closed_icon and open_tip != closed_tip
+        assert lock.property("iconName") == "lock"
 
 
 def test_the_model_menu_opens_models_too(window) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,7 @@ from ddim_studio.ui.widgets.controls import (
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, SamplerRow, eta_note
+from ddim_studio.ui.widgets.seed import seed_buttons
 
 MAX_SEED = 2**31 - 1
 MAX_BATCH = 64
@@ -134,17 +135,7 @@ class GenerateView(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Image i of the batch uses seed + i; the same seed gives the same x_T.")
-        self.dice = QToolButton()
-        self.dice.setProperty("icononly", True)
-        self.dice.setFixedSize(34, 30)
-        theme.apply_icon(self.dice, "dice")
-        self.dice.setToolTip("Pick a random seed")
-        self.lock = QToolButton()
-        self.lock.setProperty("icononly", True)
-        self.lock.setFixedSize(34, 30)
-        self.lock.setCheckable(True)
-        self.lock.toggled.connect(self._lock_toggled)
-        self._lock_toggled(False)
+        self.dice, self.lock = seed_buttons("Generate")
         row = QHBoxLayout()
         row.setSpacing(6)
         row.addWidget(self.seed, 1)
@@ -276,15 +267,6 @@ class GenerateView(QWidget):
             spacing=self.spacing.currentText(),
             clip_sample=self.clip.isChecked(),
             sampler=self.sampler.name(),
-        )
-
-    def _lock_toggled(self, locked: bool) -> None:
-        """A closed padlock when the seed is locked, an open one when Generate rolls a new seed."""
-        theme.apply_icon(self.lock, "lock" if locked else "unlock", active=True)
-        self.lock.setToolTip(
-            "The seed is locked: Generate keeps it (click to roll a new seed each time)"
-            if locked
-            else "Lock the seed: Generate keeps it instead of rolling a new one"
         )
 
     def set_sampler_choices(self, choices: list[tuple[str, str, str]] | list[SamplerRow]) -> None:

@@ -12,6 +12,34 @@ from ddim_studio.ui import theme
 MAX_SEED = 2**31 - 1
 
 
+def seed_buttons(run: str = "A run") -> tuple[QToolButton, QToolButton]:
+    """The dice (a random seed) and the lock (keep the seed) beside a seed box.
+
+    The lock shows a closed padlock when locked and an open one when ``run`` rolls a new seed.
+    """
+    dice = QToolButton()
+    dice.setProperty("icononly", True)
+    dice.setFixedSize(34, 30)
+    theme.apply_icon(dice, "dice")
+    dice.setToolTip("Pick a random seed")
+    lock = QToolButton()
+    lock.setProperty("icononly", True)
+    lock.setFixedSize(34, 30)
+    lock.setCheckable(True)
+
+    def show(locked: bool) -> None:
+        theme.apply_icon(lock, "lock" if locked else "unlock", active=True)
+        lock.setToolTip(
+            f"The seed is locked: {run} keeps it (click to roll a new seed each time)"
+            if locked
+            else f"Lock the seed: {run} keeps it instead of rolling a new one"
+        )
+
+    lock.toggled.connect(show)
+    show(False)
+    return dice, lock
+
+
 class SeedControl(QWidget):
     """Seed spin box, dice and lock; a run rolls a new seed unless the lock is on.
 
@@ -28,17 +56,7 @@ class SeedControl(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip(tooltip)
-        self.dice = QToolButton()
-        self.dice.setProperty("icononly", True)
-        self.dice.setFixedSize(34, 30)
-        theme.apply_icon(self.dice, "dice")
-        self.dice.setToolTip("Pick a random seed")
-        self.lock = QToolButton()
-        self.lock.setProperty("icononly", True)
-        self.lock.setFixedSize(34, 30)
-        self.lock.setCheckable(True)
-        self.lock.setToolTip("Lock the seed: a run keeps it instead of rolling a new one")
-        theme.apply_icon(self.lock, "lock", active=True)
+        self.dice, self.lock = seed_buttons("Edit")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.seed, 1)
