@@ -11,12 +11,11 @@ import torch
 from PIL import Image
 
 from ddim_studio.commands import Session
-from ddim_studio.core.editing import check_strength
+from ddim_studio.core.editing import check_edit_sampler, check_strength
 from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, tensor_to_pils
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.store import sanitize_stem
 from ddim_studio.operations.edit import (
-    EDIT_SAMPLER,
     EditOutput,
     edit_files,
     edit_images,
@@ -47,8 +46,7 @@ def load_mask(path: Path, source_size: tuple[int, int], size: tuple[int, int]) -
 def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
     """Edit IMAGE once per seed; write ``<image>-edit-<seed>.png`` with its source and mask beside it."""
     check_strength(args.strength)
-    if args.sampler != EDIT_SAMPLER:
-        raise ValueError(f"edit runs DDIM steps only; leave out --sampler or use --sampler {EDIT_SAMPLER}.")
+    check_edit_sampler(args.sampler, args.eta, args.harmonize)  # before the model loads
     if args.refine and args.start != "invert":
         raise ValueError("--refine refines the inversion of --start invert; leave it out with --start noise.")
     loaded = load_image(args.image)
@@ -65,7 +63,7 @@ def cmd_edit(args: argparse.Namespace) -> dict[str, Any]:
         session.model, pil_to_tensor(picture), seeds, strength=args.strength, mask=mask, start=args.start,
         steps=args.steps, eta=args.eta, spacing=args.spacing, harmonize=args.harmonize,
         clip_sample=args.clip_sample, batch_size=args.batch_size, device=session.device,
-        refine=args.refine,
+        refine=args.refine, sampler=args.sampler,
     )  # fmt: skip
     for note in notes:
         print(f"note: {args.image.name}: {note}", file=sys.stderr)

@@ -32,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ddim_studio.core.ddim import ddim_step
+from ddim_studio.core.ddim import ddim_step, split_output
 from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import MAX_SEED, ImageNoise
+from ddim_studio.core.samplers.dpmpp_2m import Coefficients, check_dpmpp_eta, step_coefficients
 from ddim_studio.core.sampling import (
     StepResult,
     _last,
@@ -47,6 +48,8 @@ from ddim_studio.core.sampling import (
 from ddim_studio.core.schedule import make_timesteps
 
 STARTS = ("noise", "invert")
+#: The samplers an edit can decode with: DDIM, and DPM-Solver++(2M) (η = 0, no harmonize).
+EDIT_SAMPLERS = ("ddim", "dpmpp-2m")
 #: How far a mask's aspect ratio may differ from the picture's (relative) and still be resized.
 ASPECT_TOLERANCE = 0.02
 
@@ -287,8 +290,9 @@ def iter_edit(
     noise: ImageNoise | None = None,
     clip_sample: bool = False,
     refine: int = 0,
+    sampler: str = "ddim",
 ) -> Iterator[EditStep]:
-    """Edit pictures: take them to t₀ and decode with DDIM, regenerating where the mask says.
+    """Edit pictures: take them to t₀ and decode, regenerating where the mask says.
 
     Args:
         model: the network behind the DiffusionModel protocol.
@@ -306,6 +310,9 @@ def iter_edit(
         clip_sample: clip pred_x0 to [−1, 1] in every step.
         refine: K fixed-point updates per inversion step for ``invert`` start (0 = the paper's
             inversion); refined inversion steps make up to 2 + K calls each (``EditStep.calls``).
+        sampler: ``ddim``, or ``dpmpp-2m`` (DPM-Solver++(2M) from t₀ with the same mask
+            replacement after each step; η must be 0 and harmonize 0, since its multistep history
+            cannot be re-noised and redone).
 
     Yields:
         One EditStep per model call (per inversion step when refined); the last one's ``x_t`` is
@@ -314,6 +321,7 @@ def iter_edit(
     strength, eta, harmonize = check_strength(strength), check_eta(eta), _check_harmonize(harmonize)
     _check_start(start)
     source, m = _check_inputs(model, source, mask, noise)
+    multistep = check_edit_sampler(sampler, eta, harmonize)
     if harmonize and m is None:
         raise ValueError("Harmonize blends a regenerated region into the kept rest, so it needs a mask.")
     if noise is None and (start == "noise" or eta > 0 or harmonize):
@@ -325,7 +333,9 @@ def iter_edit(
     n = len(seq)
     total = n * (1 + harmonize) + (n if start == "invert" else 0)
     z = noise.draw() if noise is not None else None
-    plan = _Plan(seq, _levels(model, seq), m, source, z, {}, eta, harmonize, clip_sample, total)
+    levels = _levels(model, seq)
+    steps_2m = step_coefficients(levels) if multistep else None
+    plan = _Plan(seq, levels, m, source, z, {}, eta, harmonize, clip_sample, total, steps_2m)
     if start == "invert":
         for item in _invert_start(model, source, seq, clip_sample, total, refine):
             if isinstance(item, EditStep):
@@ -354,6 +364,7 @@ class _Plan:
     harmonize: int
     clip_sample: bool
     total: int
+    multistep: list[Coefficients] | None = None  # DPM-Solver++(2M)'s steps; None: DDIM
 
     def kept(self, i: int) -> torch.Tensor:
         """k after step i: the inversion state at the next timestep, else the forward-noised source."""
@@ -375,6 +386,9 @@ def _decode(
     done: int,
 ) -> Iterator[EditStep]:
     """The decode loop with mask replacement and harmonize redo steps (see ``iter_edit``)."""
+    if plan.multistep is not None:
+        yield from _decode_2m(model, x, plan, done)
+        return
     t_batches = _timestep_batches(plan.seq, x)
     prediction_type = model.schedule.prediction_type
     m, index = plan.mask, done
@@ -397,6 +411,44 @@ def _decode(
             if rep < plan.harmonize and redo is not None:
                 ratio = a_t / a_p
                 x_t = ratio**0.5 * x + (1 - ratio) ** 0.5 * redo.draw()
+
+
+def _decode_2m(model: DiffusionModel, x: torch.Tensor, plan: _Plan, done: int) -> Iterator[EditStep]:
+    """DPM-Solver++(2M) steps (``samplers/dpmpp_2m.py``) with the same mask replacement as DDIM's."""
+    assert plan.multistep is not None
+    t_batches = _timestep_batches(plan.seq, x)
+    prediction_type = model.schedule.prediction_type
+    m, prev_x0 = plan.mask, None
+    for i, t in enumerate(plan.seq):
+        k = plan.multistep[i]
+        with torch.inference_mode():
+            output = model(x, t_batches[i])
+            _, pred_x0 = split_output(output.to(x.dtype), x, plan.levels[i], prediction_type)
+            if plan.clip_sample:
+                pred_x0 = pred_x0.clamp(-1.0, 1.0)
+            if k.b != 0.0:  # 0 only for a repeated timestep: an identity step
+                x = k.a * x + k.b * pred_x0 - (k.c * prev_x0 if k.c != 0.0 and prev_x0 is not None else 0.0)
+                prev_x0 = pred_x0
+            if m is not None:
+                x = m * x + (1 - m) * plan.kept(i)
+                pred_x0 = m * pred_x0 + (1 - m) * plan.source
+        yield EditStep(done + i, plan.total, t, x, pred_x0, phase="decode")
+
+
+def check_edit_sampler(sampler: str, eta: float, harmonize: int) -> bool:
+    """True for DPM-Solver++(2M); a ValueError in words for a sampler or setting an edit cannot use."""
+    if sampler not in EDIT_SAMPLERS:
+        choices = " or ".join(EDIT_SAMPLERS)
+        raise ValueError(f"The {sampler!r} sampler cannot edit; an edit decodes with {choices}.")
+    if sampler == "ddim":
+        return False
+    check_dpmpp_eta(eta)
+    if harmonize:
+        raise ValueError(
+            "Harmonize re-noises and redoes each step, which DPM-Solver++'s multistep history does not "
+            "allow; set harmonize to 0 or choose the ddim sampler."
+        )
+    return True
 
 
 def edit(model: DiffusionModel, source: torch.Tensor, **kwargs: object) -> torch.Tensor:

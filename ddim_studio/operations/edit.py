@@ -34,7 +34,7 @@ from ddim_studio.operations.sample import LATENT_DTYPE
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
 
-#: The only sampler an edit runs (its mask replacement and harmonizing are DDIM steps).
+#: The sampler an edit runs unless asked (``core.editing.EDIT_SAMPLERS`` lists those it can run).
 EDIT_SAMPLER = DEFAULT_SAMPLER
 NOTHING_WOULD_CHANGE = "Nothing would change: "
 _ALL_KEPT = "the mask keeps every pixel. Paint the region to regenerate (white) first."
@@ -60,7 +60,7 @@ class EditOutput:
         start: ``noise`` or ``invert``.
         harmonize: R.
         eta: η.
-        sampler: always ``ddim``.
+        sampler: ``ddim`` or ``dpmpp-2m``.
         refine: K fixed-point updates per inversion step (invert start; 0 = the paper's inversion).
     """
 
@@ -102,11 +102,7 @@ def check_edit(
     """Raise a ValueError (one line, in words) for an edit that cannot run or would change nothing."""
     editing.check_strength(strength)
     check_eta(eta)
-    if sampler != EDIT_SAMPLER:
-        raise ValueError(
-            f"Editing runs DDIM steps (it replaces the kept part after each one); the {sampler!r} "
-            "sampler cannot edit. Use the ddim sampler."
-        )
+    editing.check_edit_sampler(sampler, eta, harmonize)
     if start not in editing.STARTS:
         raise ValueError(f"The start must be 'noise' or 'invert', got {start!r}.")
     if harmonize and mask is None:
@@ -149,7 +145,7 @@ def _edit_body(
     return EditOutput(
         torch.cat(images), torch.cat(sources), None if m is None else m.to("cpu", torch.float32), seeds,
         seq, seq[0], cost.model_calls, settings["strength"], settings["start"], settings["harmonize"],
-        settings["eta"], refine=settings["refine"],
+        settings["eta"], sampler=settings["sampler"], refine=settings["refine"],
     )  # fmt: skip
 
 
@@ -192,7 +188,7 @@ def edit_images(
     )
     settings = {
         "strength": strength, "start": start, "steps": int(steps), "eta": float(eta), "spacing": spacing,
-        "harmonize": int(harmonize), "clip_sample": bool(clip_sample), "refine": refine,
+        "harmonize": int(harmonize), "clip_sample": bool(clip_sample), "refine": refine, "sampler": sampler,
     }  # fmt: skip
     chunks(len(checked), batch_size)  # a bad batch size fails here, not inside the run
     return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device)))

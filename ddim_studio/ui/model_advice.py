@@ -75,7 +75,8 @@ def _edit_plan(window: MainWindow) -> Plan | None:
     view = getattr(window, "edit_view", None)
     if view is None:
         return None
-    steps, harmonize, count = view.steps.value(), view.harmonize.value(), view.count.value()
+    steps, count = view.steps.value(), view.count.value()
+    harmonize = view.harmonize.value() if view.harmonize.isEnabled() else 0
     decode = steps_run(steps, view.strength.value() / 100)
     invert = inversion_calls(decode, view.refine.value()) if view.start.currentText() == "invert" else 0
     per_picture = decode * (1 + harmonize) + invert

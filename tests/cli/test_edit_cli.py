@@ -113,3 +113,16 @@ def test_refined_invert_start_is_saved_and_reported(tmp_path: Path, capsys) -> N
     assert refined["model_calls"] > plain["model_calls"]  # the most calls a refined inversion may make
     assert read_params(Path(refined["files"][0]))["refine"] == 2
     assert "refine" not in read_params(Path(plain["files"][0]))
+
+
+def test_edit_decodes_with_dpmpp_2m_and_saves_the_sampler(tmp_path: Path, capsys) -> None:
+    src, mask = _picture(tmp_path / "p.png"), _mask(tmp_path / "m.png", (32, 32))
+    out = _edit(capsys, str(src), "--mask", str(mask), "--sampler", "dpmpp-2m", "--out", str(tmp_path / "o"))
+    assert out["sampler"] == "dpmpp-2m"
+    params = read_params(Path(out["files"][0]))
+    assert params["sampler"] == "dpmpp-2m" and params["spacing"] == "trailing"  # the sampler's default
+    kept = np.asarray(Image.open(out["files"][0]))[:4, :4]  # a corner outside the mask
+    assert np.array_equal(kept, np.asarray(Image.open(src))[:4, :4])
+    status = main(["edit", str(src), "--mask", str(mask), "--sampler", "dpmpp-2m", "--harmonize", "1",
+                   "--steps", STEPS, "--out", str(tmp_path / "h")])  # fmt: skip
+    assert status == 1 and "multistep history" in capsys.readouterr().err

@@ -250,3 +250,25 @@ def test_refine_is_for_the_invert_start_and_is_carried_and_restored(qtbot, windo
     assert view.refine.value() == 5 and edit.make_job().refine == 5
     edit.apply_params({"start": "invert", "strength": 0.3})  # an edit saved without refinement
     assert view.refine.value() == 0
+
+
+def test_dpmpp_2m_edits_in_the_window_and_its_sampler_is_restored(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    view, edit = window.edit_view, window.edit
+    _load(window, picture)
+    view.canvas.set_mask(np.full((32, 32), 255, np.uint8))
+    assert [view.sampler.itemData(i) for i in range(view.sampler.count())] == ["ddim", "dpmpp-2m"]
+    view.harmonize.setValue(2)
+    view.sampler.set_name("dpmpp-2m")
+    assert not view.eta.isEnabled() and not view.harmonize.isEnabled() and view.sampler_note.isVisible()
+    job = edit.make_job()
+    assert job.sampler == "dpmpp-2m" and job.harmonize == 0 and job.eta == 0.0 and job.spacing == "trailing"
+    view.steps.set_value(10)
+    view.seed.set_value(3, lock=True)
+    qtbot.mouseClick(view.edit_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    params = read_params(edit.saved_items[0].png)
+    assert params["sampler"] == "dpmpp-2m" and params["spacing"] == "trailing"
+    view.sampler.set_name("ddim")
+    assert view.eta.isEnabled() and view.harmonize.isEnabled() and not view.sampler_note.isVisible()
+    edit.apply_params(params)
+    assert view.sampler.name() == "dpmpp-2m"

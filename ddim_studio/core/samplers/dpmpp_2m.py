@@ -69,7 +69,7 @@ SAMPLER_INFO = dict(
 
 
 @dataclass(frozen=True)
-class _Coefficients:
+class Coefficients:
     """x_t = a · x_s + b · pred_x0 − c · prev_x0 for one step (c = 0 at first order)."""
 
     a: float
@@ -82,14 +82,14 @@ def _lam(alpha_bar: float) -> float:
     return math.inf if alpha_bar >= 1.0 else 0.5 * math.log(alpha_bar / (1.0 - alpha_bar))
 
 
-def step_coefficients(levels: Sequence[float]) -> list[_Coefficients]:
+def step_coefficients(levels: Sequence[float]) -> list[Coefficients]:
     """The coefficients of every step of a run over ᾱ levels ``levels`` (the last one 1).
 
     Args:
         levels: ᾱ at each timestep of the run followed by the clean level 1 (``_levels``).
 
     Returns:
-        One ``_Coefficients`` per model call, ``len(levels) − 1`` in all.
+        One ``Coefficients`` per model call, ``len(levels) − 1`` in all.
     """
     coefficients = []
     last_lam: float | None = None  # λ of the last model call that moved x (the multistep history)
@@ -105,13 +105,13 @@ def step_coefficients(levels: Sequence[float]) -> list[_Coefficients]:
         h = lam_t - lam_s
         last_step = i == len(levels) - 2
         if h == 0.0:  # a repeated timestep: identity, and the history stays as it was
-            coefficients.append(_Coefficients(1.0, 0.0, 0.0))
+            coefficients.append(Coefficients(1.0, 0.0, 0.0))
             continue
         if last_lam is None or last_step:  # 3a. first order: first step, last step (to ᾱ = 1)
-            coefficients.append(_Coefficients(a, b, 0.0))
+            coefficients.append(Coefficients(a, b, 0.0))
         else:  # 3b. second order, Algorithm 2: D = (1 + 1/(2r)) x_θ(s) − 1/(2r) x_θ(s'), r = h'/h
             half_inv_ratio = 0.5 * h / (lam_s - last_lam)
-            coefficients.append(_Coefficients(a, b * (1.0 + half_inv_ratio), b * half_inv_ratio))
+            coefficients.append(Coefficients(a, b * (1.0 + half_inv_ratio), b * half_inv_ratio))
         last_lam = lam_s
     return coefficients
 

@@ -25,6 +25,7 @@ from ddim_studio.ui.context import Services
 from ddim_studio.ui.edit.edit_view import EditView
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
+from ddim_studio.ui.widgets.sampler_choice import registry_rows
 from ddim_studio.workers.jobs import EditJob, StepEvent
 
 CHUNK = 8
@@ -97,7 +98,8 @@ class EditController(QObject):
             cost = editing.edit_cost(
                 SimpleNamespace(schedule=schedule),  # type: ignore[arg-type]
                 v.steps.value(), v.strength_value(), start=v.start.currentText(),
-                harmonize=v.harmonize.value() if v.canvas.has_mask else 0, refine=self._refine(),
+                harmonize=v.harmonize.value() if v.canvas.has_mask and v.harmonize.isEnabled() else 0,
+                refine=self._refine(), spacing=self._spacing(),
             )  # fmt: skip
         except (ScheduleError, ValueError) as exc:
             v.strength_label.setText(str(exc))
@@ -194,6 +196,9 @@ class EditController(QObject):
 
     def _model_ready(self) -> None:
         self.view.steps.set_maximum(self.services.model.num_train_timesteps())
+        rows = [row for row in registry_rows() if row.name in editing.EDIT_SAMPLERS]  # torch is loaded
+        self.view.sampler.set_rows(rows)
+        self.view.update_sampler_rules()
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
             self.set_source(self.original, self.source_name)
@@ -213,13 +218,20 @@ class EditController(QObject):
             if mask_pixels is None
             else torch.from_numpy(mask_pixels.astype(np.float32) / 255.0)[None, None]
         )
-        harmonize = v.harmonize.value() if mask is not None else 0
-        settings = {"strength": v.strength_value(), "start": v.start.currentText(), "eta": v.eta.value()}
-        check_edit(mask, harmonize=harmonize, sampler="ddim", **settings)  # type: ignore[arg-type]
+        ddim = v.sampler.supports_eta()  # DPM-Solver++ takes neither η nor harmonize
+        harmonize = v.harmonize.value() if mask is not None and ddim else 0
+        settings = {"strength": v.strength_value(), "start": v.start.currentText(),
+                    "eta": v.eta.value() if ddim else 0.0, "sampler": v.sampler.name()}  # fmt: skip
+        check_edit(mask, harmonize=harmonize, **settings)  # type: ignore[arg-type]
         count = v.count.value()
         seeds = tuple(seeds_for(v.seed.for_run(), count))
         return EditJob(_tensor(painted), seeds, mask=mask, steps=v.steps.value(), harmonize=harmonize,
-                       batch_size=min(CHUNK, count), refine=self._refine(), **settings)  # type: ignore[arg-type]  # fmt: skip
+                       batch_size=min(CHUNK, count), refine=self._refine(), spacing=self._spacing(),
+                       **settings)  # type: ignore[arg-type]  # fmt: skip
+
+    def _spacing(self) -> str:
+        """The spacing that suits the chosen sampler (Edit has no spacing control of its own)."""
+        return self.view.sampler.default_spacing() or "uniform"
 
     def _refine(self) -> int:
         """Refine K: for the invert start only (the noise start inverts nothing)."""
@@ -341,6 +353,7 @@ class EditController(QObject):
         if "harmonize" in params:
             v.harmonize.setValue(int(params["harmonize"]))
         v.refine.setValue(int(params.get("refine", 0)))
+        v.sampler.set_name(str(params.get("sampler", "ddim")))
         if "seed" in params:
             v.seed.set_value(int(params["seed"]), lock=True)
             v.count.setValue(1)

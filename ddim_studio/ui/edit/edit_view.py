@@ -34,6 +34,7 @@ from ddim_studio.ui.widgets.controls import (
 from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
+from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, eta_note
 from ddim_studio.ui.widgets.seed import SeedControl
 
 TOOL_LABELS = (
@@ -42,6 +43,9 @@ TOOL_LABELS = (
     ("mask", "Mask", "Mark a region to regenerate (M)"),
     ("unmask", "Keep", "Unmark: keep these pixels (K)"),
     ("eyedropper", "Pick", "Pick the colour under the cursor (I)"),
+)
+HARMONIZE_TOOLTIP = (
+    "Redo each step this many times after re-noising (RePaint), so a masked region blends in. Needs a mask."
 )
 REFINE_TOOLTIP = (
     "Invert start: refine each inversion step with up to this many fixed-point updates (up to 2 + K "
@@ -208,19 +212,22 @@ class EditView(FileDropMixin, QWidget):
         self.start.setToolTip(START_TOOLTIP)
         self.steps = StepsControl()
         self.eta = EtaControl()
+        self.sampler = SamplerCombo()
+        self.sampler_note = caption("")
+        self.sampler_note.setWordWrap(True)
+        self.sampler_note.setVisible(False)
         self.harmonize = QSpinBox()
         self.harmonize.setRange(0, 10)
-        self.harmonize.setToolTip(
-            "Redo each step this many times after re-noising (RePaint), so a masked region blends in. "
-            "Needs a mask."
-        )
+        self.harmonize.setToolTip(HARMONIZE_TOOLTIP)
         strength = QVBoxLayout()
         strength.setSpacing(2)
         strength.addWidget(self.strength)
         strength.addWidget(self.strength_label)
         column.addRow("Strength", strength)
         column.addRow("Steps S", self.steps)
+        column.addRow("Sampler", self.sampler)
         column.addRow("η", self.eta)
+        column.addRow(self.sampler_note)
         row = QGridLayout()
         row.setHorizontalSpacing(8)
         row.setVerticalSpacing(2)
@@ -312,9 +319,10 @@ class EditView(FileDropMixin, QWidget):
         self.compare_slider.valueChanged.connect(lambda v: self.compare.set_split(v / 100))
         for signal in (self.strength.valueChanged, self.start.currentIndexChanged, self.steps.valueChanged,
                        self.eta.valueChanged, self.harmonize.valueChanged,
-                       self.refine.valueChanged):  # fmt: skip
+                       self.refine.valueChanged, self.sampler.currentIndexChanged):  # fmt: skip
             signal.connect(lambda *_: self.controlsChanged.emit())
         self.start.currentTextChanged.connect(lambda start: self.refine.setEnabled(start == "invert"))
+        self.sampler.currentIndexChanged.connect(lambda _i: self.update_sampler_rules())
         QShortcut(QKeySequence.StandardKey.Undo, self, self.canvas.undo)
         QShortcut(QKeySequence("Ctrl+Shift+Z"), self, self.canvas.redo)
         for key, tool in (
@@ -349,16 +357,28 @@ class EditView(FileDropMixin, QWidget):
         self.strength.setValue(round(min(1.0, max(0.01, float(strength))) * 100))
 
     def update_history(self) -> None:
-        """Enable undo/redo and harmonize as the canvas allows."""
+        """Enable undo/redo and harmonize as the canvas and the sampler allow."""
         self.undo_button.setEnabled(self.canvas.can_undo())
         self.redo_button.setEnabled(self.canvas.can_redo())
-        self.harmonize.setEnabled(self.canvas.has_mask)
+        multistep = not self.sampler.supports_eta()  # DPM-Solver++: no η, no harmonize
+        self.harmonize.setEnabled(self.canvas.has_mask and not multistep)
         self.harmonize.setToolTip(
-            self.harmonize.toolTip()
-            if self.canvas.has_mask
+            HARMONIZE_TOOLTIP
+            if self.canvas.has_mask and not multistep
             else "Harmonize needs a mask: paint one with Mask."
+            if not multistep
+            else "Harmonize redoes DDIM steps; choose DDIM to use it."
         )
         self._update_caption()
+
+    def update_sampler_rules(self) -> None:
+        """η and harmonize apply to DDIM only: disable them for DPM-Solver++ and say why."""
+        applies = self.sampler.supports_eta()
+        self.eta.setEnabled(applies)
+        note = "" if applies else eta_note(self.sampler.currentText()) + " Harmonize is DDIM's too."
+        self.sampler_note.setText(note)
+        self.sampler_note.setVisible(not applies)
+        self.update_history()
 
     def _update_caption(self) -> None:
         w, h = self.canvas.picture_size()
