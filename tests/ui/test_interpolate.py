@@ -209,3 +209,26 @@ def test_two_files_dropped_on_a_fill_a_and_b(qtbot, window, picture, tmp_path) -
     assert drop_files(window.interpolate_view.slot_a, picture, second)
     a, b = window.interpolate.slots["A"], window.interpolate.slots["B"]
     assert a is not None and a.path == picture and b is not None and b.path == second
+
+
+def test_picture_slots_are_encoded_with_the_refine_setting(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("interpolate")
+    view, controller = window.interpolate_view, window.interpolate
+    view.slot_a.seed.setValue(1)
+    view.slot_a.seed_button.click()
+    assert drop_files(view.slot_b, picture)
+    view.frames.setValue(2)
+    view.steps.spin.setValue(3)
+    kinds: list[str] = []
+    window.services.runner.started.connect(lambda _id, kind: kinds.append(kind))
+    view.refine.setValue(2)
+    controller.run()
+    wait_idle(qtbot, window)
+    assert kinds.count("encode") == 1 and controller.slots["B"].params["refine"] == 2
+    view.refine.setValue(0)  # another refinement: the picture is encoded again, not reused
+    controller.run()
+    wait_idle(qtbot, window)
+    assert kinds.count("encode") == 2 and controller.slots["B"].params["refine"] == 0
+    controller.run()  # the same setting: the slot's latent is reused
+    wait_idle(qtbot, window)
+    assert kinds.count("encode") == 2

@@ -314,11 +314,13 @@ class InterpolateController(QObject):
         content = self.slots[name]
         if content is None or content.image is None:
             return content is not None and content.ready
-        if content.fits(self.timesteps(), self.model_name()):
+        refine = self.view.refine.value()
+        same_refine = content.how != ENCODED or content.params.get("refine", 0) == refine
+        if content.fits(self.timesteps(), self.model_name()) and same_refine:
             return True
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
-        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing, decode=False)  # x_T only
+        job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing, decode=False, refine=refine)
         try:
             status, value = await guarded(
                 self.tracker.run(job, group="interpolate"), self.services.notifier, f"Encoding slot {name}"
@@ -334,7 +336,7 @@ class InterpolateController(QObject):
         content.latent, content.kind, content.how = value.x_T[0], "latent", ENCODED
         content.params = {
             "source": content.label, "steps": steps, "spacing": spacing, "timesteps": list(value.timesteps),
-            "eta": 0.0,
+            "eta": 0.0, "refine": refine,
         }  # fmt: skip
         self.set_slot(name, content)
         return True

@@ -97,6 +97,14 @@ class InterpolateView(QWidget):
         path.addRow("Sampler", self.sampler)
         path.addRow("Spacing", self.spacing)
         path.addRow(self.spacing_note)
+        self.refine = QSpinBox()
+        self.refine.setRange(0, 10)
+        self.refine.setToolTip(
+            "Picture slots: refine each inversion step with up to this many fixed-point updates (up to "
+            "2 + K model calls a step), so the end frames come back closer to the pictures. 0 = the "
+            "paper's inversion."
+        )
+        path.addRow("Refine", self.refine)
         panel.add_group("Path", path)
         panel.add_stretch()
         self.run_button = primary_button("Run", "run")
