@@ -7,7 +7,6 @@ Public API (call every method from the thread the runner lives in, the GUI threa
     job_id = runner.replace(job, *, group="default")  # cancel that group's running/queued jobs, submit
     runner.cancel(job_id) -> bool                   # queued: removed; running: stops inside the model call
     runner.cancel_all()
-    runner.move(job_id, position) -> bool           # reorder a queued job (0 = next to run)
     runner.queued_ids() -> list[int]
     runner.set_model(model, info=None, *, device=None, dtype=None)  # hand over an in-memory model
     runner.shutdown(timeout_ms=5000) -> bool        # cancel everything and join the thread
@@ -298,15 +297,6 @@ class JobRunner(QObject):
             self._running.token.set()
         for task in list(self._queue):
             self._drop_queued(task)
-
-    def move(self, job_id: int, position: int) -> bool:
-        """Move a queued job to ``position`` in the queue (clamped; 0 runs next); False if not queued."""
-        for i, task in enumerate(self._queue):
-            if task.job_id == job_id:
-                del self._queue[i]
-                self._queue.insert(max(0, min(int(position), len(self._queue))), task)
-                return True
-        return False
 
     def queued_ids(self) -> list[int]:
         """Ids of the waiting jobs in the order they will run (the running job is not included)."""

@@ -44,21 +44,18 @@ def test_cancel_mid_job_stops_within_one_model_call(qtbot, qapp, runner, recorde
     assert recorder.terminal(job_id) == ["cancelled"] and not recorder.off_thread
 
 
-def test_queue_is_fifo_and_queued_jobs_can_be_moved_and_cancelled(qtbot, runner, recorder):
+def test_queue_is_fifo_and_queued_jobs_can_be_cancelled(qtbot, runner, recorder):
     runner.preview_fps = 0
     first = runner.submit(SampleJob(seeds=(1,), steps=30))
     second = runner.submit(SampleJob(seeds=(2,), steps=2))
     third = runner.submit(SampleJob(seeds=(3,), steps=2))
     fourth = runner.submit(SampleJob(seeds=(4,), steps=2))
     assert runner.queued_ids() == [first, second, third, fourth]
-    assert runner.move(fourth, 0) and runner.queued_ids() == [fourth, first, second, third]
-    assert runner.move(fourth, 99) and runner.queued_ids() == [first, second, third, fourth]
-    assert runner.move(third, 0)
-    assert runner.cancel(second) and not runner.move(second, 0)
+    assert runner.cancel(second) and runner.queued_ids() == [first, third, fourth]
     assert recorder.names(second) == ["cancelled"]  # a queued job never starts
     wait_idle(qtbot, runner)
     started = [args[0] for name, args in recorder.events if name == "started"]
-    assert started == [third, first, fourth]
+    assert started == [first, third, fourth]
     for job_id in (first, third, fourth):
         assert recorder.terminal(job_id) == ["finished"]
     busy = [args[0] for name, args in recorder.events if name == "busy_changed"]
@@ -113,4 +110,4 @@ def test_cancel_all_and_unknown_ids(qtbot, runner, recorder):
     runner.cancel_all()
     wait_idle(qtbot, runner)
     assert all(recorder.terminal(i) == ["cancelled"] for i in ids)
-    assert not runner.cancel(12345) and not runner.move(12345, 0) and runner.queued_ids() == []
+    assert not runner.cancel(12345) and runner.queued_ids() == []
