@@ -24,6 +24,7 @@ from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.edit.edit_view import EditView
 from ddim_studio.ui.qt_image import to_qimage
+from ddim_studio.ui.source_loading import PictureSource
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.widgets.sampler_choice import registry_rows
 from ddim_studio.workers.jobs import EditJob, StepEvent
@@ -46,7 +47,7 @@ def generate_result(generate: object) -> np.ndarray | None:
     return tensor_to_uint8(result.images[index : index + 1])[0]
 
 
-class EditController(QObject):
+class EditController(PictureSource, QObject):
     """Wires the Edit view to picture loading, edit jobs, the gallery and Reuse params."""
 
     def __init__(
@@ -112,20 +113,6 @@ class EditController(QObject):
         path = dialogs.open_file(self.view, "Open a picture to edit", dialogs.IMAGE_FILTER)
         if path is not None:
             self.load_path(path)
-
-    def load_paths(self, paths: list[Path]) -> None:
-        """Load the first of the dropped files."""
-        if len(paths) > 1:
-            self.services.notifier.info(f"Several files were dropped; using {Path(paths[0]).name}.")
-        if paths:
-            self.load_path(Path(paths[0]))
-
-    def load_item(self, item: SavedItem | None) -> None:
-        """Edit a gallery picture (the picture itself is the new source)."""
-        if item is None:
-            self.services.notifier.info("Select a picture in the gallery first.")
-            return
-        self.load_path(item.png)
 
     def load_path(self, path: Path) -> bool:
         """Load a picture as the source (cropped and resized to the model); False on failure."""

@@ -34,6 +34,7 @@ from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.qt_image import to_qimage
+from ddim_studio.ui.source_loading import PictureSource
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import error_map, latent_image
 from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
@@ -42,7 +43,7 @@ from ddim_studio.workers.jobs import EncodeJob, EncodeResult, SampleJob, SampleR
 NO_ORIGINAL = "no original"  # a latent file: nothing to compare the decoded picture with
 
 
-class EncodeController(LatentActions, QObject):
+class EncodeController(LatentActions, PictureSource, QObject):
     """Wires the Encode view to image loading, encode/decode jobs, latents and the gallery.
 
     Signals:
@@ -103,20 +104,6 @@ class EncodeController(LatentActions, QObject):
         )
         if path is not None:
             self.load_path(path)
-
-    def load_paths(self, paths: list[Path]) -> None:
-        """Load the first of several dropped files."""
-        if len(paths) > 1:
-            self.services.notifier.info(f"Several files were dropped; using {paths[0].name}.")
-        if paths:
-            self.load_path(Path(paths[0]))
-
-    def load_item(self, item: SavedItem | None) -> None:
-        """Load a gallery item (its PNG, restoring its latent when it has one)."""
-        if item is None:
-            self.services.notifier.info("Select a picture in the gallery first.")
-            return
-        self.load_path(item.png)
 
     def load_path(self, path: Path) -> bool:
         """Load an image (ready to encode) or a latent / studio PNG (restored); False on failure."""
