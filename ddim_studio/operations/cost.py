@@ -99,8 +99,10 @@ def device_words(device: str) -> str:
 
 
 def estimate_label(seconds: float, device: str) -> str:
-    """What the window shows next to Run: ``≈ 14 min on this CPU``."""
-    return f"≈ {format_duration(seconds)} on {device_words(device)}"
+    """What the window shows next to Run: ``≈ 14 min on this CPU`` (``< 1 s on this CPU``: no "≈ <")."""
+    duration = format_duration(seconds)
+    about = "" if duration.startswith("<") else "≈ "
+    return f"{about}{duration} on {device_words(device)}"
 
 
 def is_slow(seconds: float, threshold: float = WARN_SECONDS) -> bool:

@@ -84,6 +84,7 @@ def test_estimate_of_a_large_model_on_a_cpu() -> None:
     assert seconds == pytest.approx(2100.0)
     assert estimate_label(seconds, "cpu") == "≈ 35 min on this CPU" and is_slow(seconds)
     assert estimate_label(rate.seconds_for(20, 1), "cuda").endswith("on this GPU")
+    assert estimate_label(0.3, "cpu") == "< 1 s on this CPU"  # not "≈ < 1 s"
     assert not is_slow(60.0)
 
 

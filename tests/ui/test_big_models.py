@@ -18,7 +18,7 @@ from ddim_studio.workers import EncodeJob
 from tests.helpers.slow import SlowUNet
 from tests.ui.conftest import WAIT_MS, wait_idle
 
-ESTIMATE = re.compile(r"^(⚠ )?≈ .+ on this CPU$")
+ESTIMATE = re.compile(r"^(⚠ )?(≈ .+|< 1 s) on this CPU$")
 
 
 def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ignore[no-untyped-def]
