@@ -29,6 +29,7 @@ from ddim_studio.ui.gallery.gallery_view import GalleryView
 from ddim_studio.ui.menus import build_menus
 from ddim_studio.ui.modes import ModeController, ModeSpec, modes
 from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.widgets import wheel_guard
 from ddim_studio.ui.widgets.banner import Banner
 from ddim_studio.ui.widgets.controls import ElidedLabel
 from ddim_studio.ui.widgets.mode_rail import ModeRail
@@ -82,6 +83,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.setWindowTitle("DDIM Studio")
         self.setWindowIcon(theme.app_icon())
         self.setObjectName("MainWindow")
+        wheel_guard.install()  # the wheel scrolls the panels, never a setting under the pointer
         self.settings = settings or AppSettings(parent=self)
         self.model_source: str | None = None
         self.attached = False

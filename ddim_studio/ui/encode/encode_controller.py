@@ -100,7 +100,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
         path = dialogs.open_file(
             self.view,
             "Open an image or latent",
-            dialogs.IMAGE_FILTER.replace(";;All", ";;Latents (*.safetensors);;All"),
+            dialogs.IMAGE_OR_LATENT_FILTER,
         )
         if path is not None:
             self.load_path(path)

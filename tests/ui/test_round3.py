@@ -1,0 +1,197 @@
+"""What a new user met in the window, round three (issue 25): the wheel, seed slots, stale displays…"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QKeySequence, QShortcut, QWheelEvent
+from PySide6.QtWidgets import QApplication, QComboBox, QSlider, QSpinBox, QWidget
+
+from ddim_studio.ui.widgets import wheel_guard
+from ddim_studio.ui.widgets.controls import LOADING_TEXT, OffWhenDisabledSpinBox
+
+
+def wheel(widget: QWidget, steps: int = -3) -> None:
+    """Turn the wheel ``steps`` notches (negative: towards the user, scrolling down) over ``widget``."""
+    local = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_over_an_unfocused_control_scrolls_the_panel(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.resize(1024, 500)  # short: Generate's panel scrolls
+    window.set_mode("generate")
+    view = window.generate_view
+    scroll = view.findChild(QWidget, "ControlPanelScroll").verticalScrollBar()
+    qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=5000)
+    sampler = view.sampler
+    assert sampler.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel never gives it focus
+    window.setFocus()
+    before, top = sampler.currentIndex(), scroll.value()
+    wheel(sampler, -3)
+    assert sampler.currentIndex() == before  # Sampler kept: the wheel went to the panel
+    assert scroll.value() > top
+    for control in (view.steps.spin, view.batch, view.eta.slider):
+        control.clearFocus()
+        value = control.value()
+        wheel(control, 2)
+        assert control.value() == value
+    sampler.setFocus()  # clicked or tabbed into: the wheel chooses, as usual
+    qtbot.waitUntil(sampler.hasFocus, timeout=2000)
+    wheel(sampler, -1)
+    assert sampler.currentIndex() != before
+
+
+def test_every_panel_control_is_guarded_and_controls_outside_panels_are_not(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    for view in window.mode_views.values():
+        for control in view.findChildren(QWidget):
+            if isinstance(control, wheel_guard.GUARDED) and wheel_guard.scroll_area_of(control) is not None:
+                assert control.focusPolicy() != Qt.FocusPolicy.WheelFocus, control
+    loose = QSpinBox()  # a dialog's spin box: no scrolling panel around it, the wheel changes it
+    qtbot.addWidget(loose)
+    loose.show()
+    wheel(loose, 2)
+    assert loose.value() == 2
+
+
+def test_typing_into_an_empty_seed_slot_fills_it(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("interpolate")
+    view = window.interpolate_view
+    spin = view.slot_a.seed
+    assert spin.text() == "" and spin.lineEdit().placeholderText() == "type a seed"
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    qtbot.keyClicks(spin, "8")  # no select-all first: the field is empty, the digit goes in
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    slot = window.interpolate.slots["A"]
+    assert slot is not None and slot.kind == "seed" and slot.params["seed"] == 8
+
+
+def test_the_sprout_on_an_empty_seed_slot_draws_a_random_seed(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("interpolate")
+    seeds = []
+    for name in ("A", "B"):
+        view = window.interpolate_view.slot(name)
+        view.seed_button.click()
+        seeds.append(window.interpolate.slots[name].params["seed"])
+        assert view.seed.value() == seeds[-1]
+    assert seeds[0] != seeds[1] and all(0 <= s < 2**31 for s in seeds)  # not 0 and 1 every time
+
+
+def test_the_slot_box_keeps_its_height_when_its_status_line_empties(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("interpolate")
+    slot = window.interpolate_view.slot_a
+    slot.show_content(None, "seed 5", "encoded from the picture on Run")
+    qtbot.wait(10)
+    tall = slot.sizeHint().height(), slot.height()
+    slot.show_content(None, "seed 5", "")
+    qtbot.wait(10)
+    assert (slot.sizeHint().height(), slot.height()) == tall
+
+
+def test_the_shortcut_list_names_every_key_the_window_answers(window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.menus import shortcut_rows
+
+    listed = " ".join(keys for keys, _what in shortcut_rows(window.mode_specs))
+    keys = {s.key().toString() for s in window.findChildren(QShortcut)}
+    keys |= {a.shortcut().toString() for a in window.findChildren(type(window.menus.save)) if a.shortcut()}
+    keys -= {"", "Ctrl+Return", "Del"}  # listed as Ctrl+Enter and Delete
+    for key in sorted(keys):
+        assert key in listed, key
+    for key in ("Ctrl+Z", "Ctrl+Shift+Z", "B", "E", "M", "K", "I", "F1", "Delete", "Ctrl+Enter"):
+        assert key in listed, key
+    assert QKeySequence(QKeySequence.StandardKey.HelpContents).toString() == "F1"
+
+
+def test_harmonize_reads_off_without_a_mask(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    harmonize = window.edit_view.harmonize
+    assert isinstance(harmonize, OffWhenDisabledSpinBox)
+    harmonize.setEnabled(True)
+    harmonize.setValue(2)
+    assert harmonize.text() == "2"
+    window.edit_view.update_history()  # no mask painted
+    assert not harmonize.isEnabled() and harmonize.text() == "off" and harmonize.value() == 2
+    harmonize.setEnabled(True)
+    assert harmonize.text() == "2"
+
+
+def test_the_gallery_delete_looks_disabled_with_nothing_selected(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    gallery = window.gallery_view
+    gallery.show_item(None)
+    button = gallery.delete_button
+    assert not button.isEnabled()
+
+    def reddish(widget: QWidget) -> int:
+        image = widget.grab().toImage()
+        danger = QColor("#f7768e")
+        return sum(
+            1
+            for y in range(image.height())
+            for x in range(image.width())
+            if abs(image.pixelColor(x, y).red() - danger.red()) < 30
+            and abs(image.pixelColor(x, y).green() - danger.green()) < 30
+        )
+
+    disabled = reddish(button)
+    button.setEnabled(True)
+    assert reddish(button) > 10 * max(1, disabled)  # red only when it would act
+
+
+def test_preview_says_loading_while_the_model_loads(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.services.model.load(None, remember=False)
+    assert window.generate_view.progress.label.text() == LOADING_TEXT
+    assert window.encode_view.progress.label.text() == LOADING_TEXT
+    qtbot.waitUntil(lambda: not window.services.model.is_loading, timeout=60_000)
+    assert window.generate_view.progress.label.text() != LOADING_TEXT
+
+
+def test_memory_per_batch_of_a_tiny_model_is_not_zero(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.settings_dialog import memory_words
+
+    assert memory_words(3 * 2**20) == "3.00 MiB" and memory_words(5 * 2**30) == "5.00 GiB"
+    assert memory_words(100) == "1 KiB"
+    assert "0.00" not in memory_words(40_000)
+
+
+def test_encode_opens_images_and_latents_by_default() -> None:
+    from ddim_studio.ui import dialogs
+
+    first = dialogs.IMAGE_OR_LATENT_FILTER.split(";;")[0]
+    assert "*.safetensors" in first and "*.png" in first
+
+
+def test_combo_spin_and_slider_are_the_guarded_kinds() -> None:
+    assert all(issubclass(k, wheel_guard.GUARDED) for k in (QComboBox, QSpinBox, QSlider))
+
+
+def test_hub_failures_are_told_in_plain_words(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.core.models.hub import download_from_hub, hub_failure_words
+    from ddim_studio.core.models.protocol import ModelLoadError
+    from ddim_studio.workers.faults import window_words
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never the network
+    messages = {}
+    for repo in ("ddim-studio/a..b", "ddim-studio-tests/not-a-cached-repo"):
+        try:
+            download_from_hub(repo, cache_dir=tmp_path)
+        except ModelLoadError as exc:
+            messages[repo] = window_words(str(exc))
+    assert messages["ddim-studio/a..b"].startswith("'ddim-studio/a..b' is not a model id")
+    assert "Could not reach" in messages["ddim-studio-tests/not-a-cached-repo"]
+    errno = OSError(-2, "Name or service not known")
+    messages["errno"] = window_words(hub_failure_words("a/b", errno))
+    for text in messages.values():
+        assert "Errno" not in text and "Error" not in text and "Repo id must" not in text, text
+        assert "Open Model Folder" in text or "is not a model id" in text
+
+
+def test_a_load_error_banner_goes_once_a_model_opens(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.model_controller import LOAD_FAILED
+
+    window.services.notifier.error(f"{LOAD_FAILED}: 'a..b' is not a model id.")
+    assert window.banner.isVisible() and window.banner.message().startswith(LOAD_FAILED)
+    window.services.model.load(None, remember=False)
+    qtbot.waitUntil(lambda: not window.services.model.is_loading, timeout=60_000)
+    assert not window.banner.isVisible()
