@@ -195,3 +195,42 @@ def test_a_load_error_banner_goes_once_a_model_opens(qtbot, window) -> None:  # 
     window.services.model.load(None, remember=False)
     qtbot.waitUntil(lambda: not window.services.model.is_loading, timeout=60_000)
     assert not window.banner.isVisible()
+
+
+class _Screen:
+    """A 1280×720 screen whose whole area is available (a window manager without panels)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        from PySide6.QtCore import QRect
+
+        self.rect = QRect(0, 0, width, height)
+
+    def availableGeometry(self):  # type: ignore[no-untyped-def]  # noqa: N802 - Qt's name
+        return self.rect
+
+
+def test_the_first_window_and_its_frame_fit_the_available_screen(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    for width, height in ((1280, 720), (1366, 768)):
+        window.resize(1400, 900)  # the first launch's size, larger than the screen
+        window.move(0, 0)
+        window.screen = lambda w=width, h=height: _Screen(w, h)  # type: ignore[method-assign]
+        window.fit_to_screen()
+        frame = window.frameGeometry()
+        extra_h = frame.height() - window.height()
+        assert extra_h > 0  # offscreen windows have a (thin) frame too: it is counted
+        assert frame.right() < width and frame.bottom() < height  # the status bar stays on screen
+        assert window.height() == height - extra_h  # and the room is used
+
+
+def test_generate_at_1280_by_695_shows_auto_run_whole(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("generate")
+    window.gallery_dock.show()
+    window.resize(1280, 695)
+    qtbot.wait(50)
+    view = window.generate_view
+    autorun, cost = view.autorun, view.cost
+    assert autorun.visibleRegion().boundingRect().size() == autorun.size()  # not clipped by the scroll
+    top_left = autorun.mapTo(window, autorun.rect().topLeft())
+    mine = autorun.rect().translated(top_left)
+    theirs = cost.rect().translated(cost.mapTo(window, cost.rect().topLeft()))
+    assert not mine.intersects(theirs)
