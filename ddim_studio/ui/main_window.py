@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from ddim_studio.workers.runner import JobRunner
 
 STATUS_MS = 8000
-FRAME_GUESS = (0, 40)  # px a window manager's frame adds (width: thin borders; height: a title bar), until known
+FRAME_GUESS = (0, 40)  # px a window manager's frame adds (thin borders; a title bar) until known
 STATUS_LABEL_MAX = 420  # px: a longer model name is elided (full text in the tooltip)
 
 
