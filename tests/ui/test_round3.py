@@ -234,3 +234,70 @@ def test_generate_at_1280_by_695_shows_auto_run_whole(qtbot, window) -> None:  #
     mine = autorun.rect().translated(top_left)
     theirs = cost.rect().translated(cost.mapTo(window, cost.rect().topLeft()))
     assert not mine.intersects(theirs)
+
+
+def test_paper_views_use_the_seeds_the_grid_shows_after_a_cancel(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from tests.ui.conftest import wait_idle
+    from tests.ui.test_generate import set_controls
+
+    set_controls(window, steps=3, batch=2, seed=100)
+    window.generate.generate()
+    wait_idle(qtbot, window)
+    assert window.generate.selected_seed() in (100, 101)
+    set_controls(window, steps=600, batch=2, seed=7000)
+    view = window.generate_view
+    window.generate.generate()
+    qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=60_000)
+    window.generate.cancel()
+    wait_idle(qtbot, window)
+    view.grid.set_selected(1)
+    captions = view.grid.captions()
+    assert window.generate.selected_seed() == 7001 and captions[1] == "seed 7001"  # not the last result's
+    window.generate.scrub(0)  # no replay of the older run over the cancelled run's pictures
+    assert view.grid.captions() == captions
+
+
+def test_edit_forgets_the_last_results_when_a_new_source_comes(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from tests.ui.conftest import wait_idle
+
+    window.set_mode("edit")
+    view, edit = window.edit_view, window.edit
+    intro = view.summary.text()
+    assert edit.load_path(picture)
+    view.steps.set_value(4)
+    edit.run()
+    wait_idle(qtbot, window)
+    assert view.results.count() >= 1 and view.summary.text() != intro and view.compare_caption.text()
+    other = tmp_path / "other.png"
+    Image.new("RGB", (40, 40), (200, 30, 90)).save(other)
+    assert edit.load_path(other)
+    assert view.results.count() == 0 and view.summary.text() == intro and view.compare_caption.text() == ""
+    assert edit.result is None
+
+
+def test_interpolate_shows_no_stale_frames_and_says_it_is_encoding(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    from tests.ui.conftest import wait_idle
+
+    window.set_mode("interpolate")
+    view, interp = window.interpolate_view, window.interpolate
+    view.steps.set_value(3)
+    view.frames.setValue(5)
+    interp.fill_from_seed("A", 1)
+    interp.fill_from_seed("B", 2)
+    interp.run()
+    wait_idle(qtbot, window)
+    earlier = [view.film.image(i) for i in range(5)]
+    assert all(image is not None for image in earlier)
+    seen: list[str] = []
+    interp.tracker.step.connect(lambda _e: seen.append(view.large.placeholder()))
+    assert interp.fill_from_path("A", picture)
+    view.steps.set_value(400)
+    interp.run()
+    qtbot.waitUntil(lambda: bool(seen), timeout=60_000)
+    assert seen[0].startswith("Encoding slot A")  # not "Fill slots A and B"
+    qtbot.waitUntil(lambda: view.large.placeholder().startswith("Decoding"), timeout=60_000)
+    interp.cancel()  # while the path decodes: its frames so far, and none of the earlier run
+    wait_idle(qtbot, window)
+    assert all(view.film.image(i) is not earlier[i] for i in range(5))  # no frame of the earlier run

@@ -68,6 +68,7 @@ class EditController(PictureSource, QObject):
         self.original: Image.Image | None = None  # the picture as loaded, before fitting
         self.result: EditOutput | None = None
         self.result_painted: np.ndarray | None = None
+        self._intro = view.summary.text()  # the header before any run (shown again for a new source)
         self.saved_items: list[SavedItem] = []
         self._serial = 0
         self._task: asyncio.Task[Any] | None = None
@@ -143,6 +144,7 @@ class EditController(PictureSource, QObject):
         self.view.canvas.set_source(fitted, mask=mask)
         self.view.source_label.setText(f"{name} · {image.width}×{image.height} → {width}×{height}")
         self.view.compare.set_images(to_qimage(fitted), None)
+        self.clear_results()
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
 
     def load_mask_dialog(self) -> None:
@@ -262,6 +264,13 @@ class EditController(PictureSource, QObject):
         )
         v.progress.finish(f"Done · {len(value.seeds)} result{'s' if len(value.seeds) > 1 else ''}")
         self.save_results(job)
+
+    def clear_results(self) -> None:
+        """Forget the last run's results, header and caption: they belong to the previous source."""
+        self.result = self.result_painted = None
+        self.view.results.clear()
+        self.view.summary.setText(self._intro)
+        self.view.compare_caption.setText("")
 
     def _show_result(self, index: int) -> None:
         if self.result is None or self.result_painted is None or not 0 <= index < len(self.result.seeds):
