@@ -301,3 +301,35 @@ def test_interpolate_shows_no_stale_frames_and_says_it_is_encoding(qtbot, window
     interp.cancel()  # while the path decodes: its frames so far, and none of the earlier run
     wait_idle(qtbot, window)
     assert all(view.film.image(i) is not earlier[i] for i in range(5))  # no frame of the earlier run
+
+
+def test_the_refine_advice_follows_the_numbers() -> None:
+    from types import SimpleNamespace as H
+
+    from ddim_studio.ui.encode.health_advice import refine_advice
+
+    plain, refined = H(mean=0.02, std=1.67, autocorr=0.40), H(mean=0.02, std=1.76, autocorr=0.41)
+    further = refine_advice(refined, 4, (0, plain))  # the photograph: 1.67 → 1.76
+    assert "further from noise" in further and "1.67 → 1.76" in further and "closer" not in further
+    closer = refine_advice(H(mean=0.0, std=1.2, autocorr=0.1), 4, (0, plain))
+    assert "closer to noise" in closer and "1.67 → 1.20" in closer
+    assert "about as far" in refine_advice(H(mean=0.02, std=1.675, autocorr=0.40), 2, (0, plain))
+    assert "try Refine" in refine_advice(plain, 0) and refine_advice(refined, 4) == ""
+
+
+def test_encode_shows_the_refine_advice_of_its_numbers(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
+    from tests.ui.conftest import wait_idle
+
+    window.set_mode("encode")
+    view, encode = window.encode_view, window.encode
+    texts = []
+    for refine in (0, 2):
+        assert encode.load_path(picture)
+        view.steps.set_value(5)
+        view.refine.setValue(refine)
+        encode.run()
+        wait_idle(qtbot, window)
+        texts.append(view.health_warning.text())
+    assert not any("More refinement brings it closer" in t for t in texts)
+    if view.health_warning.isVisible():  # a latent far from noise: the advice compares the two encodes
+        assert "Refine 2 (instead of 0)" in texts[1]

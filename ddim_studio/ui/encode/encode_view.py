@@ -59,10 +59,7 @@ HEALTH_WORDS = {
     "slightly_off": "Close to random noise, with small differences.",
     "far": "Far from random noise.",
 }
-SHORT_WARNING = (
-    "Interpolating it can blur the middle frames, and its variations drift further. "
-    "More refinement brings it closer."
-)
+SHORT_WARNING = "Interpolating it can blur the middle frames, and its variations drift further."
 
 
 def format_mse(mse: float) -> str:
@@ -325,8 +322,8 @@ class EncodeView(FileDropMixin, QWidget):
         for button in (self.save_latent_button, self.send_button, self.var_button, self.add_button):
             button.setEnabled(has)
 
-    def set_health(self, health: LatentHealthLike | None) -> None:
-        """Show a latent's health (None clears)."""
+    def set_health(self, health: LatentHealthLike | None, advice: str = "") -> None:
+        """Show a latent's health (None clears); ``advice`` on refining follows the warning."""
         if health is None:
             for label in self.health_values.values():
                 label.setText("—")
@@ -340,7 +337,7 @@ class EncodeView(FileDropMixin, QWidget):
         self.health_verdict.setText(HEALTH_WORDS.get(health.status, health.verdict))
         self.health_verdict.setToolTip(health.verdict)
         far = bool(health.warning)
-        self.health_warning.setText(SHORT_WARNING if far else "")
+        self.health_warning.setText(f"{SHORT_WARNING} {advice}".strip() if far else "")
         self.health_warning.setToolTip(health.warning)
         self.health_warning.setVisible(far)
 
