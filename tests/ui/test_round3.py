@@ -333,3 +333,23 @@ def test_encode_shows_the_refine_advice_of_its_numbers(qtbot, window, picture) -
     assert not any("More refinement brings it closer" in t for t in texts)
     if view.health_warning.isVisible():  # a latent far from noise: the advice compares the two encodes
         assert "Refine 2 (instead of 0)" in texts[1]
+
+
+def test_encode_at_1024_by_640_keeps_the_latent_health_rows_whole(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    window.set_mode("encode")
+    view = window.encode_view
+    for gallery in (False, True):
+        window.gallery_dock.setVisible(gallery)
+        window.resize(1024, 640) if not gallery else window.resize(window.minimumSizeHint())
+        health = SimpleNamespace(mean=0.01, std=1.76, autocorr=0.41, status="far", verdict="far", warning="w")
+        view.set_health(health, "Refine 4 (instead of 0) moved it further from noise (spread 1.67 → 1.76).")
+        qtbot.wait(50)
+        labels = [*view.health_values.values(), view.health_verdict, view.health_warning]
+        for label in labels:
+            need = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
+            assert label.height() >= need, (label.text(), label.height(), need)  # never squashed
+        tops = sorted(label.mapTo(view, label.rect().topLeft()).y() for label in view.health_values.values())
+        row = view.health_values["mean"].height()
+        assert all(b - a >= row for a, b in zip(tops[:-1], tops[1:], strict=True))  # rows never overlap

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -226,7 +227,7 @@ class EncodeView(FileDropMixin, QWidget):
         top = QHBoxLayout()
         top.setSpacing(16)
         top.addLayout(panels, 1)
-        top.addWidget(self._make_metrics())
+        top.addWidget(self._scrolling(self._make_metrics()))
         column.addLayout(header)
         column.addWidget(self.progress)
         column.addLayout(top, 1)
@@ -235,6 +236,19 @@ class EncodeView(FileDropMixin, QWidget):
         self.variations.setFixedHeight(128)
         column.addWidget(self.variations)
         return main
+
+    def _scrolling(self, card: QFrame) -> QScrollArea:
+        """The metrics card in a scroll area: in a short window it scrolls instead of squashing its rows."""
+        area = QScrollArea()
+        area.setObjectName("MetricsScroll")
+        area.setWidget(card)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedWidth(card.width() + area.verticalScrollBar().sizeHint().width())
+        area.setMinimumHeight(120)
+        self.metrics_scroll = area
+        return area
 
     def _make_metrics(self) -> QFrame:
         card = QFrame()
