@@ -353,3 +353,24 @@ def test_encode_at_1024_by_640_keeps_the_latent_health_rows_whole(qtbot, window)
         tops = sorted(label.mapTo(view, label.rect().topLeft()).y() for label in view.health_values.values())
         row = view.health_values["mean"].height()
         assert all(b - a >= row for a, b in zip(tops[:-1], tops[1:], strict=True))  # rows never overlap
+
+
+def test_a_model_of_another_size_keeps_the_edit_mask_and_undo(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from tests.ui.test_model_switch import _small_model
+
+    window.set_mode("generate")  # the user is elsewhere when the model changes
+    edit, canvas = window.edit, window.edit_view.canvas
+    assert edit.load_path(picture)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255  # the left half regenerates
+    canvas.set_mask(mask)
+    assert canvas.can_undo()
+    window.services.model.load(str(_small_model(tmp_path / "small16")))
+    qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=60_000)
+    assert canvas.picture_size() == (16, 16) and canvas.has_mask
+    kept = canvas.mask_pixels()
+    assert kept is not None and kept[:, :8].min() == 255 and kept[:, 8:].max() == 0  # fitted, not wiped
+    assert canvas.can_undo() and canvas.undo() and not canvas.has_mask  # the history came along
+    assert canvas.painted is not None and canvas.painted.shape == (16, 16, 3)

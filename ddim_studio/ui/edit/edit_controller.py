@@ -147,6 +147,22 @@ class EditController(PictureSource, QObject):
         self.clear_results()
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
 
+    def refit_source(self) -> None:
+        """Another model size: the picture is fitted again, its paint, mask and undo history kept."""
+        height, width = self.services.model.size()
+        old_w, old_h = self.view.canvas.picture_size()
+        fitted = np.asarray(fit_to_model(self.original, (width, height)), np.uint8)
+        if old_w * height != old_h * width:  # another shape: strokes would land elsewhere, start over
+            self.set_source(self.original, self.source_name)
+            self.services.notifier.info("The model's picture shape changed: the picture was fitted again.")
+            return
+        self.view.canvas.refit(fitted)
+        self.view.compare.set_images(to_qimage(fitted), None)
+        self.clear_results()
+        self.services.notifier.info(
+            f"The picture, its paint and mask were fitted to the model's {width}×{height}."
+        )
+
     def load_mask_dialog(self) -> None:
         """Ask for a mask picture and use it."""
         path = dialogs.open_file(self.view, "Open a mask (white = regenerate)", dialogs.IMAGE_FILTER)
@@ -190,10 +206,7 @@ class EditController(PictureSource, QObject):
         self.view.update_sampler_rules()
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
-            self.set_source(self.original, self.source_name)
-            self.services.notifier.info(
-                "The model's size changed: the picture was fitted again (paint is reset)."
-            )
+            self.refit_source()
 
     # ---- running ------------------------------------------------------------------------------
     def make_job(self) -> EditJob:
