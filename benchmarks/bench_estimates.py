@@ -9,8 +9,8 @@ after it: saving, thumbnails). Each configuration runs ``--repeats`` times in a 
 estimate comes from the probe timed while the model loaded, the later ones are refined by the runs
 before. Prints a markdown table with the ratio estimate / real (1.00 is exact; the goal is
 0.70 … 1.30 on a quiet machine) and the machine's load average, since a busy machine slows the
-runs and not the probe. ``--threads`` is Settings ▸ Compute ▸ Threads (0: all cores); on a machine
-busier than its cores, torch's threads wait on each other and one thread gives steadier figures.
+runs and not the probe. ``--threads`` is Settings ▸ Compute ▸ Threads (0: all cores); torch's
+threads sleep while they wait, as in the window (``OMP_WAIT_POLICY=PASSIVE``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the window sets it (ui.app.quiet_thread_pools)
 os.environ.pop("DDIM_STUDIO_MODEL", None)  # the shipped model
 
 import numpy as np  # noqa: E402

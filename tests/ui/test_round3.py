@@ -374,3 +374,21 @@ def test_a_model_of_another_size_keeps_the_edit_mask_and_undo(qtbot, window, pic
     assert kept is not None and kept[:, :8].min() == 255 and kept[:, 8:].max() == 0  # fitted, not wiped
     assert canvas.can_undo() and canvas.undo() and not canvas.has_mask  # the history came along
     assert canvas.painted is not None and canvas.painted.shape == (16, 16, 3)
+
+
+def test_labels_of_different_pictures_can_be_told_apart(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.params import short_label
+
+    labels = {short_label({"kind": "variation", "eta": 0.5, "noise_seed": 7000 + i}) for i in range(4)}
+    assert len(labels) == 4  # not four times "var · η 0.5"
+    window.set_mode("interpolate")
+    shown = []
+    for name, seed in (("A", 1266242167), ("B", 1266249981)):
+        slot = window.interpolate_view.slot(name)
+        slot.show_content(None, f"seed {seed} · seed{seed}_s50_eta0.51.png", "saved latent")
+        qtbot.wait(20)
+        label = slot.label
+        shown.append(
+            label.fontMetrics().elidedText(label.text(), label.elide_mode, label.contentsRect().width())
+        )
+    assert shown[0] != shown[1], shown  # the differing digits stay in view
