@@ -26,7 +26,6 @@ from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.operations.cost import (
     CostModel,
     RunClock,
-    encode_calls,
     estimate_label,
     is_large,
     is_slow,
@@ -64,7 +63,11 @@ def _generate_plan(window: MainWindow) -> Plan | None:
 
 
 def _encode_plan(window: MainWindow) -> Plan | None:
-    return [(encode_calls(window.encode_view.steps.value()), 1)]
+    from ddim_studio.core.inversion import inversion_calls  # torch: only once a model is there
+
+    view = window.encode_view
+    steps, refine = view.steps.value(), view.refine.value()
+    return [(inversion_calls(steps, refine) + steps, 1)]  # invert (refined: up to K more a step), decode
 
 
 def _interpolate_plan(window: MainWindow) -> Plan | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QKeySequence, QShortcut, QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QSlider, QSpinBox, QWidget
@@ -392,3 +393,16 @@ def test_labels_of_different_pictures_can_be_told_apart(qtbot, window) -> None: 
             label.fontMetrics().elidedText(label.text(), label.elide_mode, label.contentsRect().width())
         )
     assert shown[0] != shown[1], shown  # the differing digits stay in view
+
+
+def test_the_encode_estimate_counts_the_refinement(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.operations.cost import CostModel
+
+    window.advisor.costs = CostModel("cpu", {1: 0.1})
+    view = window.encode_view
+    view.steps.set_value(50)
+    view.refine.setValue(0)
+    plain = window.advisor.estimate("encode")
+    view.refine.setValue(2)
+    assert plain == pytest.approx(100 * 0.1)  # 50 calls to invert, 50 to decode
+    assert window.advisor.estimate("encode") == pytest.approx((50 * 4 + 50) * 0.1)  # up to 2 + K a step
