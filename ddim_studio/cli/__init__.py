@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +67,52 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return self_test() if args.self_test else run_app(model=args.gui_model)
     command = COMMANDS[args.command]
-    if not getattr(command, "ONE_LINE_ERRORS", True):
-        return command.run(args)
+    one_line = getattr(command, "ONE_LINE_ERRORS", True)
+    reported: tuple[type[Exception], ...] = user_errors() if one_line else ()
     try:
-        summary = command.run(args)
-    except user_errors() as exc:
+        with sigterm_interrupts():
+            summary = command.run(args)
+    except reported as exc:
         print(f"ddim-studio {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("ddim-studio: interrupted; files written so far are complete.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(args.command, exc)
+    if not one_line:
+        return int(summary)
     if args.json and summary is not None:
         print(json.dumps(summary, indent=2, default=_json_default))
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it cleans up as for Ctrl+C (temp files removed)."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+    """The one line and exit status of a command stopped by Ctrl+C (130) or SIGTERM (143)."""
+    stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    if command == "train":
+        print(f"ddim-studio: {stopped}; training resumes from its last checkpoint.", file=sys.stderr)
+    else:
+        print(f"ddim-studio: {stopped}; files written so far are complete.", file=sys.stderr)
+    return 143 if isinstance(exc, Terminated) else 130
 
 
 def _json_default(value: Any) -> Any:

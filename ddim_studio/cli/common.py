@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
-from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, SPACINGS
+from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, MAX_HARMONIZE, SPACINGS
 from ddim_studio.core.saved_params import utf8_text
 
 #: The most refinement iterations the front ends offer (the core takes up to ``MAX_REFINE``).
@@ -60,11 +60,13 @@ def seed_arg(text: str) -> int:
     return value
 
 
-def at_least_zero(text: str) -> int:
-    """A whole number of 0 or more."""
+def harmonize_arg(text: str) -> int:
+    """``--harmonize``: redo steps per step, 0 to ``MAX_HARMONIZE`` (the window's bound too)."""
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not 0 <= value <= MAX_HARMONIZE:
+        raise argparse.ArgumentTypeError(
+            f"harmonize must be a whole number from 0 to {MAX_HARMONIZE}, got {text}"
+        )
     return value
 
 
@@ -143,6 +145,21 @@ def add_common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
         s.add_argument(
             "--clip-sample", action="store_true", help="clip predicted x0 to [-1, 1] (breaks exact inversion)"
         )
+
+
+def check_seed_range(first: int, num: int) -> None:
+    """Refuse ``--seed`` with ``--num`` asking for seeds past the largest (ValueError, one line)."""
+    from ddim_studio.core.noise import check_seed
+
+    last = first + num - 1
+    try:
+        check_seed(first)
+        check_seed(last)
+    except ValueError:
+        raise ValueError(
+            f"--seed {first} with --num {num} asks for seeds up to {last}; seeds must lie "
+            f"between 0 and {2**63 - 1}."
+        ) from None
 
 
 def shown(path: Path) -> str:

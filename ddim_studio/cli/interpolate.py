@@ -17,8 +17,9 @@ def add_parser(sub: Any) -> None:
     """Register ``interpolate`` and its arguments."""
     p = sub.add_parser("interpolate", help="interpolate between two images, latents or seeds")
     add_common(p)
-    p.add_argument("a", help="image, latent file (.safetensors) or seed:N")
-    p.add_argument("b", help="image, latent file (.safetensors) or seed:N")
+    ends = "image, latent file (.safetensors; FILE.safetensors#N picks one of several) or seed:N"
+    p.add_argument("a", help=ends)
+    p.add_argument("b", help=ends)
     p.add_argument("--frames", type=positive, default=9)
     p.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
     p.add_argument("--fps", type=positive, default=8)

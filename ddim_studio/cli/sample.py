@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddim_studio.cli.common import add_common, eta_arg, positive, seed_arg
+from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, positive, seed_arg
 from ddim_studio.core.names import LATENT_SUFFIX
 
 if TYPE_CHECKING:
@@ -176,18 +176,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ddim_studio.cli.session import Session
     from ddim_studio.core.limits import check_batch_memory
     from ddim_studio.core.models.loader import DTYPES
-    from ddim_studio.core.noise import check_seed
     from ddim_studio.operations.cost import sample_calls
 
-    last = args.seed + args.num - 1
-    try:
-        check_seed(args.seed)
-        check_seed(last)
-    except ValueError:
-        raise ValueError(
-            f"--seed {args.seed} with --num {args.num} asks for seeds up to {last}; seeds must lie "
-            f"between 0 and {2**63 - 1}."
-        ) from None
+    check_seed_range(args.seed, args.num)
     session = Session(args)
     check_batch_memory(session.model, min(args.batch_size, args.num), DTYPES[args.dtype])
     batches, rank, world = _shard(args.seed, args.num, args.batch_size)
