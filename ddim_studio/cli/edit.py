@@ -37,9 +37,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("edit", help="re-imagine a painted picture, or regenerate a masked region")
     add_common(p)
     p.add_argument("image", type=Path, help="the (painted) picture to edit")
-    p.add_argument(
-        "--mask", type=Path, default=None, help="white = regenerate, black or transparent = keep"
-    )
+    p.add_argument("--mask", type=Path, default=None, help="white = regenerate, black or transparent = keep")
     p.add_argument("--strength", type=strength_arg, default=0.5, help="how far into noise, in (0, 1]")
     p.add_argument("--start", choices=["noise", "invert"], default="noise")
     p.add_argument("--eta", type=eta_arg, default=0.0)
