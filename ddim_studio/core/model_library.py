@@ -166,8 +166,9 @@ def inspect_repo(
 
     repo_id = _check_id(repo_id)
     if hub_offline():
-        raise ModelLoadError(f"Offline mode is on (HF_HUB_OFFLINE), so {repo_id} cannot be downloaded.")
+        raise ModelLoadError(f"The hub is switched off (offline mode), so {repo_id} cannot be downloaded.")
     endpoint = endpoint or default_endpoint()
+    cache_dir = cache_dir or hub_cache.default_cache_dir()  # HF_HUB_CACHE read now, as the pull does
     try:
         info = HfApi(endpoint=endpoint).model_info(repo_id, revision=revision, files_metadata=True)
     except Exception as exc:  # not found, gated, HTTP and connection errors alike

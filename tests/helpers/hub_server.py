@@ -249,6 +249,22 @@ class LoopbackHub:
                 and r.path.endswith("/" + filename)]  # fmt: skip
 
 
+def point_client_at(monkeypatch: object, hub: LoopbackHub, cache: Path) -> None:
+    """Point the real huggingface_hub client (and the studio) at ``hub``, with ``cache`` as its cache.
+
+    ``HF_ENDPOINT``/``HF_HUB_CACHE`` are what a person sets; the studio reads them at call time.
+    huggingface_hub's own copies (read at import) are set too, for its calls the studio does not make.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))  # type: ignore[attr-defined]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # type: ignore[attr-defined]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # type: ignore[attr-defined]
+    # 16 kB chunks instead of 10 MB, so a 1 MB test model arrives in many progress steps.
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 16 * 1024)  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)

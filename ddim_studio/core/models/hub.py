@@ -67,6 +67,7 @@ def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Pa
     """
     from huggingface_hub import snapshot_download
 
+    from ddim_studio.core.hub_cache import default_cache_dir
     from ddim_studio.core.model_library import default_endpoint
 
     offline = _offline_requested()
@@ -76,7 +77,7 @@ def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Pa
         folder = snapshot_download(
             repo_id,
             allow_patterns=hub_allow_patterns(allow_pickle),
-            cache_dir=cache_dir,
+            cache_dir=cache_dir or default_cache_dir(),
             local_files_only=offline,
             endpoint=default_endpoint(),  # HF_ENDPOINT read now, not when huggingface_hub was imported
         )

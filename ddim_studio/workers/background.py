@@ -1,0 +1,88 @@
+"""Side tasks off the GUI thread that do not need the model: a hub download, a disk scan, a timing.
+
+The job runner owns the model and runs one job at a time; a download of several hundred MB must
+not wait behind a sampling run nor hold it up, so it runs here, in its own thread. A task is a
+function ``fn(report, cancelled)``: ``report(obj)`` sends progress to the GUI thread (as the
+``progress`` signal) and ``cancelled()`` turns true once :meth:`BackgroundTask.cancel` is called.
+The outcome arrives as exactly one of ``done(result)``, ``failed(message)`` or ``cancelled()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from ddim_studio.workers.faults import window_words
+
+#: Exceptions that mean "the person cancelled", by class name (the core raises its own).
+CANCEL_NAMES = frozenset({"DownloadCancelled", "JobCancelled"})
+
+Task = Callable[[Callable[[object], None], Callable[[], bool]], object]
+
+
+class _Thread(QThread):
+    def __init__(self, owner: BackgroundTask) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def run(self) -> None:
+        owner = self.owner
+        try:
+            result = owner.fn(owner.progress.emit, owner.flag.is_set)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            if type(exc).__name__ in CANCEL_NAMES or owner.flag.is_set():
+                owner.was_cancelled.emit()
+            else:
+                owner.failed.emit(window_words(str(exc)) or "The task failed.")
+            return
+        owner.done.emit(result)
+
+
+class BackgroundTask(QObject):
+    """One function run in its own thread, with progress and cancel.
+
+    Signals:
+        progress(object): whatever the function reported.
+        done(object): its return value.
+        failed(str): its error, in the window's words.
+        was_cancelled(): it stopped because :meth:`cancel` was called.
+    """
+
+    progress = Signal(object)
+    done = Signal(object)
+    failed = Signal(str)
+    was_cancelled = Signal()
+
+    def __init__(self, fn: Task, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self.flag = threading.Event()
+        self._thread = _Thread(self)
+
+    def start(self) -> BackgroundTask:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the function to stop (it polls ``cancelled()``)."""
+        self.flag.set()
+
+    def is_running(self) -> bool:
+        """Whether the thread has not ended."""
+        return self._thread.isRunning()
+
+    def wait(self, timeout_ms: int = 10_000) -> bool:
+        """Wait for the thread to end (on close); True when it did."""
+        return bool(self._thread.wait(int(timeout_ms)))
+
+
+def run_in_background(fn: Task, parent: QObject | None = None, **slots: Any) -> BackgroundTask:
+    """Start ``fn`` with the given slots connected (``done=…``, ``failed=…``, ``progress=…``)."""
+    task = BackgroundTask(fn, parent)
+    for name, slot in slots.items():
+        getattr(task, name).connect(slot)
+    return task.start()
