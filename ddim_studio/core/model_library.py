@@ -42,6 +42,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_CONFIG_BYTES = 1 << 20
 #: Progress is reported at most this often (seconds), and always at the end of a file.
 PROGRESS_INTERVAL = 0.1
+#: Bytes handed over per progress step (see :func:`_small_chunks`).
+CHUNK_BYTES = 256 * 1024
 #: The window over which the speed is measured (seconds).
 SPEED_WINDOW = 3.0
 
@@ -221,15 +223,18 @@ class _Meter:
     ) -> None:
         self.plan, self.on_progress, self.cancelled = plan, on_progress, cancelled
         self.done = 0
+        self.received = 0  # bytes that came over the network in this pull (the speed's measure)
         self.filename = ""
         self._samples: list[tuple[float, int]] = []
         self._last_emit = 0.0
 
-    def add(self, count: int, *, force: bool = False) -> None:
+    def add(self, count: int, *, force: bool = False, arrived: bool = True) -> None:
+        """Count ``count`` more bytes; ``arrived=False`` for bytes already on disk (not in the speed)."""
         self.done += count
+        self.received += count if arrived else 0
         now = time.monotonic()
-        if count > 0:
-            self._samples.append((now, self.done))
+        if count > 0 and arrived:
+            self._samples.append((now, self.received))
             while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:
                 self._samples.pop(0)
         if self.on_progress is not None and (force or now - self._last_emit >= PROGRESS_INTERVAL):
@@ -279,6 +284,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _small_chunks() -> None:
+    """Make ``http_get`` hand over bytes in chunks of at most :data:`CHUNK_BYTES`.
+
+    huggingface_hub reads ``constants.DOWNLOAD_CHUNK_SIZE`` (10 MB) at every download; with chunks
+    that large the bar moves, and a cancel lands, once per 10 MB (seconds apart on a slow line).
+    Lowering it changes nothing else (the bytes and the file are the same).
+    """
+    from huggingface_hub import constants
+
+    if constants.DOWNLOAD_CHUNK_SIZE > CHUNK_BYTES:
+        constants.DOWNLOAD_CHUNK_SIZE = CHUNK_BYTES
+
+
 def _fetch_weights(
     plan: PullPlan, filename: str, meter: _Meter, endpoint: str, cache_dir: Path | None
 ) -> None:
@@ -303,10 +321,11 @@ def _fetch_weights(
         if resume > size:
             partial.unlink()
             resume = 0
-        meter.add(resume, force=True)
+        meter.add(resume, force=True, arrived=False)
         headers = build_hf_headers()
         if urlsplit(meta.location).netloc != urlsplit(url).netloc:
             headers.pop("authorization", None)  # never send a token to a storage host
+        _small_chunks()
         with partial.open("ab") as fh:
             http_get(meta.location, fh, resume_size=resume, headers=headers, expected_size=size,
                      tqdm_class=_bar_class(meter))  # fmt: skip
@@ -317,7 +336,7 @@ def _fetch_weights(
             )
         os.replace(partial, blob)
     else:
-        meter.add(blob.stat().st_size, force=True)
+        meter.add(blob.stat().st_size, force=True, arrived=False)
     hub_cache.place_blob(folder, plan.commit, filename, blob)
 
 
@@ -350,7 +369,7 @@ def pull(
     endpoint = endpoint or default_endpoint()
     plan = plan or inspect_repo(repo_id, revision=revision, endpoint=endpoint, cache_dir=cache_dir)
     meter = _Meter(plan, on_progress, cancelled)
-    meter.add(plan.config_bytes, force=True)
+    meter.add(plan.config_bytes, force=True, arrived=False)
     folder = hub_cache.repo_folder(plan.repo_id, cache_dir)
     try:
         for filename in plan.weights:

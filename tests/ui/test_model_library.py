@@ -56,7 +56,7 @@ def _library(qtbot, window):  # type: ignore[no-untyped-def]
 
 def _row(view, repo_id: str) -> int:  # type: ignore[no-untyped-def]
     for r in range(view.table.rowCount()):
-        if view.table.item(r, 0).text().endswith(repo_id):
+        if view.table.item(r, 0).text() == repo_id:
             return r
     raise AssertionError(f"{repo_id} is not listed")
 

@@ -55,6 +55,7 @@ class ModelLibraryController(QObject):
         self.download: BackgroundTask | None = None
         self.download_id: str | None = None
         self.checking: BackgroundTask | None = None
+        self.rate_error = ""
         view.selected.connect(lambda _row: self._update())
         view.check_requested.connect(self.check)
         view.download_requested.connect(self.start_download)
@@ -80,8 +81,8 @@ class ModelLibraryController(QObject):
 
     def _cells(self, row: LibraryRow) -> tuple[str, ...]:
         entry = row.entry
-        name = f"{entry.title} — {entry.id}" if entry else row.id
-        pictures = f"{entry.resolution} px {entry.space}" if entry else "—"
+        name = row.id
+        pictures = f"{entry.resolution} px {entry.space} · {entry.dataset}" if entry else "—"
         params = f"{entry.parameters / 1e6:.1f} M" if entry else "—"
         download = format_bytes(entry.download_bytes) if entry else self._typed_size(row.id)
         disk = format_bytes(row.on_disk_bytes) if row.on_disk_bytes else "—"
@@ -97,7 +98,9 @@ class ModelLibraryController(QObject):
             return "—"
         rate = _RATES.get(self.device)
         seconds = row.step_seconds(rate)
-        return "measuring…" if seconds is None else f"≈ {format_duration(seconds)}"
+        if seconds is None:
+            return "unknown" if self.rate_error else "measuring…"
+        return f"≈ {format_duration(seconds)}"
 
     def selected(self) -> LibraryRow | None:
         """The selected row."""
@@ -151,12 +154,20 @@ class ModelLibraryController(QObject):
             task.failed.connect(lambda _message: _TIMINGS.pop(device, None))
             _TIMINGS[device] = task.start()
         task.done.connect(self._on_rate)
+        task.failed.connect(self._on_rate_failed)
 
     def _on_rate(self, rate: object) -> None:
         _RATES.setdefault(self.device, float(rate))  # type: ignore[arg-type]
         for i, row in enumerate(self.rows):
             self.view.set_cell(i, _STEP_COLUMN, self._step_text(row))
         self.view.table.setToolTip(f"Per step: one picture, measured on {device_words(self.device)}")
+
+    def _on_rate_failed(self, message: str) -> None:
+        self.rate_error = message
+        for i, row in enumerate(self.rows):
+            if row.entry is not None:
+                self.view.set_cell(i, _STEP_COLUMN, "unknown")
+        self.view.table.setToolTip(f"This machine could not be timed: {message}")
 
     # ---- a hub id typed by hand ---------------------------------------------------------------
     def check(self, repo_id: str) -> None:

@@ -44,7 +44,7 @@ class ModelLibraryView(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Model Library")
-        self.resize(1060, 600)
+        self.resize(1120, 620)
         layout = QVBoxLayout(self)
         layout.addWidget(self._build_table(), 1)
         self.details = QLabel()
