@@ -11,7 +11,9 @@ Repositories are folders ``<root>/<owner>/<name>/…`` in the real layout (``mod
 
 Every request is recorded (``server.requests``) so a test can assert a URL was never asked for.
 ``throttle`` (bytes per second) slows weight downloads so that a cancel lands mid-file;
-``drop_after`` closes the connection once after that many bytes of a weight file.
+``drop_after`` closes the connection once after that many bytes of a weight file; ``hold_after``
+pauses a weight file there until ``release`` is set (a download caught in the middle, whatever the
+machine's speed).
 
 Run it for a manual check: ``python -m tests.helpers.hub_server ROOT [--port P] [--throttle B]``.
 """
@@ -43,6 +45,8 @@ class HubState:
     root: Path
     throttle: float | None = None  # bytes per second for LFS files
     drop_after: int | None = None  # close the connection once after this many bytes of an LFS file
+    hold_after: int | None = None  # pause an LFS file after this many bytes until ``release`` is set
+    release: threading.Event = field(default_factory=threading.Event)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -207,6 +211,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
+            hold = self.state.hold_after
+            if lfs and hold is not None and sent < hold <= sent + len(chunk):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                sent += len(chunk)
+                self.state.release.wait(60)
+                continue
             self.wfile.write(chunk)
             sent += len(chunk)
             if lfs and self.state.throttle:

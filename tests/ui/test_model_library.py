@@ -92,21 +92,22 @@ def test_the_library_lists_the_catalogue_with_estimates(qtbot, window, hub) -> N
 def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     view, ctrl = _library(qtbot, window)
     view.table.selectRow(_row(view, CIFAR))
-    hub.state.throttle = 1_500_000  # ~2 s for the 2.6 MB weights: the cancel lands mid-file
+    hub.state.hold_after = 1_000_000  # the server pauses there: the cancel lands mid-file
     qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
     assert view.cancel_button.isEnabled() and not view.download_button.isEnabled()
     qtbot.waitUntil(
-        lambda: view.progress.value() > 100 and "/s" in view.progress_text.text(), timeout=WAIT_MS
+        lambda: view.progress.value() > 300 and "/s" in view.progress_text.text(), timeout=WAIT_MS
     )
     assert " of 2.6 MB" in view.progress_text.text() and "left" in view.progress_text.text()
     qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    hub.state.release.set()
     qtbot.waitUntil(lambda: "cancelled" in view.message.text(), timeout=WAIT_MS)
     assert _status(view, CIFAR) == "partly downloaded" and not view.open_button.isEnabled()
     folder = hub_cache.repo_folder(CIFAR)
     kept = sum(p.stat().st_size for p in hub_cache.partial_files(folder))
     assert kept > 0 and not list((folder / "snapshots").rglob("*.safetensors"))
 
-    hub.state.throttle = None
+    hub.state.hold_after = None
     qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "is on disk" in view.message.text(), timeout=WAIT_MS)
     assert hub.fetched(CIFAR, "diffusion_pytorch_model.safetensors")[-1].range == f"bytes={kept}-"
