@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from ddim_studio.workers.faults import window_words
 
@@ -21,24 +21,6 @@ from ddim_studio.workers.faults import window_words
 CANCEL_NAMES = frozenset({"DownloadCancelled", "JobCancelled"})
 
 Task = Callable[[Callable[[object], None], Callable[[], bool]], object]
-
-
-class _Thread(QThread):
-    def __init__(self, owner: BackgroundTask) -> None:
-        super().__init__()
-        self.owner = owner
-
-    def run(self) -> None:
-        owner = self.owner
-        try:
-            result = owner.fn(owner.progress.emit, owner.flag.is_set)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            if type(exc).__name__ in CANCEL_NAMES or owner.flag.is_set():
-                owner.was_cancelled.emit()
-            else:
-                owner.failed.emit(window_words(str(exc)) or "The task failed.")
-            return
-        owner.done.emit(result)
 
 
 class BackgroundTask(QObject):
@@ -60,7 +42,21 @@ class BackgroundTask(QObject):
         super().__init__(parent)
         self.fn = fn
         self.flag = threading.Event()
-        self._thread = _Thread(self)
+        # A daemon thread, not a QThread: a timing still running when the app quits ends with it
+        # (a QThread destroyed while running aborts the process). Signals emitted from it are
+        # queued to the receivers' (GUI) thread.
+        self._thread = threading.Thread(target=self._run, name="ddim-background", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            result = self.fn(self.progress.emit, self.flag.is_set)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            if type(exc).__name__ in CANCEL_NAMES or self.flag.is_set():
+                self.was_cancelled.emit()
+            else:
+                self.failed.emit(window_words(str(exc)) or "The task failed.")
+            return
+        self.done.emit(result)
 
     def start(self) -> BackgroundTask:
         """Start the thread; returns self."""
@@ -73,11 +69,12 @@ class BackgroundTask(QObject):
 
     def is_running(self) -> bool:
         """Whether the thread has not ended."""
-        return self._thread.isRunning()
+        return self._thread.is_alive()
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Wait for the thread to end (on close); True when it did."""
-        return bool(self._thread.wait(int(timeout_ms)))
+        self._thread.join(timeout_ms / 1000)
+        return not self._thread.is_alive()
 
 
 def run_in_background(fn: Task, parent: QObject | None = None, **slots: Any) -> BackgroundTask:

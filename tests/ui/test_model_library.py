@@ -44,6 +44,7 @@ def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr(model_library, "PROGRESS_INTERVAL", 0.0)
         monkeypatch.setattr(library_controller, "_RATES", {})
         monkeypatch.setattr(library_controller, "_TIMINGS", {})
+        monkeypatch.setattr(library_controller, "machine_rate", lambda d: machine_rate(d, TINY_ARCH, calls=1))
         yield server
 
 
@@ -133,8 +134,10 @@ def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, mon
 
 def test_a_typed_id_is_checked_and_refused_before_its_weights(qtbot, window, hub) -> None:  # type: ignore[no-untyped-def]
     view, _ctrl = _library(qtbot, window)
+    view.table.selectRow(0)
     view.hub_id.setText("tests/score-sde")
-    qtbot.mouseClick(view.check_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClick(view.hub_id, Qt.Key.Key_Return)  # Return checks the id (it does not press Open)
+    assert view.isVisible()
     qtbot.waitUntil(lambda: "not downloaded" in view.message.text(), timeout=WAIT_MS)
     assert "score-based" in view.message.text() and not DEVELOPER_WORDS.search(view.message.text())
     assert not any(r.path.endswith(".safetensors") for r in hub.requests)

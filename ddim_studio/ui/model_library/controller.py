@@ -44,7 +44,7 @@ class ModelLibraryController(QObject):
         settings: AppSettings,
         *,
         cache_dir: Path | None = None,
-        measure: Callable[[str], float] = machine_rate,
+        measure: Callable[[str], float] | None = None,
     ) -> None:
         super().__init__(view)
         self.view, self.model, self.settings = view, model, settings
@@ -64,7 +64,7 @@ class ModelLibraryController(QObject):
         view.open_requested.connect(self.open_selected)
         view.finished.connect(lambda _result: self.shutdown())
         self.refresh()
-        self._measure(measure)
+        self._measure(measure or machine_rate)
 
     # ---- the list -----------------------------------------------------------------------------
     def refresh(self, select: str | None = None) -> None:

@@ -115,7 +115,9 @@ class ModelLibraryView(QDialog):
         self.delete_button.clicked.connect(self.delete_requested)
         self.open_button.clicked.connect(self.open_requested)
         self.close_button.clicked.connect(self.reject)
-        self.open_button.setDefault(True)
+        for button in (self.download_button, self.cancel_button, self.delete_button, self.open_button,
+                       self.close_button, self.check_button):  # fmt: skip
+            button.setAutoDefault(False)  # Return in the id field checks it; it never opens a model
         for button in (self.download_button, self.cancel_button, self.delete_button):
             row.addWidget(button)
         row.addStretch(1)
