@@ -192,12 +192,19 @@ def inspect_repo(
             raise ModelLoadError(f"{repo_id}'s {name} is not a JSON object.")
         return data
 
-    verdict = check_repository(repo_id, set(sizes), read, allow_pickle=allow_pickle)
-    if verdict.kind == "latent" and not latent_models_supported():
-        raise UnsupportedModel(
-            f"{repo_id} is a latent diffusion model; this version of the studio cannot sample latent "
-            "models yet, so it was not downloaded."
-        )
+    folder = hub_cache.repo_folder(repo_id, cache_dir)
+    existed = folder.exists()
+    try:
+        verdict = check_repository(repo_id, set(sizes), read, allow_pickle=allow_pickle)
+        if verdict.kind == "latent" and not latent_models_supported():
+            raise UnsupportedModel(
+                f"{repo_id} is a latent diffusion model; this version of the studio cannot sample latent "
+                "models yet, so it was not downloaded."
+            )
+    except UnsupportedModel:
+        if not existed:  # the configs fetched for the check are no model: leave no trace in the cache
+            hub_cache.delete(repo_id, cache_dir)
+        raise
     prefixes = [verdict.unet_prefix] + (["vqvae/", "vae/"] if verdict.kind == "latent" else [])
     weights = {
         f"{p}{hub_cache.WEIGHTS}": sizes[f"{p}{hub_cache.WEIGHTS}"]

@@ -77,10 +77,8 @@ def _refuse(repo_id: str, name: str, fallback: str) -> UnsupportedModel:
     what = KNOWN_REFUSALS.get(name)
     if what is None and ("StableDiffusion" in name or "Text" in name or "Img2Img" in name):
         what = _TEXT
-    named = f" ({name})" if what and name and name not in (what or "") else ""
-    return UnsupportedModel(
-        f"{repo_id} is {what or fallback}{named}; {_WHAT_STUDIO_DRIVES}, so it was not downloaded."
-    )
+    described = fallback if what is None else f"a {name}, {what}"
+    return UnsupportedModel(f"{repo_id} is {described}; {_WHAT_STUDIO_DRIVES}, so it was not downloaded.")
 
 
 def check_pipeline(repo_id: str, model_index: Mapping[str, Any]) -> tuple[str, str]:

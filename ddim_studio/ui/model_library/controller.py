@@ -100,7 +100,8 @@ class ModelLibraryController(QObject):
         seconds = row.step_seconds(rate)
         if seconds is None:
             return "unknown" if self.rate_error else "measuring…"
-        return f"≈ {format_duration(seconds)}"
+        duration = format_duration(seconds)
+        return duration if duration.startswith("<") else f"≈ {duration}"
 
     def selected(self) -> LibraryRow | None:
         """The selected row."""
