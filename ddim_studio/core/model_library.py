@@ -32,8 +32,8 @@ from ddim_studio.core.models.hub_check import RepoVerdict, UnsupportedModel, che
 from ddim_studio.core.models.protocol import ModelLoadError
 
 __all__ = [
-    "DownloadCancelled", "DownloadProgress", "PullPlan", "UnsupportedModel", "default_endpoint",
-    "hub_offline", "inspect_repo", "pull",
+    "DownloadCancelled", "DownloadProgress", "PullPlan", "UnsupportedModel", "check_hub_id",
+    "default_endpoint", "hub_offline", "inspect_repo", "pull",
 ]  # fmt: skip
 
 _TRUE = ("1", "on", "yes", "true", "y")
@@ -132,7 +132,8 @@ def _hub_error(repo_id: str, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(f"Could not fetch {repo_id} from the Hugging Face hub: {_words(exc)}.")
 
 
-def _check_id(repo_id: str) -> str:
+def check_hub_id(repo_id: str) -> str:
+    """``repo_id`` stripped, if it has the shape ``owner/name``; else a ModelLoadError in words."""
     repo_id = repo_id.strip()
     if not looks_like_hub_id(repo_id):
         raise ModelLoadError(f"'{repo_id[:80]}' is not a hub model id; ids look like google/ddpm-cifar10-32.")
@@ -166,7 +167,7 @@ def inspect_repo(
     """
     from huggingface_hub import HfApi, hf_hub_download
 
-    repo_id = _check_id(repo_id)
+    repo_id = check_hub_id(repo_id)
     if hub_offline():
         raise ModelLoadError(f"The hub is switched off (offline mode), so {repo_id} cannot be downloaded.")
     endpoint = endpoint or default_endpoint()
