@@ -31,7 +31,14 @@ _STEP_COLUMN = COLUMNS.index("Per step here")
 
 
 def _device_type(device: str) -> str:
-    return "cpu" if device in ("", "auto", "cpu") else device.split(":")[0]
+    """``cpu``, ``cuda`` or ``mps``: where the models would run (``auto`` resolved as the loader does)."""
+    from ddim_studio.core.models.diffusers_adapter import resolve_device
+    from ddim_studio.core.models.protocol import ModelLoadError
+
+    try:
+        return resolve_device(device or "auto").type
+    except ModelLoadError:  # a device this machine does not have: the loader falls back too
+        return "cpu"
 
 
 class ModelLibraryController(QObject):
