@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ddim_studio.core import hub_cache
 from ddim_studio.core.catalogue import find_entry, latent_models_supported
+from ddim_studio.core.download_progress import DownloadCancelled, DownloadProgress, Meter, bar_class
 from ddim_studio.core.models.config_files import UnparsableText, parse_text
 from ddim_studio.core.models.hub import looks_like_hub_id
 from ddim_studio.core.models.hub_check import RepoVerdict, UnsupportedModel, check_repository
@@ -40,16 +40,8 @@ _TRUE = ("1", "on", "yes", "true", "y")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: Configs are fetched whole; anything larger than this is not a config.
 _MAX_CONFIG_BYTES = 1 << 20
-#: Progress is reported at most this often (seconds), and always at the end of a file.
-PROGRESS_INTERVAL = 0.1
 #: Bytes handed over per progress step (see :func:`_small_chunks`).
 CHUNK_BYTES = 256 * 1024
-#: The window over which the speed is measured (seconds).
-SPEED_WINDOW = 3.0
-
-
-class DownloadCancelled(Exception):
-    """The person cancelled the download; what was fetched stays, to be resumed."""
 
 
 def default_endpoint() -> str:
@@ -67,32 +59,6 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE or bool(constants.HF_HUB_OFFLINE)
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """How far a pull is.
-
-    Attributes:
-        repo_id: the model.
-        filename: the file being fetched.
-        done_bytes: bytes on disk of everything the pull fetches (resumed bytes included).
-        total_bytes: bytes of everything it fetches.
-        bytes_per_second: the recent speed (0 before it is known).
-        seconds_left: the time left at that speed (None before it is known).
-    """
-
-    repo_id: str
-    filename: str
-    done_bytes: int
-    total_bytes: int
-    bytes_per_second: float = 0.0
-    seconds_left: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        """Done over total, 0 to 1."""
-        return min(1.0, self.done_bytes / self.total_bytes) if self.total_bytes > 0 else 0.0
 
 
 @dataclass
@@ -220,70 +186,6 @@ def inspect_repo(
     )
 
 
-class _Meter:
-    """Counts bytes for a pull and turns them into :class:`DownloadProgress` events."""
-
-    def __init__(
-        self,
-        plan: PullPlan,
-        on_progress: Callable[[DownloadProgress], None] | None,
-        cancelled: Callable[[], bool],
-    ) -> None:
-        self.plan, self.on_progress, self.cancelled = plan, on_progress, cancelled
-        self.done = 0
-        self.received = 0  # bytes that came over the network in this pull (the speed's measure)
-        self.filename = ""
-        self._samples: list[tuple[float, int]] = []
-        self._last_emit = 0.0
-
-    def add(self, count: int, *, force: bool = False, arrived: bool = True) -> None:
-        """Count ``count`` more bytes; ``arrived=False`` for bytes already on disk (not in the speed)."""
-        self.done += count
-        self.received += count if arrived else 0
-        now = time.monotonic()
-        if count > 0 and arrived:
-            self._samples.append((now, self.received))
-            while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:
-                self._samples.pop(0)
-        if self.on_progress is not None and (force or now - self._last_emit >= PROGRESS_INTERVAL):
-            self._last_emit = now
-            self.on_progress(self.event())
-        if self.cancelled():
-            raise DownloadCancelled(f"The download of {self.plan.repo_id} was cancelled.")
-
-    def event(self) -> DownloadProgress:
-        speed = 0.0
-        if len(self._samples) >= 2:
-            (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-            speed = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-        total = self.plan.total_bytes
-        left = (total - self.done) / speed if speed > 0 else None
-        return DownloadProgress(self.plan.repo_id, self.filename, self.done, total, speed, left)
-
-
-def _bar_class(meter: _Meter) -> type:
-    """A tqdm-shaped class for ``http_get``'s ``tqdm_class``: counts into ``meter``, draws nothing."""
-
-    class _Bar:
-        def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-            self.n = 0
-
-        def update(self, n: int | float = 1) -> None:
-            self.n += int(n)
-            meter.add(int(n))
-
-        def close(self) -> None:
-            pass
-
-        def __enter__(self) -> _Bar:
-            return self
-
-        def __exit__(self, *_exc: object) -> None:
-            self.close()
-
-    return _Bar
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -306,7 +208,7 @@ def _small_chunks() -> None:
 
 
 def _fetch_weights(
-    plan: PullPlan, filename: str, meter: _Meter, endpoint: str, cache_dir: Path | None
+    plan: PullPlan, filename: str, meter: Meter, endpoint: str, cache_dir: Path | None
 ) -> None:
     """Fetch one weight file into the cache, resuming a partial one; link it into the snapshot."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
@@ -336,7 +238,7 @@ def _fetch_weights(
         _small_chunks()
         with partial.open("ab") as fh:
             http_get(meta.location, fh, resume_size=resume, headers=headers, expected_size=size,
-                     tqdm_class=_bar_class(meter))  # fmt: skip
+                     tqdm_class=bar_class(meter))  # fmt: skip
         if _SHA256.fullmatch(etag) and _sha256(partial) != etag:
             partial.unlink()
             raise ModelLoadError(
@@ -374,9 +276,39 @@ def pull(
         DownloadCancelled: ``cancelled()`` became true.
         ModelLoadError: the hub cannot be reached, or a file arrived damaged.
     """
+    from filelock import FileLock, Timeout
+
     endpoint = endpoint or default_endpoint()
     plan = plan or inspect_repo(repo_id, revision=revision, endpoint=endpoint, cache_dir=cache_dir)
-    meter = _Meter(plan, on_progress, cancelled)
+    lock = FileLock(str(pull_lock_path(plan.repo_id, cache_dir)), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ModelLoadError(
+            f"{plan.repo_id} is already being downloaded by another window or command; wait for it to end."
+        ) from None
+    try:
+        return _pull_locked(plan, on_progress, cancelled, endpoint, cache_dir)
+    finally:
+        lock.release()
+
+
+def pull_lock_path(repo_id: str, cache_dir: Path | None = None) -> Path:
+    """The lock one pull of ``repo_id`` holds (two pulls would append to the same partial file)."""
+    folder = hub_cache.repo_folder(repo_id, cache_dir)
+    path = folder.parent / ".locks" / folder.name / "ddim-studio-pull.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pull_locked(
+    plan: PullPlan,
+    on_progress: Callable[[DownloadProgress], None] | None,
+    cancelled: Callable[[], bool],
+    endpoint: str,
+    cache_dir: Path | None,
+) -> Path:
+    meter = Meter(plan.repo_id, plan.total_bytes, on_progress, cancelled)
     meter.add(plan.config_bytes, force=True, arrived=False)
     folder = hub_cache.repo_folder(plan.repo_id, cache_dir)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from ddim_studio.core import hub_cache, model_library
+from ddim_studio.core import download_progress, hub_cache, model_library
 from ddim_studio.core.model_library import (
     DownloadCancelled,
     DownloadProgress,
@@ -56,7 +56,7 @@ def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The loopback hub, with HF_ENDPOINT and a private cache; small download chunks."""
     with LoopbackHub(hub_root) as server:
         point_client_at(monkeypatch, server, tmp_path / "cache")
-        monkeypatch.setattr(model_library, "PROGRESS_INTERVAL", 0.0)  # every chunk reported
+        monkeypatch.setattr(download_progress, "PROGRESS_INTERVAL", 0.0)  # every chunk reported
         yield server
 
 
@@ -205,3 +205,14 @@ def test_offline_mode_refuses_a_pull_in_words(hub: LoopbackHub, monkeypatch: pyt
     with pytest.raises(ModelLoadError, match="offline mode"):
         pull("tests/tiny-ddpm")
     assert hub.requests == []
+
+
+def test_a_second_pull_of_the_same_model_waits_its_turn(hub: LoopbackHub) -> None:
+    from filelock import FileLock
+
+    with FileLock(str(model_library.pull_lock_path("tests/tiny-ddpm"))):  # another window or command
+        with pytest.raises(ModelLoadError, match="already being downloaded"):
+            pull("tests/tiny-ddpm")
+    assert hub.fetched("tests/tiny-ddpm", WEIGHTS) == []
+    pull("tests/tiny-ddpm")  # once it ended
+    assert hub_cache.find_on_disk("tests/tiny-ddpm").complete  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from ddim_studio.core import hub_cache, model_library
+from ddim_studio.core import download_progress, hub_cache
 from ddim_studio.operations.cost import machine_rate
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.model_library import controller as library_controller
@@ -41,7 +41,7 @@ def hub_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with LoopbackHub(hub_root) as server:
         point_client_at(monkeypatch, server, tmp_path / "hub-cache")
-        monkeypatch.setattr(model_library, "PROGRESS_INTERVAL", 0.0)
+        monkeypatch.setattr(download_progress, "PROGRESS_INTERVAL", 0.0)
         monkeypatch.setattr(library_controller, "_RATES", {})
         monkeypatch.setattr(library_controller, "_TIMINGS", {})
         monkeypatch.setattr(library_controller, "machine_rate", lambda d: machine_rate(d, TINY_ARCH, calls=1))
