@@ -42,6 +42,11 @@ class BackgroundTask(QObject):
         super().__init__(parent)
         self.fn = fn
         self.flag = threading.Event()
+        #: ``running`` until the function returns, then ``done``, ``failed`` or ``cancelled``;
+        #: ``result`` is its return value (or the failure's words). For a late listener: a
+        #: connection made after the outcome was emitted would never hear of it.
+        self.outcome = "running"
+        self.result: object = None
         # A daemon thread, not a QThread: a timing still running when the app quits ends with it
         # (a QThread destroyed while running aborts the process). Signals emitted from it are
         # queued to the receivers' (GUI) thread.
@@ -52,10 +57,14 @@ class BackgroundTask(QObject):
             result = self.fn(self.progress.emit, self.flag.is_set)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             if type(exc).__name__ in CANCEL_NAMES or self.flag.is_set():
+                self.outcome = "cancelled"
                 self.was_cancelled.emit()
             else:
-                self.failed.emit(window_words(str(exc)) or "The task failed.")
+                self.result = window_words(str(exc)) or "The task failed."
+                self.outcome = "failed"
+                self.failed.emit(self.result)
             return
+        self.result, self.outcome = result, "done"
         self.done.emit(result)
 
     def start(self) -> BackgroundTask:

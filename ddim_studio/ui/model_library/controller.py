@@ -155,14 +155,19 @@ class ModelLibraryController(QObject):
         if self.device in _RATES:
             return
         task = _TIMINGS.get(self.device)
+        fresh = task is None
         if task is None:  # one timing per device and session, owned by no dialog (it outlives one)
             device = self.device
             task = BackgroundTask(lambda _report, _cancelled: measure(device))
             task.done.connect(lambda rate: _RATES.__setitem__(device, float(rate)))
             task.failed.connect(lambda _message: _TIMINGS.pop(device, None))
-            _TIMINGS[device] = task.start()
-        task.done.connect(self._on_rate)
+            _TIMINGS[device] = task
+        task.done.connect(self._on_rate)  # connected before the thread starts: no result is missed
         task.failed.connect(self._on_rate_failed)
+        if fresh:
+            task.start()
+        elif task.outcome == "done":  # it ended before this dialog listened
+            self._on_rate(task.result)
 
     def _on_rate(self, rate: object) -> None:
         _RATES.setdefault(self.device, float(rate))  # type: ignore[arg-type]
@@ -185,6 +190,7 @@ class ModelLibraryController(QObject):
 
         def done(plan: object) -> None:
             assert isinstance(plan, PullPlan)
+            self.view.check_button.setEnabled(True)
             self.typed[plan.repo_id] = plan
             size = format_bytes(sum(plan.weights.values()))
             self.view.set_message(
@@ -193,14 +199,13 @@ class ModelLibraryController(QObject):
             self.refresh(select=plan.repo_id)
 
         def failed(message: str) -> None:
+            self.view.check_button.setEnabled(True)
             self.view.set_message(message, error=True)
 
         cache = self.cache_dir
-        self.checking = run_in_background(
+        self.checking = run_in_background(  # every slot is connected before the thread starts
             lambda _r, _c: inspect_repo(repo_id, cache_dir=cache), self, done=done, failed=failed
         )
-        self.checking.done.connect(lambda _p: self.view.check_button.setEnabled(True))
-        self.checking.failed.connect(lambda _m: self.view.check_button.setEnabled(True))
 
     # ---- download -----------------------------------------------------------------------------
     def start_download(self) -> None:
