@@ -35,7 +35,10 @@ REFUSED = {
     "tests/consistency": (hub_repos.consistency, "ConsistencyModelPipeline, a consistency model"),
     "tests/text-to-image": (hub_repos.text_to_image, "StableDiffusionPipeline, a text-to-image model"),
     "tests/conditional-unet": (hub_repos.conditional_unet, "UNet2DConditionModel, a conditional UNet"),
-    "tests/pickle-only": (hub_repos.pickle_only, "no safetensors weights"),
+    "tests/pickle-only": (
+        hub_repos.pickle_only,
+        "no (safetensors weights|diffusion_pytorch_model.safetensors)",
+    ),
     "tests/latent": (hub_repos.latent, "latent diffusion model"),
 }
 
@@ -177,6 +180,13 @@ def test_an_unsupported_model_is_refused_before_its_weights(hub: LoopbackHub, re
                and r.path.endswith((".safetensors", ".bin"))]  # fmt: skip
     assert weights == []  # neither HEAD nor GET of any weight file
     assert hub_cache.find_on_disk(repo_id) is None  # the configs fetched for the check are gone too
+
+
+def test_the_hub_loader_says_how_to_open_pickled_weights(hub: LoopbackHub) -> None:
+    with pytest.raises(UnsupportedModel, match="allow them with --allow-pickle"):
+        load_model("tests/pickle-only")
+    _model, info = load_model("tests/pickle-only", allow_pickle=True)  # still opened as tensors only
+    assert info.sample_shape == (3, 16, 16)
 
 
 def test_the_legacy_scheduler_config_loads(hub: LoopbackHub) -> None:

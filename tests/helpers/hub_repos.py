@@ -127,7 +127,9 @@ def pickle_only(root: Path, repo_id: str) -> Path:
     """The google layout with ``diffusion_pytorch_model.bin`` instead of safetensors."""
     repo = google_layout(root, repo_id)
     weights = repo / "diffusion_pytorch_model.safetensors"
-    (repo / "diffusion_pytorch_model.bin").write_bytes(weights.read_bytes())  # bytes never opened
+    from safetensors.torch import load_file
+
+    torch.save(load_file(weights), repo / "diffusion_pytorch_model.bin")  # a real pickled state dict
     weights.unlink()
     return repo
 

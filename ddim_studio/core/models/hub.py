@@ -103,7 +103,9 @@ def precheck(repo_id: str, cache_dir: Path | None = None, *, allow_pickle: bool 
 
     try:
         inspect_repo(repo_id, cache_dir=cache_dir, allow_pickle=allow_pickle)
-    except UnsupportedModel:
+    except UnsupportedModel as exc:
+        if "no safetensors weights" in str(exc) and not allow_pickle:  # the loader may still open .bin
+            raise UnsupportedModel(f"{repo_id}: {missing_weights_hint(False)}.") from None
         raise
     except ModelLoadError:
         return
