@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=_positive, default=8)
     _add_refine(p)
     _edit_parser(sub)
+    from ddim_studio.restore_command import add_parser as _restore_parser
+
+    _restore_parser(sub, _common, _eta, _positive, _seed)
     p = sub.add_parser("train", help="train the default model (resumable)")
     from ddim_studio.training.run import build_parser as train_parser
 
@@ -214,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "edit":
             from ddim_studio.edit_command import cmd_edit as command
+        elif args.command == "restore":
+            from ddim_studio.restore_command import cmd_restore as command
         else:
             from ddim_studio import commands
 

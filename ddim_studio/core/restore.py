@@ -332,7 +332,8 @@ def iter_restore(
     if y.shape[0] != len(noise.seeds):
         raise ValueError(f"{y.shape[0]} pictures need as many seeds, got {len(noise.seeds)}.")
     if method == "replace" and isinstance(degradation, Inpaint):
-        yield from _replace_inpaint(model, y, degradation, steps, eta, sampler, noise, clip_sample)
+        run = _replace_inpaint(model, y, degradation, steps, eta, sampler, noise, clip_sample, spacing)
+        yield from run
         return
     x_T = noise.draw()
     check_latents(model, x_T, "x_T")
@@ -345,7 +346,7 @@ def iter_restore(
 
 def _replace_inpaint(
     model: DiffusionModel, y: torch.Tensor, degradation: Inpaint, steps: int, eta: float, sampler: str,
-    noise: ImageNoise, clip_sample: bool,
+    noise: ImageNoise, clip_sample: bool, spacing: str | None,
 ) -> Iterator[StepResult]:  # fmt: skip
     """The Edit mode's inpainting (mask replacement after each step) at strength 1, as StepResults."""
     from ddim_studio.core.editing import iter_edit
@@ -353,6 +354,7 @@ def _replace_inpaint(
     run = iter_edit(
         model, y, strength=1.0, mask=degradation.mask.to(y), start="noise", steps=steps, eta=eta,
         noise=noise, clip_sample=clip_sample, sampler=sampler,
+        spacing=spacing or get_sampler(sampler).default_spacing,
     )  # fmt: skip
     for step in run:
         x = step.x_t if step.index < step.total - 1 else make_consistent(degradation, step.x_t, y)
