@@ -274,6 +274,7 @@ def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
         model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
         eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
         batch_size=job.batch_size, sampler=job.sampler, device=device, refine=job.refine,
+        feather=job.feather,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

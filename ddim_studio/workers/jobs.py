@@ -111,6 +111,7 @@ class EditJob:
     clip_sample: bool = False
     sampler: str = "ddim"
     refine: int = 0
+    feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
 
 
 @dataclass(frozen=True)
