@@ -120,6 +120,7 @@ def apply_params(ctl: EditController, params: dict[str, Any]) -> None:
     """Set the task, its options and the run controls from a restore's saved parameters."""
     v = ctl.view
     v.task_panel.set_choice(str(params.get("task", "upscale")), params.get("factor"), params.get("method"))
+    v.feather.setValue(0)  # a fill's saved mask is already feathered
     if "steps" in params:
         v.steps.set_value(int(params["steps"]))
     if "eta" in params:
