@@ -4,8 +4,8 @@
    half filled); completion = the result within 0.01 of that data point everywhere; 64 seeds for
    each of the 6 data points, S = 25, η = 0 and 1.
 2. Shipped model: 8 held-out scenes with a 14×14 hole, S = 20 (20 model calls either way), seeds
-   0–7: the seam energy (``core.masks.seam_energy``) with the hard mask and with a 3-pixel feather,
-   and the kept pixels (where the mask is 0) compared with the source bit for bit.
+   0–7: the seam energy (``core.masks.seam_energy``, a 6-pixel zone) with the hard mask and with
+   3- and 6-pixel feathers, and the kept pixels (where the mask is 0) compared with the source bit for bit.
 
 Run: ``python benchmarks/bench_restore_inpaint.py`` (about 2 minutes on a 2-core CPU).
 """
@@ -50,11 +50,11 @@ def shipped_seams() -> dict[tuple[str, int], tuple[float, bool]]:
     hard[..., 9:23, 9:23] = 1.0
     found = {}
     for method in METHODS:
-        for feather in (0, 3):
+        for feather in (0, 3, 6):
             mask = feather_mask(hard, feather)
             out = torch.cat([
-                restore(model, source[i : i + 1], task="inpaint", mask=mask, steps=20, method=method,
-                        noise=ImageNoise([i], (3, 32, 32)))
+                restore(model, source[i : i + 1], task="inpaint", mask=hard, steps=20, method=method,
+                        feather=feather, noise=ImageNoise([i], (3, 32, 32)))
                 for i in range(8)
             ])  # fmt: skip
             kept = (mask == 0).expand_as(out)
@@ -67,7 +67,7 @@ def shipped_seams() -> dict[tuple[str, int], tuple[float, bool]]:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     print("| finite-set oracle, half kept (6 points × 64 seeds, S = 25) | DDNM | replacement |")
     print("|---|---:|---:|")
     for eta in (0.0, 1.0):

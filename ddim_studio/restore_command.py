@@ -42,6 +42,7 @@ def add_parser(sub: Any, common: Any, eta: Any, positive: Any, seed: Any) -> Non
     )
     p.add_argument("--eta", type=eta, default=0.0)
     p.add_argument("--method", choices=["ddnm", "replace"], default="ddnm", help="inpainting method")
+    p.add_argument("--feather", type=int, default=0, help="inpaint: feather the mask outward by N pixels")
     p.add_argument(
         "--resize", action="store_true", help="resize an input of another size instead of refusing it"
     )
@@ -66,6 +67,7 @@ def cmd_restore(args: argparse.Namespace) -> dict[str, Any]:
         session.model, pil_to_tensor(picture), seeds_for(args.seed, args.num), task=task, factor=args.factor,
         mask=mask, steps=args.steps, eta=args.eta, sampler=args.sampler, method=args.method,
         clip_sample=args.clip_sample, batch_size=args.batch_size, device=session.device,
+        feather=args.feather,
     )  # fmt: skip
     for note in notes:
         print(f"note: {args.image.name}: {note}", file=sys.stderr)

@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--out", type=Path, default=Path("docs/restore.png"))
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     build(args.steps).save(args.out)
     print(f"wrote {args.out}")
 

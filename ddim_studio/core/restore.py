@@ -36,11 +36,13 @@ inpainting's kept pixels are the source bit for bit.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from ddim_studio.core.hooks import StepContext, StepHook
+from ddim_studio.core.masks import composite, feathered
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.samplers import get_sampler
@@ -224,8 +226,11 @@ def needed_size(model: DiffusionModel, degradation: Degradation) -> tuple[int, i
 
 
 def consistency_error(degradation: Degradation, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per picture, the largest |A x − y| on the [0, 1] pixel scale (half the [−1, 1] difference)."""
-    diff = (degradation.apply(x) - y.to(x)).abs() / 2
+    """Per picture, the largest |A x − y| on the [0, 1] pixel scale (half the [−1, 1] difference).
+
+    y is compared as A A† y, so an inpainting's y may be the whole picture (its hole is not observed).
+    """
+    diff = (degradation.apply(x) - degradation.apply(degradation.pinv(y.to(x)))).abs() / 2
     return diff.reshape(diff.shape[0], -1).amax(dim=1)
 
 
@@ -293,6 +298,7 @@ def iter_restore(
     spacing: str | None = None,
     noise_rule: str = "ddnm",
     method: str = "ddnm",
+    feather: int = 0,
 ) -> Iterator[StepResult]:
     """Restore pictures from their observation y: S model calls, one StepResult each.
 
@@ -312,6 +318,8 @@ def iter_restore(
         noise_rule: ``ddnm`` (default) or ``ddim``: how DDIM steps from the corrected x̂₀.
         method: for ``inpaint`` alone, ``ddnm`` or ``replace`` (the Edit mode's mask replacement
             at strength 1, noise start: the same S calls).
+        feather: for ``inpaint`` alone, f pixels: the ring around the mask is regenerated and the
+            last picture composited from y with the linear ramp (``core.masks.feathered``).
 
     Yields:
         One StepResult per model call; ``pred_x0`` is the corrected x̂₀', and the last ``x_t`` the
@@ -324,6 +332,9 @@ def iter_restore(
     if method not in INPAINT_METHODS:
         raise ValueError(f"The inpainting method must be 'ddnm' or 'replace', got {method!r}.")
     c, _, _ = tuple(model.sample_shape)
+    blend = None
+    if feather and mask is not None and parse_task(task) == ["inpaint"]:
+        mask, blend = feathered(mask, feather)
     degradation = make_degradation(task, factor=factor, mask=mask, channels=c)
     y = degradation.observe(y)
     check_observation(model, degradation, y)
@@ -333,15 +344,18 @@ def iter_restore(
         raise ValueError(f"{y.shape[0]} pictures need as many seeds, got {len(noise.seeds)}.")
     if method == "replace" and isinstance(degradation, Inpaint):
         run = _replace_inpaint(model, y, degradation, steps, eta, sampler, noise, clip_sample, spacing)
-        yield from run
-        return
-    x_T = noise.draw()
-    check_latents(model, x_T, "x_T")
-    hook = NullSpace(degradation, y.to(x_T), noise_rule)
-    yield from spec.fn(
-        model, x_T, steps=steps, eta=eta, spacing=spacing or spec.default_spacing, noise=noise,
-        clip_sample=clip_sample, hooks=[hook],
-    )  # fmt: skip
+    else:
+        x_T = noise.draw()
+        check_latents(model, x_T, "x_T")
+        hook = NullSpace(degradation, y.to(x_T), noise_rule)
+        run = spec.fn(
+            model, x_T, steps=steps, eta=eta, spacing=spacing or spec.default_spacing, noise=noise,
+            clip_sample=clip_sample, hooks=[hook],
+        )  # fmt: skip
+    for step in run:
+        if blend is not None and step.index == step.total - 1:
+            step = replace(step, x_t=composite(step.x_t, y, blend))
+        yield step
 
 
 def _replace_inpaint(

@@ -21,7 +21,7 @@ from PIL import Image
 from ddim_studio.core import editing
 from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import check_finite
-from ddim_studio.core.masks import check_feather, feather_mask
+from ddim_studio.core.masks import check_feather, composite, feathered
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
@@ -128,10 +128,10 @@ def _edit_body(
     shape = tuple(model.sample_shape)
     x_0 = source.to(device=device, dtype=LATENT_DTYPE)
     given = None if mask is None else mask.to("cpu", torch.float32)
-    if mask is not None and settings["feather"]:
-        mask = feather_mask(mask, settings["feather"])  # the final composite is feathered with it
+    feather, blend = settings.pop("feather"), None
+    if mask is not None and feather:  # sample with the ring regenerated, composite with the ramp
+        mask, blend = feathered(mask, feather)
     m = None if mask is None else mask.to(device=device, dtype=LATENT_DTYPE)
-    feather = settings.pop("feather")
     cost = editing.edit_cost(
         model, settings["steps"], settings["strength"], start=settings["start"],
         harmonize=settings["harmonize"], spacing=settings["spacing"], refine=settings["refine"],
@@ -148,7 +148,8 @@ def _edit_body(
             job_total=cost.model_calls * len(parts),
         )  # fmt: skip
         last = yield from phase(stage, steps)
-        images.append(check_finite(last.x_t, "The edited picture").to("cpu", torch.float32))
+        image = last.x_t if blend is None else composite(last.x_t, chunk_source, blend)
+        images.append(check_finite(image, "The edited picture").to("cpu", torch.float32))
         sources.append(chunk_source.to("cpu", torch.float32))
     return EditOutput(
         torch.cat(images), torch.cat(sources), given, seeds, seq, seq[0], cost.model_calls,
@@ -182,8 +183,9 @@ def edit_images(
     checked before the run starts (:func:`check_edit`), so a ValueError comes at once. Phase
     ``edit``: one stage per chunk, ``Stage.total`` = model calls per picture. ``refine`` K refines
     the inversion of ``invert`` start (``core/inversion.py``); it does nothing for ``noise`` start.
-    ``feather`` f feathers the mask outward by f pixels for the run (``core.masks``): the final
-    picture is then a feathered composite, and pixels farther than f from the mask stay the source.
+    ``feather`` f feathers the mask outward by f pixels (``core.masks.feathered``): the ring is
+    regenerated and the final picture composited from the source with the linear ramp; pixels
+    farther than f from the mask stay the source.
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:

@@ -20,6 +20,7 @@ from ddim_studio.core import restore as core
 from ddim_studio.core.editing import fit_mask
 from ddim_studio.core.imaging import fit_to_model, pil_to_tensor
 from ddim_studio.core.limits import check_finite
+from ddim_studio.core.masks import check_feather, feather_mask
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER, get_sampler
@@ -48,7 +49,9 @@ class RestoreOutput:
         factor: N of an upscale (kept for the others too, unused there).
         mask: (1, 1, h, w) in [0, 1] (1 = fill) for inpaint, else None.
         seeds, timesteps, calls, eta, sampler, method: as run.
-        consistency: per picture, the largest |A x − y| on the [0, 1] pixel scale.
+        consistency: per picture, the largest |A x − y| on the [0, 1] pixel scale (inpaint: over
+            the pixels the feathered mask keeps, which must equal the input).
+        feather: f pixels the fill's mask was feathered by (``mask`` is the mask as given).
     """
 
     images: torch.Tensor
@@ -63,6 +66,7 @@ class RestoreOutput:
     sampler: str
     method: str
     consistency: list[float]
+    feather: int = 0
 
 
 def prepare_input(
@@ -127,11 +131,13 @@ def restore_images(
     clip_sample: bool = False,
     batch_size: int = 8,
     device: torch.device | str = "cpu",
+    feather: int = 0,
 ) -> Run[RestoreOutput]:
     """Restore ``picture`` (1, 3, h, w) in [−1, 1] at the task's input size once per seed.
 
     Checked before the run starts (a ValueError in words at once). Phase ``restore``: one stage
-    per chunk, ``Stage.total`` = S model calls per picture.
+    per chunk, ``Stage.total`` = S model calls per picture. ``feather`` f feathers a fill's mask
+    (``core.masks.feathered``).
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
@@ -151,6 +157,7 @@ def restore_images(
     settings = {
         "task": task, "factor": int(factor), "steps": int(steps), "eta": float(eta), "sampler": sampler,
         "method": method, "clip_sample": bool(clip_sample),
+        "feather": check_feather(feather) if task == "inpaint" else 0,
     }  # fmt: skip
     return Run(_body(model, y, degradation, mask, checked, settings, batch_size, torch.device(device)))
 
@@ -178,11 +185,14 @@ def _body(
         last = yield from phase(stage, steps)
         images.append(check_finite(last.x_t, "The restored picture").to("cpu", torch.float32))
     out = torch.cat(images)
+    if isinstance(degradation, core.Inpaint):  # the pixels the (feathered) mask keeps
+        degradation = core.Inpaint((feather_mask(degradation.mask, settings["feather"]) > 0).float())
     error = core.consistency_error(degradation, out, y.expand(out.shape[0], -1, -1, -1))
     return RestoreOutput(
         out, y.to("cpu", torch.float32), settings["task"], settings["factor"],
         None if mask is None else mask.to("cpu", torch.float32), seeds, seq, settings["steps"],
         settings["eta"], settings["sampler"], settings["method"], [float(e) for e in error],
+        settings["feather"],
     )  # fmt: skip
 
 
@@ -195,6 +205,7 @@ def restore_params(
         sampler=out.sampler, timesteps=out.timesteps, eta=out.eta, clip_sample=clip_sample,
         seed=out.seeds[index], task=out.task, factor=out.factor if "upscale" in out.task else None,
         method=out.method if out.task == "inpaint" else None, mask=out.mask is not None,
+        feather=out.feather or None,
         model_calls=out.calls, consistency_error=round(out.consistency[index], 6), **extra,
     )  # fmt: skip
 

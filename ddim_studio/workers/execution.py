@@ -290,7 +290,7 @@ def run_restore(ctx: JobContext, job: RestoreJob) -> RestoreOutput:
     run = restore_images(
         model, job.picture, job.seeds, task=job.task, factor=job.factor, mask=job.mask, steps=job.steps,
         eta=job.eta, sampler=job.sampler, method=job.method, clip_sample=job.clip_sample,
-        batch_size=job.batch_size, device=device,
+        batch_size=job.batch_size, device=device, feather=job.feather,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

@@ -129,6 +129,7 @@ class RestoreJob:
     method: str = "ddnm"
     batch_size: int = 8
     clip_sample: bool = False
+    feather: int = 0
 
 
 @dataclass(frozen=True)

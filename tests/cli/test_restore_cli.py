@@ -56,6 +56,7 @@ def test_colorize_and_grey_mask_inpaint(tmp_path: Path, capsys, tiny_model_dir: 
     out = np.asarray(Image.open(summary["files"][0]).convert("RGB"))
     assert np.array_equal(out[:, :3], np.asarray(Image.open(pic))[:, :3])
     assert summary["method"] == "ddnm"
+    assert summary["consistency_error"] == [0.0]  # over the pixels the mask keeps
 
 
 def test_wrong_size_is_refused_in_one_line_or_resized(tmp_path: Path, capsys, tiny_model_dir: Path) -> None:

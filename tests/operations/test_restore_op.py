@@ -76,4 +76,7 @@ def test_edit_feather_blends_and_keeps_far_pixels(model: UNetModel) -> None:
     assert torch.equal(out.images[:, :, keep], source[:, :, keep])
     ring = (feathered[0, 0] > 0) & (feathered[0, 0] < 1)
     assert (out.images[:, :, ring] - source[:, :, ring]).abs().max() > 1e-3  # the ramp is blended
+    fill = run_to_end(restore_images(model, source, [1], task="inpaint", mask=mask, steps=4, feather=2))
+    assert torch.equal(fill.images[:, :, keep], source[:, :, keep]) and max(fill.consistency) == 0.0
+    assert restore_params(fill, 0, info=None, clip_sample=False)["feather"] == 2
     assert edit_params(out, 0, info=None, steps=4, spacing="uniform", clip_sample=False)["feather"] == 2

@@ -10,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from ddim_studio.core.imaging import read_params
+from ddim_studio.core.masks import feather_mask
 from ddim_studio.operations.restore import RestoreOutput
 from tests.ui.conftest import open_window, wait_idle
 
@@ -101,5 +102,6 @@ def test_colourise_and_a_feathered_fill(qtbot, window, tmp_path) -> None:  # typ
     out = edit.result
     assert isinstance(out, RestoreOutput) and out.task == "inpaint" and out.method == "ddnm"
     saved = np.asarray(Image.open(edit.saved_items[0].png).convert("RGB"))
-    kept = out.mask[0, 0].numpy() == 0
+    assert out.feather == 2 and read_params(edit.saved_items[0].png)["feather"] == 2
+    kept = feather_mask(out.mask, 2)[0, 0].numpy() == 0
     assert kept.sum() > 500 and np.array_equal(saved[kept], painted[kept])

@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from ddim_studio.core.imaging import fit_to_model, tensor_to_uint8
-from ddim_studio.core.masks import feather_mask
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.restore import Upscale
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX
@@ -55,7 +54,7 @@ def restore_input(ctl: EditController) -> tuple[np.ndarray, torch.Tensor | None,
     if pixels is None or not pixels.any():
         raise ValueError("Paint the region to fill with the Mask tool first.")
     mask = torch.from_numpy(pixels.astype(np.float32) / 255.0)[None, None]
-    return canvas.painted.copy(), feather_mask(mask, view.feather.value()), notes
+    return canvas.painted.copy(), mask, notes
 
 
 def make_restore_job(ctl: EditController) -> tuple[RestoreJob, np.ndarray, list[str]]:
@@ -68,7 +67,7 @@ def make_restore_job(ctl: EditController) -> tuple[RestoreJob, np.ndarray, list[
         _tensor(picture), tuple(seeds_for(v.seed.for_run(), count)), task=v.task_panel.task_name(),
         factor=v.task_panel.factor_value(), mask=mask, steps=v.steps.value(),
         eta=v.eta.value() if ddim else 0.0, sampler=v.sampler.name(), method=v.task_panel.method_name(),
-        batch_size=min(CHUNK, count),
+        batch_size=min(CHUNK, count), feather=v.feather.value() if mask is not None else 0,
     )  # fmt: skip
     return job, before_picture(job), notes
 
@@ -120,7 +119,7 @@ def apply_params(ctl: EditController, params: dict[str, Any]) -> None:
     """Set the task, its options and the run controls from a restore's saved parameters."""
     v = ctl.view
     v.task_panel.set_choice(str(params.get("task", "upscale")), params.get("factor"), params.get("method"))
-    v.feather.setValue(0)  # a fill's saved mask is already feathered
+    v.feather.setValue(int(params.get("feather", 0)))
     if "steps" in params:
         v.steps.set_value(int(params["steps"]))
     if "eta" in params:
