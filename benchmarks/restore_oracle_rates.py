@@ -25,6 +25,7 @@ SETTINGS = {
 
 
 def main() -> None:
+    torch.set_num_threads(1)
     data = torch.rand(6, *SHAPE, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
     model = FiniteSetOracle(data, NoiseSchedule.linear())
     half = torch.zeros(1, 1, 8, 8)
