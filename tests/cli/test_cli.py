@@ -270,5 +270,5 @@ def test_starting_the_window_does_not_import_torch_first() -> None:
         "import sys; from ddim_studio.cli import build_parser; build_parser().parse_args([]); "
         "print('torch' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 import tracemalloc
 import warnings
 import zlib
@@ -22,7 +21,7 @@ from ddim_studio.core.imaging import ImageLoadError, LoadedImage, load_image, re
 
 FUZZ = settings(
     max_examples=300,
-    deadline=2000,
+    deadline=None,  # no wall-clock limit per example: the suite's per-test timeout guards hangs
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -75,23 +74,25 @@ def refused(data: bytes, **kwargs: int) -> ImageLoadError:
 def test_declared_20000x20000_png_is_refused_without_allocating() -> None:
     data = declared_png(20_000, 20_000)
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         error = refused(data)
     finally:
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert error.kind == "too_large"
-    assert time.perf_counter() - start < 1.0
     assert peak < 50 * 1024**2
 
 
 def test_own_size_check_does_not_depend_on_pillows_global_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's own bomb check switched off
-    start = time.perf_counter()
-    error = refused(declared_png(20_000, 20_000))
+    tracemalloc.start()
+    try:
+        error = refused(declared_png(20_000, 20_000))
+    finally:
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     assert error.kind == "too_large" and "20000×20000" in str(error)
-    assert time.perf_counter() - start < 1.0
+    assert peak < 50 * 1024**2  # refused from the header, never decoded
 
 
 def test_size_between_our_limit_and_pillows_is_refused_by_ours() -> None:
@@ -238,10 +239,8 @@ def test_an_eps_or_pdf_is_refused_without_running_ghostscript(
     path = work / name
     path.write_bytes(data)
     for source in (path, data):
-        start = time.perf_counter()
         with pytest.raises(ImageLoadError) as info:
             load_image(source)  # type: ignore[arg-type]
-        assert time.perf_counter() - start < 2.0
         assert info.value.kind == "unsupported"
         message = str(info.value)
         assert "\n" not in message and "PNG, JPEG, WebP, GIF, BMP or TIFF" in message
@@ -268,9 +267,7 @@ def test_an_image_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path, 
         path.mkdir()
     else:
         path = Path("/dev/zero" if kind == "dev-zero" else "/dev/null")
-    start = time.perf_counter()
-    error = refused_path(path)
-    assert time.perf_counter() - start < 2.0
+    error = refused_path(path)  # a FIFO opened for reading would block: the per-test timeout guards it
     assert error.kind == "unsupported" and "not an image" in str(error) and "\n" not in str(error)
     with pytest.raises(ImageLoadError):
         read_params(path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -89,10 +88,8 @@ def test_a_latent_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path: 
         path.mkdir()
     else:
         path = Path("/dev/zero")
-    start = time.perf_counter()
-    with pytest.raises(LatentLoadError) as info:
-        load_latent(path)
-    assert time.perf_counter() - start < 2.0
+    with pytest.raises(LatentLoadError, match="not a latent file") as info:
+        load_latent(path)  # a FIFO would block and /dev/zero never end: the per-test timeout guards both
     assert info.value.kind == "unsupported" and "not a latent file" in str(info.value)
 
 

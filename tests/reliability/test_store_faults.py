@@ -229,7 +229,7 @@ def concurrent_saves(root: Path, count: int) -> list[Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=120)  # a hang guard
     return results
 
 

@@ -52,7 +52,7 @@ def _drain_timers(loop) -> None:
         del callbacks[timer_id]
 
 
-def _run(loop, coro, timeout=30):
+def _run(loop, coro, timeout=120):  # seconds: a hang guard
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
