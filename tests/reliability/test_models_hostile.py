@@ -13,6 +13,7 @@ import fnmatch
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -77,7 +78,8 @@ def no_force_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def refused(source: Path, match: str, **kwargs: object) -> ModelLoadError:
-    with pytest.raises(ModelLoadError) as info:
+    """The error ``load_model`` raises for ``source``; its message must contain ``match``."""
+    with pytest.raises(ModelLoadError, match=re.escape(match)) as info:
         load_model(source, device="cpu", **kwargs)  # type: ignore[arg-type]
     assert match in str(info.value), str(info.value)
     assert "Traceback" not in str(info.value)
@@ -198,7 +200,9 @@ def test_load_model_refuses_a_huge_unet_config_at_once(
     assert "is not" in str(info.value) and "Traceback" not in str(info.value)
 
 
-def test_a_huge_ddim_config_is_refused_at_once(tiny_ckpt: Path, tmp_path: Path, unet_builds: list[int]) -> None:
+def test_a_huge_ddim_config_is_refused_at_once(
+    tiny_ckpt: Path, tmp_path: Path, unet_builds: list[int]
+) -> None:
     """The original-DDIM config's ``num_res_blocks`` is bounded the same way."""
     config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
     config["num_res_blocks"] = 10_000
@@ -740,7 +744,7 @@ def test_a_zip_record_with_a_negative_element_count_is_one_line(tmp_path: Path) 
                 assert b"K\x05tq\x07Q" in data  # the storage record: (…, 'cpu', numel 5)
                 data = data.replace(b"K\x05tq\x07Q", b"J\xfb\xff\xff\xfftq\x07Q")  # numel -5
             zout.writestr(name, data)
-    with pytest.raises(ModelLoadError) as info:
+    with pytest.raises(ModelLoadError, match="impossible size") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value) and "impossible size" in str(info.value)
 

@@ -170,7 +170,7 @@ def test_bad_model_path_and_bad_input(qtbot, runner, tmp_path):
         with qtbot.waitSignal(runner.failed, timeout=TIMEOUT) as bad_input:
             runner.submit(job)
         assert bad_input.args[2] == "input", (job, bad_input.args)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Not a job: str; submit a SampleJob"):
         runner.submit("not a job")  # type: ignore[arg-type]
 
 

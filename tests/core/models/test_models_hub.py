@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from ddim_studio.core.models import ModelLoadError, hub_allow_patterns, load_model, looks_like_hub_id
