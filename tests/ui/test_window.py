@@ -166,3 +166,46 @@ def test_run_app_quits_cleanly_while_a_job_runs(tiny_model, tmp_path) -> None:  
     assert "torch imported: False" in proc.stdout  # the window is drawn before torch is imported
     assert "QThread: Destroyed" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+_GUI_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from ddim_studio.ui import app as ui_app
+from ddim_studio.ui.main_window import MainWindow
+
+real_make_app = ui_app.make_app
+
+
+def make_app(argv=None):
+    qt_app = real_make_app(argv)
+
+    def check():
+        windows = [w for w in qt_app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].attached and windows[0].services.model.is_loaded:
+            print("model:", windows[0].model_label.text(), flush=True)
+            windows[0].close()
+        else:
+            QTimer.singleShot(50, check)
+
+    QTimer.singleShot(0, check)
+    return qt_app
+
+
+ui_app.make_app = make_app
+sys.argv = ["ddim-studio-gui", "--model", sys.argv[1]]
+from ddim_studio.__main__ import gui_main
+
+sys.exit(gui_main())
+"""
+
+
+def test_gui_script_opens_the_window_with_the_model_it_is_given(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``ddim-studio-gui`` (the Windows windowed entry point) opens the window; its ``--model``
+    wins over the environment's model (``_run`` sets DDIM_STUDIO_MODEL to the tiny one)."""
+    from ddim_studio.core.models import DEFAULT_MODEL_DIR
+
+    proc = _run(["-c", _GUI_SCRIPT, str(DEFAULT_MODEL_DIR)], tiny_model, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "model: shapes32 · 32×32 · cpu · float32" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
