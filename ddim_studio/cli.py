@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ddim_studio import __version__
-from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, SPACINGS
+from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, MAX_REFINE, SPACINGS
 
 __all__ = ["DTYPE_NAMES", "SPACINGS", "build_parser", "main"]
 
@@ -64,16 +64,10 @@ def _seed(text: str) -> int:
     return value
 
 
-#: The most refinement iterations the front ends offer (the core takes up to ``MAX_REFINE``).
-MAX_CLI_REFINE = 10
-
-
 def _refine(text: str) -> int:
     value = int(text)
-    if not 0 <= value <= MAX_CLI_REFINE:
-        raise argparse.ArgumentTypeError(
-            f"refine must be a whole number from 0 to {MAX_CLI_REFINE}, got {text}"
-        )
+    if not 0 <= value <= MAX_REFINE:
+        raise argparse.ArgumentTypeError(f"refine must be a whole number from 0 to {MAX_REFINE}, got {text}")
     return value
 
 

@@ -21,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -245,8 +244,3 @@ def machine_description() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA)"
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def np_seed_everything(seed: int) -> None:
-    """Seed numpy's legacy global generator too (diffusers init does not use it, but be safe)."""
-    np.random.seed(seed)

@@ -38,11 +38,6 @@ class PixelCanvas(QWidget):
         """The image shown, or None."""
         return self._image
 
-    def set_placeholder(self, text: str) -> None:
-        """Text shown while empty."""
-        self._placeholder = text
-        self.update()
-
     def set_caption(self, text: str | None) -> None:
         """A line drawn right under the image (None: no caption line; the image is then centred)."""
         self._caption = text
