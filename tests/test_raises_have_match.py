@@ -11,7 +11,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 #: Raised without a message, so there is nothing to match.
-WORDLESS = {"KeyboardInterrupt", "CancelledError"}
+WORDLESS = {"KeyboardInterrupt", "CancelledError", "Terminated"}  # Terminated: the CLI's SIGTERM
 
 
 def raises_without_match(source: str) -> list[int]:
