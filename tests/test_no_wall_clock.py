@@ -149,7 +149,8 @@ def wall_clock_limits(source: str, constants: dict[str, int] | None = None) -> l
                 ms = _value(keyword.value, known)
                 if ms is not None and ms < MIN_WAIT_MS:
                     found.append(f"line {node.lineno}: {name} timeout {ms} ms (under {MIN_WAIT_MS})")
-        if name == "shutdown" and node.args:
+        receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+        if name == "shutdown" and node.args and "runner" in receiver:  # JobRunner.shutdown(ms), not a socket
             ms = _value(node.args[0], known)
             if ms is not None and ms < MIN_WAIT_MS:
                 found.append(f"line {node.lineno}: shutdown({ms}) (under {MIN_WAIT_MS} ms)")
