@@ -5,7 +5,9 @@
 - keeps the model's measured seconds per call (the probe timed while loading, then the running
   jobs' own pace) and shows the estimate next to the Run button of every mode
   ("≈ 14 min on this CPU"), marked as a warning above :data:`~ddim_studio.operations.cost.WARN_SECONDS`;
-- picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened;
+  each mode's ``ModeSpec.plan`` says what its Run costs, under its ``run_button``;
+- picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened, through each
+  mode's ``ModeSpec.suggest``;
 - reports a config's ``clip_sample: true`` in a banner with "Use the model's setting";
 - says "waiting for the current job…" when a model load queues behind a running job, with
   "Cancel the job and load";
@@ -14,23 +16,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QLayout, QWidget
 
 from ddim_studio.core.models.protocol import ModelInfo
-from ddim_studio.operations.cost import (
-    CallRate,
-    encode_calls,
-    estimate_label,
-    interpolate_calls,
-    is_large,
-    is_slow,
-    sample_calls,
-    suggested_defaults,
-)
+from ddim_studio.operations.cost import CallRate, estimate_label, is_large, is_slow, suggested_defaults
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import PixelCanvas
 from ddim_studio.workers.jobs import LoadModelResult, StepEvent
@@ -39,57 +31,12 @@ if TYPE_CHECKING:
     from ddim_studio.ui.main_window import MainWindow
 
 REFRESH_MS = 500
-GENERATE_CHUNK = 8  # the Generate controller's chunk (ui/generate/generate_controller.CHUNK)
-EDIT_CHUNK = 8  # the Edit controller's chunk (ui/edit/edit_controller.CHUNK)
 MIN_PREVIEW = 64
 CLIP_MESSAGE = (
     "This model's config asks for clip_sample: true. Clipping is off: it breaks exact inversion "
     "(Encode, Interpolate). Generate can use it."
 )
 WAIT_MESSAGE = "The model will load when the current job ends (waiting for the current job…)."
-Plan = tuple[int, int]  # (model calls, pictures per call)
-
-
-def _generate_plan(window: MainWindow) -> Plan | None:
-    p = window.generate_view.params()
-    return sample_calls(p.batch, GENERATE_CHUNK, p.steps), min(GENERATE_CHUNK, p.batch)
-
-
-def _encode_plan(window: MainWindow) -> Plan | None:
-    return encode_calls(window.encode_view.steps.value()), 1
-
-
-def _interpolate_plan(window: MainWindow) -> Plan | None:
-    view = window.interpolate_view
-    steps, frames = view.steps.value(), view.frames.value()
-    batch = max(1, int(window.services.settings.get("defaults/interpolate_batch")))
-    slots = getattr(getattr(window, "interpolate", None), "slots", {})
-    pictures = sum(1 for c in slots.values() if c is not None and not getattr(c, "ready", True))
-    return pictures * steps + interpolate_calls(frames, batch, steps), min(batch, frames)
-
-
-def _edit_plan(window: MainWindow) -> Plan | None:
-    from ddim_studio.core.editing import steps_run  # torch: only once a model is there to estimate
-    from ddim_studio.core.inversion import inversion_calls
-
-    view = getattr(window, "edit_view", None)
-    if view is None:
-        return None
-    steps, count = view.steps.value(), view.count.value()
-    harmonize = view.harmonize.value() if view.harmonize.isEnabled() else 0
-    decode = steps_run(steps, view.strength.value() / 100)
-    invert = inversion_calls(decode, view.refine.value()) if view.start.currentText() == "invert" else 0
-    per_picture = decode * (1 + harmonize) + invert
-    return sample_calls(count, EDIT_CHUNK, per_picture), min(EDIT_CHUNK, count)
-
-
-#: mode name → (the Run button's attribute on the view, the plan of the run it starts)
-PLANS: dict[str, tuple[str, Callable[[Any], Plan | None]]] = {
-    "generate": ("generate_button", _generate_plan),
-    "encode": ("encode_button", _encode_plan),
-    "interpolate": ("run_button", _interpolate_plan),
-    "edit": ("edit_button", _edit_plan),
-}
 
 
 def _find_layout(layout: QLayout, widget: QWidget) -> QLayout | None:
@@ -137,16 +84,16 @@ class ModelAdvisor(QObject):
         self.rate: CallRate | None = None
         self.labels: dict[str, QLabel] = {}
         self.waiting = False
-        for name, (button, _plan) in PLANS.items():
-            view = window.mode_views.get(name)
-            anchor = getattr(view, button, None) if view is not None else None
-            if isinstance(anchor, QWidget):
+        for spec in window.mode_specs:
+            view = window.mode_views.get(spec.name)
+            anchor = getattr(view, spec.run_button, None) if view is not None and spec.run_button else None
+            if spec.plan is not None and isinstance(anchor, QWidget):
                 label = QLabel("")
                 label.setProperty("role", "caption")
                 label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
                 label.setWordWrap(True)
                 if place_after(anchor, label):
-                    self.labels[name] = label
+                    self.labels[spec.name] = label
         s.model.ready.connect(self._on_ready)
         s.model.loading.connect(lambda _source: QTimer.singleShot(0, self._check_wait))
         s.runner.started.connect(self._on_started)
@@ -176,10 +123,11 @@ class ModelAdvisor(QObject):
 
     def estimate(self, mode: str) -> float | None:
         """Seconds the Run of ``mode`` would take now; None when unknown."""
-        entry = PLANS.get(mode)
-        if entry is None or self.rate is None:
+        spec = next((m for m in self.window.mode_specs if m.name == mode), None)
+        controller = self.window.mode_controllers.get(mode)
+        if spec is None or spec.plan is None or controller is None or self.rate is None:
             return None
-        plan = entry[1](self.window)
+        plan = spec.plan(controller)
         return None if plan is None else self.rate.seconds_for(*plan)
 
     def refresh(self) -> None:
@@ -221,7 +169,10 @@ class ModelAdvisor(QObject):
 
     def use_model_clip(self) -> None:
         """Turn on clipping as the model's config asks (Generate's "Clip x₀")."""
-        self.window.generate_view.clip.setChecked(True)
+        generate = self.window.mode_views.get("generate")
+        if generate is None or not hasattr(generate, "clip"):
+            return
+        generate.clip.setChecked(True)
         self.window.services.notifier.info("Clip x₀ is on, as the model's config asks.")
 
     def _apply_defaults(self, info: ModelInfo) -> None:
@@ -229,10 +180,10 @@ class ModelAdvisor(QObject):
             return
         d = suggested_defaults(info.num_parameters, info.sample_shape, self._device())
         w = self.window
-        w.generate_view.steps.set_value(d.steps)
-        w.generate_view.batch.setValue(min(w.generate_view.batch.value(), d.batch))
-        w.encode_view.steps.set_value(d.steps)
-        w.interpolate_view.steps.set_value(d.steps)
+        for spec in w.mode_specs:
+            controller = w.mode_controllers.get(spec.name)
+            if spec.suggest is not None and controller is not None:
+                spec.suggest(controller, d.steps, d.batch)
         where = "the CPU" if self._device() == "cpu" else "the GPU"
         w.services.notifier.info(
             f"{info.name} is a large model on {where}: Steps set to {d.steps}, batch to at most {d.batch}."

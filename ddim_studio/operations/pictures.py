@@ -1,0 +1,101 @@
+"""Opening a picture for a mode: decode it safely, fit it to the model, and make a small copy to show.
+
+Decoding a big photo (36 megapixels) takes seconds, so the window calls :func:`open_picture` off
+its GUI thread (``workers.loader``); the command line calls ``core.imaging`` directly. No Qt here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ddim_studio.core.imaging import ImageLoadError, crop_box, fit_to_model, load_image, read_params
+
+__all__ = ["DISPLAY_SIDE", "ImageLoadError", "OpenedPicture", "fit_picture", "open_picture"]
+
+#: The longest side of the copy shown on screen (the decoded picture is kept whole for re-fitting).
+DISPLAY_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class OpenedPicture:
+    """A picture decoded and fitted to the model.
+
+    Attributes:
+        name: the file's name (or a few words for a picture that has none).
+        image: the whole decoded picture, RGB (kept to fit it again for another model).
+        fitted: the centre crop resized to the model, RGB, ``size`` pixels.
+        box: the crop in ``image`` pixels, ``(left, top, right, bottom)``.
+        display: the picture shrunk to at most :data:`DISPLAY_SIDE`, (h, w, 3) uint8.
+        display_box: ``box`` in ``display`` pixels.
+        warnings: what the loader noticed (an ICC profile converted, an animation's first frame…).
+        params: the studio parameters stored in a PNG (None for other pictures; unchecked fields dropped).
+        bad_fields: names of stored parameters that failed their checks.
+    """
+
+    name: str
+    image: Image.Image
+    fitted: Image.Image
+    box: tuple[int, int, int, int]
+    display: np.ndarray
+    display_box: tuple[int, int, int, int]
+    warnings: list[str] = field(default_factory=list)
+    params: dict[str, Any] | None = None
+    bad_fields: list[str] = field(default_factory=list)
+
+    @property
+    def fitted_pixels(self) -> np.ndarray:
+        """``fitted`` as (H, W, 3) uint8."""
+        return np.asarray(self.fitted, np.uint8)
+
+
+def fit_picture(
+    image: Image.Image, size: tuple[int, int], name: str, *, display_side: int = DISPLAY_SIDE
+) -> OpenedPicture:
+    """Fit an already decoded ``image`` to ``size`` = (width, height) and make its display copy."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    box = crop_box(rgb.size, size)
+    fitted = fit_to_model(rgb, size)
+    scale = min(1.0, display_side / max(rgb.size)) if display_side > 0 else 1.0
+    shown = rgb
+    if scale < 1.0:
+        shown = rgb.resize(
+            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR
+        )
+    display_box = tuple(round(v * scale) for v in box)
+    return OpenedPicture(
+        name,
+        rgb,
+        fitted,
+        box,
+        np.asarray(shown, np.uint8),
+        display_box,  # type: ignore[arg-type]
+    )
+
+
+def open_picture(
+    path: Path, size: tuple[int, int], *, with_params: bool = False, display_side: int = DISPLAY_SIDE
+) -> OpenedPicture:
+    """Decode the picture at ``path`` (an allowlisted format, size checked first) and fit it.
+
+    Args:
+        path: the picture file.
+        size: the model's ``(width, height)``.
+        with_params: also read the studio parameters a PNG carries.
+        display_side: the longest side of the display copy.
+
+    Raises:
+        ImageLoadError: the file is missing, not a picture, damaged or too large (its ``message``
+            says so in one line).
+    """
+    loaded = load_image(path)
+    bad: list[str] = []
+    params = read_params(path, bad) if with_params and path.suffix.lower() == ".png" else None
+    opened = fit_picture(loaded.image, size, path.name, display_side=display_side)
+    opened.warnings.extend(loaded.warnings)
+    opened.bad_fields.extend(bad)
+    return replace(opened, params=params)
