@@ -15,16 +15,17 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QColorDialog
 
 from ddim_studio.core import editing
-from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, tensor_to_uint8
+from ddim_studio.core.imaging import ImageLoadError, load_image, tensor_to_uint8
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
 from ddim_studio.operations.edit import EditOutput, check_edit, edit_files, edit_params, fit_mask
+from ddim_studio.operations.pictures import OpenedPicture, fit_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.edit.edit_view import EditView
 from ddim_studio.ui.qt_image import to_qimage
-from ddim_studio.ui.source_loading import PictureSource
+from ddim_studio.ui.source_loading import PictureSource, refit_off_thread
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.widgets.sampler_choice import registry_rows
 from ddim_studio.workers.jobs import EditJob, StepEvent
@@ -49,6 +50,8 @@ def generate_result(generate: object) -> np.ndarray | None:
 
 class EditController(PictureSource, QObject):
     """Wires the Edit view to picture loading, edit jobs, the gallery and Reuse params."""
+
+    loader_key = "edit"
 
     def __init__(
         self,
@@ -115,16 +118,15 @@ class EditController(PictureSource, QObject):
             self.load_path(path)
 
     def load_path(self, path: Path) -> bool:
-        """Load a picture as the source (cropped and resized to the model); False on failure."""
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
-        for warning in loaded.warnings:
-            self.services.notifier.warning(f"{path.name}: {warning}")
-        self.set_source(loaded.image, path.name)
+        """Load a picture as the source (cropped and resized to the model), decoded off the GUI
+        thread: it shows when it arrives (a failure is reported then). True: it is being opened."""
+        self.open_source(path, self._opened)
         return True
+
+    def _opened(self, opened: OpenedPicture) -> None:
+        for warning in opened.warnings:
+            self.services.notifier.warning(f"{opened.name}: {warning}")
+        self.show_source(opened)
 
     def from_generate(self) -> bool:
         """Edit Generate's selected result; False (with a note) when there is none."""
@@ -136,12 +138,18 @@ class EditController(PictureSource, QObject):
         return True
 
     def set_source(self, image: Image.Image, name: str, mask: np.ndarray | None = None) -> None:
-        """Fit ``image`` to the model and start painting on it (``mask`` (H, W) uint8 optional)."""
+        """Fit a small ``image`` (Generate's result, a saved edit's source) to the model here and start
+        painting on it (``mask`` (H, W) uint8 optional); files are opened with :meth:`load_path`."""
         height, width = self.services.model.size()
-        self.original, self.source_name = image, name
-        fitted = np.asarray(fit_to_model(image, (width, height)), np.uint8)
+        self.cancel_open()
+        self.show_source(fit_picture(image, (width, height), name, display_side=0), mask)
+
+    def show_source(self, opened: OpenedPicture, mask: np.ndarray | None = None) -> None:
+        """Start painting on a picture fitted to the model."""
+        image, fitted, (width, height) = opened.image, opened.fitted_pixels, opened.fitted.size
+        self.original, self.source_name = image, opened.name
         self.view.canvas.set_source(fitted, mask=mask)
-        self.view.source_label.setText(f"{name} · {image.width}×{image.height} → {width}×{height}")
+        self.view.source_label.setText(f"{opened.name} · {image.width}×{image.height} → {width}×{height}")
         self.view.compare.set_images(to_qimage(fitted), None)
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
 
@@ -188,10 +196,14 @@ class EditController(PictureSource, QObject):
         self.view.update_sampler_rules()
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
-            self.set_source(self.original, self.source_name)
-            self.services.notifier.info(
-                "The model's size changed: the picture was fitted again (paint is reset)."
-            )
+
+            def refitted(opened: OpenedPicture) -> None:
+                self.show_source(opened)
+                self.services.notifier.info(
+                    "The model's size changed: the picture was fitted again (paint is reset)."
+                )
+
+            refit_off_thread(self.services, self.original, self.source_name, refitted, key=self.loader_key)
 
     # ---- running ------------------------------------------------------------------------------
     def make_job(self) -> EditJob:
@@ -226,6 +238,9 @@ class EditController(PictureSource, QObject):
 
     def edit(self) -> None:
         """Run the edit with the current picture and controls (or say why not)."""
+        if self.opening():
+            self.services.notifier.info("The picture is still opening; press Edit once it shows.")
+            return
         if not self.services.model.is_loaded:
             self.services.model.run_when_ready(self.edit, "Edit")
             return
@@ -359,8 +374,8 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Run an edit first; its results are saved to the gallery.")
 
     def cancel(self) -> bool:
-        """Stop the running edit; True if one was running."""
-        return self.tracker.cancel()
+        """Stop the running edit, or the picture being opened; True if one was."""
+        return self.cancel_open() | self.tracker.cancel()
 
     def export_dialog(self, kind: str) -> None:
         """Edit has no export menu (its results are in the gallery)."""

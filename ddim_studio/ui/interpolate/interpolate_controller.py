@@ -13,7 +13,7 @@ from PIL import Image
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
-from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
+from ddim_studio.core.imaging import pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
@@ -21,6 +21,7 @@ from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
 from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
 from ddim_studio.operations.params import build_params
+from ddim_studio.operations.pictures import OpenedPicture, open_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
@@ -157,6 +158,7 @@ class InterpolateController(QObject):
         if shape is None:
             self.services.notifier.warning("The model is still loading; pick a seed once it is ready.")
             return False
+        self.services.loader.cancel(f"slot {name}")
         x_T, _noise = initial_noise([int(seed)], shape)
         latent = x_T[0]
         self.set_slot(
@@ -171,31 +173,49 @@ class InterpolateController(QObject):
         """Slot ``name`` ← a latent file, or a picture: a studio picture keeps its saved x_T, used when it
         reproduces the picture with Run's settings (η = 0, same timesteps); otherwise Run encodes it."""
         if path.suffix.lower() == LATENT_SUFFIX:
+            self.services.loader.cancel(f"slot {name}")
             return self._fill_from_latent(name, path)
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
         height, width = self.services.model.size()
-        fitted = fit_to_model(loaded.image, (width, height))
+        info = self.services.model.info
+        shape = tuple(info.sample_shape) if info is not None else None
+
+        def read() -> tuple[OpenedPicture, Any]:  # in the loader thread: decode, fit, its own x_T
+            opened = open_picture(path, (width, height), display_side=0)
+            return opened, saved_latent(path, shape) if shape is not None else None
+
+        def failed(message: str) -> None:
+            self.services.notifier.error(message)
+            content = self.slots[name]
+            if content is not None and content.model != self.model_name():  # a refill for a new model
+                self.set_slot(name, None)
+            else:
+                self.set_slot(name, content)
+
+        self.view.slot(name).show_content(None, f"opening {path.name}…")
+        self.services.loader.submit(
+            read, lambda got: self._fill_from_picture(name, path, *got), failed, key=f"slot {name}"
+        )
+        return True
+
+    def _fill_from_picture(self, name: str, path: Path, opened: OpenedPicture, own: Any) -> None:
         content = SlotContent(
             "image",
             path.name,
-            np.asarray(fitted),
-            image=pil_to_tensor(fitted)[0],
+            opened.fitted_pixels,
+            image=pil_to_tensor(opened.fitted)[0],
             params={"source": path.name},
             how=ENCODED,
             path=path,
         )
-        info = self.services.model.info
-        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None
         if own is not None:
             content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
             if own[1].get("kind") == "sample" and "seed" in own[1]:
                 content.label = f"seed {own[1]['seed']} · {path.name}"
         self.set_slot(name, content)
-        return True
+
+    def opening(self) -> list[str]:
+        """The slots whose picture is still being opened."""
+        return [n for n in SLOTS if self.services.loader.busy(f"slot {n}")]
 
     def fill_from_drop(self, name: str, paths: list[Path]) -> bool:
         """Files dropped on slot ``name``: the first fills it, a second fills the other slot."""
@@ -256,6 +276,11 @@ class InterpolateController(QObject):
     # ---- running ------------------------------------------------------------------------------
     def run(self) -> None:
         """Encode image slots, then decode the whole path into the filmstrip."""
+        opening = self.opening()
+        if opening:
+            slots = " and ".join(opening)
+            self.services.notifier.info(f"Slot {slots} is still opening its picture; run once it shows.")
+            return
         missing = [n for n in SLOTS if self.slots[n] is None]
         if missing:
             self.services.notifier.info(
@@ -352,8 +377,12 @@ class InterpolateController(QObject):
         self.view.progress.finish(f"Done · {len(self.frames)} frames · {result.method}")
 
     def cancel(self) -> bool:
-        """Stop encoding or decoding; True if something was running."""
-        return self.tracker.cancel()
+        """Stop encoding or decoding, or the pictures being opened; True if something was running."""
+        opening = self.opening()
+        for name in opening:
+            self.services.loader.cancel(f"slot {name}")
+            self.set_slot(name, self.slots[name])  # what it held before
+        return bool(opening) | self.tracker.cancel()
 
     def _on_step(self, event: StepEvent) -> None:
         if event.phase == "encode" and self._encoding_slot and event.preview_xt.shape[0]:
