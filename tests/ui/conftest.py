@@ -123,9 +123,9 @@ def wait_idle(qtbot, window, timeout: int = WAIT_MS) -> None:  # type: ignore[no
     from ddim_studio.ui.tasks import running_tasks
 
     qtbot.waitUntil(
-        lambda: not window.services.runner.is_busy
-        and not window.services.loader.busy()
-        and running_tasks() == 0,
+        lambda: (
+            not window.services.runner.is_busy and not window.services.loader.busy() and running_tasks() == 0
+        ),
         timeout=timeout,
     )
 

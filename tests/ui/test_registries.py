@@ -166,8 +166,8 @@ def test_a_registered_mode_gets_rail_menus_shortcuts_estimate_routes_and_keys(qt
         controller.pictures = 4
         advisor.refresh()
         assert advisor.estimate("throwaway") == 20.0 and "20 s" in advisor.labels["throwaway"].text()
-        layout = window.throwaway_view.layout()
-        assert layout.indexOf(advisor.labels["throwaway"]) == layout.indexOf(window.throwaway_view.throw_button) + 1
+        layout, button = window.throwaway_view.layout(), window.throwaway_view.throw_button
+        assert layout.indexOf(advisor.labels["throwaway"]) == layout.indexOf(button) + 1
         controller.calls.clear()
         window.gallery.reuseSeed.emit(7)  # its own route (Generate's route also takes the seed)
         big = dataclasses.replace(window.services.model.info, num_parameters=500_000_000)
