@@ -1,11 +1,15 @@
 """Opening a picture for a mode: decode it safely, fit it to the model, and make a small copy to show.
 
-Decoding a big photo (36 megapixels) takes seconds, so the window calls :func:`open_picture` off
-its GUI thread (``workers.loader``); the command line calls ``core.imaging`` directly. No Qt here.
+Decoding a big photo (36 megapixels) takes seconds, so the window runs :func:`decode_picture` in a
+decoder process of its own (``workers.loader``: the GUI thread never waits on the decoder, not
+even for the interpreter lock); the command line calls ``core.imaging`` directly. No Qt and no
+torch here: the decoder process imports only Pillow and numpy. The whole decoded picture stays in
+that process; what comes back is the fitted picture, a display copy and where they came from.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,15 @@ from PIL import Image
 
 from ddim_studio.core.imaging import ImageLoadError, crop_box, fit_to_model, load_image, read_params
 
-__all__ = ["DISPLAY_SIDE", "ImageLoadError", "OpenedPicture", "fit_picture", "open_picture"]
+__all__ = [
+    "DISPLAY_SIDE",
+    "ImageLoadError",
+    "OpenedPicture",
+    "decode_picture",
+    "fit_picture",
+    "open_picture",
+    "refit",
+]
 
 #: The longest side of the copy shown on screen (the decoded picture is kept whole for re-fitting).
 DISPLAY_SIDE = 1024
@@ -27,7 +39,8 @@ class OpenedPicture:
 
     Attributes:
         name: the file's name (or a few words for a picture that has none).
-        image: the whole decoded picture, RGB (kept to fit it again for another model).
+        source: what to fit again for another model: the file, or the (small) picture itself.
+        size: the whole picture's ``(width, height)``.
         fitted: the centre crop resized to the model, RGB, ``size`` pixels.
         box: the crop in ``image`` pixels, ``(left, top, right, bottom)``.
         display: the picture shrunk to at most :data:`DISPLAY_SIDE`, (h, w, 3) uint8.
@@ -38,7 +51,8 @@ class OpenedPicture:
     """
 
     name: str
-    image: Image.Image
+    source: Path | Image.Image
+    size: tuple[int, int]
     fitted: Image.Image
     box: tuple[int, int, int, int]
     display: np.ndarray
@@ -70,6 +84,7 @@ def fit_picture(
     return OpenedPicture(
         name,
         rgb,
+        rgb.size,
         fitted,
         box,
         np.asarray(shown, np.uint8),
@@ -98,4 +113,23 @@ def open_picture(
     opened = fit_picture(loaded.image, size, path.name, display_side=display_side)
     opened.warnings.extend(loaded.warnings)
     opened.bad_fields.extend(bad)
-    return replace(opened, params=params)
+    return replace(opened, source=path, params=params)
+
+
+def decode_picture(
+    path: Path, size: tuple[int, int], with_params: bool = False, display_side: int = DISPLAY_SIDE
+) -> OpenedPicture:
+    """:func:`open_picture` for a decoder process: Python warnings raised while decoding (Pillow's)
+    come back in ``warnings`` instead of going to that process's stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        opened = open_picture(path, size, with_params=with_params, display_side=display_side)
+    opened.warnings.extend(str(w.message).strip().splitlines()[0] for w in caught if str(w.message).strip())
+    return opened
+
+
+def refit(opened: OpenedPicture, size: tuple[int, int], display_side: int = DISPLAY_SIDE) -> OpenedPicture:
+    """``opened`` fitted to another model size (the file is decoded again; a picture is refitted)."""
+    if isinstance(opened.source, Path):
+        return decode_picture(opened.source, size, opened.params is not None, display_side)
+    return fit_picture(opened.source, size, opened.name, display_side=display_side)

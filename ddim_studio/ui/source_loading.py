@@ -1,8 +1,9 @@
 """Taking a picture in: dropped files and gallery pictures, decoded off the GUI thread.
 
 A 36-megapixel photo takes seconds to decode and fit, so :func:`open_off_thread` runs
-``operations.pictures.open_picture`` in the services' loader thread and hands the result to the
-controller on the GUI thread; a newer open of the same key, or Esc / Cancel, drops an older one.
+``operations.pictures.decode_picture`` in the decoder process behind the services' loader and
+hands the result to the controller on the GUI thread; a newer open of the same key, or Esc /
+Cancel, drops an older one.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ddim_studio.core.store import SavedItem
-from ddim_studio.operations.pictures import OpenedPicture, fit_picture, open_picture
+from ddim_studio.operations.pictures import DISPLAY_SIDE, OpenedPicture, decode_picture, refit
 from ddim_studio.ui.context import Services
 
 
@@ -36,18 +35,19 @@ def open_off_thread(
         if on_error is not None:
             on_error(message)
 
-    return services.loader.submit(
-        lambda: open_picture(path, (width, height), with_params=with_params), on_opened, failed, key=key
-    )
+    args = (path, (width, height), with_params, DISPLAY_SIDE)
+    return services.loader.submit(decode_picture, on_opened, failed, key=key, args=args, isolated=True)
 
 
 def refit_off_thread(
-    services: Services, image: Image.Image, name: str, on_opened: Callable[[OpenedPicture], None], *, key: str
+    services: Services, opened: OpenedPicture, on_opened: Callable[[OpenedPicture], None], *, key: str
 ) -> int:
-    """Fit an already decoded picture to the current model size in the loader thread."""
+    """Fit a picture again for the current model size (its file is decoded again, off the GUI thread)."""
     height, width = services.model.size()
+    isolated = isinstance(opened.source, Path)
+    args = (opened, (width, height))
     return services.loader.submit(
-        lambda: fit_picture(image, (width, height), name), on_opened, services.notifier.error, key=key
+        refit, on_opened, services.notifier.error, key=key, args=args, isolated=isolated
     )
 
 

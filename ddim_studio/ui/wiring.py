@@ -17,7 +17,7 @@ from ddim_studio.ui.model_controller import ModelController, startup_source
 from ddim_studio.ui.notify import Notifier
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.workers.async_api import AsyncRunner
-from ddim_studio.workers.loader import Loader
+from ddim_studio.workers.loader import Loader, warm_decoder
 from ddim_studio.workers.runner import JobRunner
 from ddim_studio.workers.warnings_relay import WarningRelay
 
@@ -36,6 +36,7 @@ def make_services(settings: AppSettings, parent: QObject, runner: JobRunner | No
     runner = runner or JobRunner(parent, preview_fps=float(settings.get("preview_fps")))
     library = Library(settings.output_dir(), notifier, parent)
     model = ModelController(runner, settings, notifier, parent)
+    warm_decoder()  # the picture decoder process starts now, not with the first picture
     return Services(
         runner=runner,
         jobs=AsyncRunner(runner),

@@ -4,8 +4,15 @@ Public API (call from the GUI thread)::
 
     loader = Loader(parent)
     generation = loader.submit(fn, on_done, on_error, key="")  # fn() runs in the loader's thread
+    loader.submit(fn, on_done, on_error, key="", args=(…), isolated=True)  # fn(*args) in the decoder process
     loader.cancel(key=None) -> bool     # drop what is pending for key (None: every key)
     loader.busy(key=None) -> bool       # something of key (None: any) has not been delivered
+    warm_decoder()                      # start the decoder process now (the window does at start)
+
+``isolated`` calls run in one decoder process shared by every loader (spawned, it imports only
+what ``fn`` needs: for pictures Pillow and numpy); the loader thread just waits for them. A
+36-megapixel JPEG then never competes with the GUI thread for the interpreter lock. ``fn`` and
+its arguments and result must pickle; if the process cannot start, the call runs in the thread.
 
 ``on_done(result)`` or ``on_error(message)`` then runs on the GUI thread, unless a newer
 ``submit`` of the same key or a ``cancel`` came first: each key keeps a generation number, and a
@@ -19,15 +26,57 @@ Signals: ``busyChanged(bool)``: whether something is pending, on the GUI thread.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-__all__ = ["Loader"]
+__all__ = ["Loader", "warm_decoder"]
 
 logger = logging.getLogger("ddim_studio.workers")
+_decoder: Executor | None = None
+_decoder_lock = threading.Lock()
+
+
+def _decoder_pool() -> Executor:
+    global _decoder
+    with _decoder_lock:
+        if _decoder is None:
+            _decoder = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _decoder
+
+
+def _forget_decoder(broken: Executor) -> None:
+    global _decoder
+    with _decoder_lock:
+        if _decoder is broken:
+            _decoder = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def run_isolated(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``fn(*args)`` in the decoder process (in this thread if that process cannot be started)."""
+    pool = _decoder_pool()
+    try:
+        return pool.submit(fn, *args).result()
+    except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        logger.warning("the picture decoder process is not available; decoding in a thread (%s)", exc)
+        _forget_decoder(pool)
+        return fn(*args)
+
+
+def warm_decoder() -> None:
+    """Start the decoder process now, so that the first picture does not wait for it."""
+    try:
+        _decoder_pool().submit(os.getpid)
+    except (OSError, RuntimeError) as exc:  # no processes here: pictures decode in the thread
+        logger.warning("the picture decoder process could not start (%s)", exc)
 
 
 @dataclass(frozen=True)
@@ -41,16 +90,19 @@ class _Delivery:
 
 
 class _Call(QRunnable):
-    def __init__(self, loader: Loader, key: str, generation: int, fn: Callable[[], Any]) -> None:
+    def __init__(
+        self, loader: Loader, key: str, generation: int, fn: Callable[..., Any], args: tuple[Any, ...] | None
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
-        self._loader, self._key, self._generation, self._fn = loader, key, generation, fn
+        self._loader, self._key, self._generation, self._fn, self._args = loader, key, generation, fn, args
 
     def run(self) -> None:
         if self._loader.generation(self._key) != self._generation:
             return  # stale before it started: skip the work (its delivery was dropped by cancel)
         try:
-            delivery = _Delivery(self._key, self._generation, True, self._fn())
+            value = self._fn() if self._args is None else run_isolated(self._fn, self._args)
+            delivery = _Delivery(self._key, self._generation, True, value)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message in words
             message = getattr(exc, "message", None) or str(exc) or "The file could not be read."
             if not hasattr(exc, "message"):
@@ -87,19 +139,27 @@ class Loader(QObject):
 
     def submit(
         self,
-        fn: Callable[[], Any],
+        fn: Callable[..., Any],
         on_done: Callable[[Any], None],
         on_error: Callable[[str], None],
         *,
         key: str = "",
+        args: tuple[Any, ...] = (),
+        isolated: bool = False,
     ) -> int:
-        """Run ``fn()`` in the loader thread; its result goes to ``on_done`` unless a newer call of
-        ``key`` or a cancel came first. Returns the call's generation."""
+        """Run ``fn(*args)`` in the loader thread (``isolated``: in the decoder process); its result
+        goes to ``on_done`` unless a newer call of ``key`` or a cancel came first. Returns the
+        call's generation."""
         was_busy = self.busy()
         generation = self.generation(key) + 1
         self._generations[key] = generation
         self._pending[key] = (generation, on_done, on_error)
-        self._pool.start(_Call(self, key, generation, fn))
+        call = (
+            _Call(self, key, generation, fn, args)
+            if isolated
+            else _Call(self, key, generation, lambda: fn(*args), None)
+        )
+        self._pool.start(call)
         if not was_busy:
             self.busyChanged.emit(True)
         return generation

@@ -119,3 +119,40 @@ def test_warnings_of_a_background_thread_reach_the_relay_once_and_the_main_threa
     qtbot.wait(20)
     assert got == ["relay test: a tensor was copied"]
     assert [str(w.message) for w in shown] == ["relay test: main thread"]
+
+
+def test_an_isolated_call_runs_in_the_decoder_process(qtbot) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    loader = Loader()
+    results: list[int] = []
+    loader.submit(os.getpid, results.append, lambda _m: None, isolated=True)
+    qtbot.waitUntil(lambda: bool(results), timeout=WAIT_MS)
+    assert results[0] != os.getpid()
+
+
+def test_a_picture_decoded_in_the_decoder_process_comes_back_fitted_with_a_small_display_copy(
+    qtbot, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from ddim_studio.operations.pictures import decode_picture, refit
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (300, 100), (10, 200, 30)).save(path)
+    loader = Loader()
+    got: list[object] = []
+    loader.submit(decode_picture, got.append, got.append, args=(path, (32, 32), True, 60), isolated=True)
+    qtbot.waitUntil(lambda: bool(got), timeout=WAIT_MS)
+    opened = got[0]
+    assert opened.size == (300, 100) and opened.fitted.size == (32, 32) and opened.box == (100, 0, 200, 100)
+    assert opened.display.shape == (20, 60, 3) and opened.display_box == (20, 0, 40, 20)
+    assert opened.source == path and opened.params is None  # a PNG without studio parameters
+    again = refit(opened, (16, 8))
+    assert again.fitted.size == (16, 8) and again.size == (300, 100)
+    errors: list[str] = []
+    loader.submit(
+        decode_picture, got.append, errors.append, args=(tmp_path / "gone.png", (32, 32)), isolated=True
+    )
+    qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
+    assert "gone.png" in errors[0] and "Error" not in errors[0]

@@ -68,7 +68,7 @@ class EditController(PictureSource, QObject):
         self.generate_result = generate_result or (lambda: None)
         self.tracker = JobTracker(services.jobs, self)
         self.source_name = ""
-        self.original: Image.Image | None = None  # the picture as loaded, before fitting
+        self.opened: OpenedPicture | None = None  # the picture as opened (to fit it again)
         self.result: EditOutput | None = None
         self.result_painted: np.ndarray | None = None
         self.saved_items: list[SavedItem] = []
@@ -146,10 +146,14 @@ class EditController(PictureSource, QObject):
 
     def show_source(self, opened: OpenedPicture, mask: np.ndarray | None = None) -> None:
         """Start painting on a picture fitted to the model."""
-        image, fitted, (width, height) = opened.image, opened.fitted_pixels, opened.fitted.size
-        self.original, self.source_name = image, opened.name
+        (full_width, full_height), fitted, (width, height) = (
+            opened.size,
+            opened.fitted_pixels,
+            opened.fitted.size,
+        )
+        self.opened, self.source_name = opened, opened.name
         self.view.canvas.set_source(fitted, mask=mask)
-        self.view.source_label.setText(f"{opened.name} · {image.width}×{image.height} → {width}×{height}")
+        self.view.source_label.setText(f"{opened.name} · {full_width}×{full_height} → {width}×{height}")
         self.view.compare.set_images(to_qimage(fitted), None)
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
 
@@ -195,7 +199,7 @@ class EditController(PictureSource, QObject):
         self.view.sampler.set_rows(rows)
         self.view.update_sampler_rules()
         self.update_cost()
-        if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
+        if self.opened is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
 
             def refitted(opened: OpenedPicture) -> None:
                 self.show_source(opened)
@@ -203,7 +207,7 @@ class EditController(PictureSource, QObject):
                     "The model's size changed: the picture was fitted again (paint is reset)."
                 )
 
-            refit_off_thread(self.services, self.original, self.source_name, refitted, key=self.loader_key)
+            refit_off_thread(self.services, self.opened, refitted, key=self.loader_key)
 
     # ---- running ------------------------------------------------------------------------------
     def make_job(self) -> EditJob:

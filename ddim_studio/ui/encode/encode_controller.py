@@ -60,7 +60,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
         self.services = services
         self.tracker = JobTracker(services.jobs, self)
         self.source_name = ""
-        self.source_image: Image.Image | None = None
+        self.opened: OpenedPicture | None = None  # the picture opened (None: a latent file, or nothing)
         self.fitted: Image.Image | None = None
         self.x_T: torch.Tensor | None = None
         self.reconstruction: np.ndarray | None = None
@@ -154,7 +154,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
                 f"{tuple(self.services.model.info.sample_shape) if self.services.model.info else '?'}."
             )
             return False
-        self.source_image, self.fitted, self.source_name = None, None, path.name
+        self.opened, self.fitted, self.source_name = None, None, path.name
         self.view.source_canvas.set_image(to_qimage(latent_image(latent)))
         self.view.source_label.setText(f"{path.name} · latent {tuple(latent.shape)}")
         self.view.original.set_image(None, "no image: a latent file")
@@ -164,12 +164,12 @@ class EncodeController(LatentActions, PictureSource, QObject):
 
     def _prepare(self, opened: OpenedPicture) -> None:
         """Show the picture, the crop to the model's size and the fitted input; clear old results."""
-        image, box, (width, height) = opened.image, opened.box, opened.fitted.size
-        self.source_image, self.source_name, self.fitted = image, opened.name, opened.fitted
+        (full_width, full_height), box, (width, height) = opened.size, opened.box, opened.fitted.size
+        self.opened, self.source_name, self.fitted = opened, opened.name, opened.fitted
         self.view.source_canvas.set_image(to_qimage(opened.display), crop=opened.display_box)
         crop = f"{box[2] - box[0]}×{box[3] - box[1]}"
         self.view.source_label.setText(
-            f"{opened.name} · {image.width}×{image.height} → crop {crop} → {width}×{height}"
+            f"{opened.name} · {full_width}×{full_height} → crop {crop} → {width}×{height}"
         )
         self.view.original.set_image(to_qimage(opened.fitted_pixels), f"{width}×{height} model input")
         self._clear_results()
@@ -199,11 +199,10 @@ class EncodeController(LatentActions, PictureSource, QObject):
 
     def _model_ready(self) -> None:
         self.view.sampler.set_rows(registry_rows())
-        if self.source_image is not None and self.fitted is not None:
+        if self.opened is not None and self.fitted is not None:
             height, width = self.services.model.size()
             if self.fitted.size != (width, height):  # fitted again off the GUI thread
-                image, name = self.source_image, self.source_name
-                refit_off_thread(self.services, image, name, self._prepare, key=self.loader_key)
+                refit_off_thread(self.services, self.opened, self._prepare, key=self.loader_key)
 
     # ---- encoding -----------------------------------------------------------------------------
     def encode(self) -> None:

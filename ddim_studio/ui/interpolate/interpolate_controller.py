@@ -21,7 +21,7 @@ from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
 from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
 from ddim_studio.operations.params import build_params
-from ddim_studio.operations.pictures import OpenedPicture, open_picture
+from ddim_studio.operations.pictures import OpenedPicture, decode_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
@@ -34,6 +34,7 @@ from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
 
 SLOTS = ("A", "B")
+SLOT_SIDE = 256  # the display copy of a picture opened into a slot (the slot shows the fitted one)
 
 
 class InterpolateController(QObject):
@@ -176,12 +177,6 @@ class InterpolateController(QObject):
             self.services.loader.cancel(f"slot {name}")
             return self._fill_from_latent(name, path)
         height, width = self.services.model.size()
-        info = self.services.model.info
-        shape = tuple(info.sample_shape) if info is not None else None
-
-        def read() -> tuple[OpenedPicture, Any]:  # in the loader thread: decode, fit, its own x_T
-            opened = open_picture(path, (width, height), display_side=0)
-            return opened, saved_latent(path, shape) if shape is not None else None
 
         def failed(message: str) -> None:
             self.services.notifier.error(message)
@@ -193,11 +188,18 @@ class InterpolateController(QObject):
 
         self.view.slot(name).show_content(None, f"opening {path.name}…")
         self.services.loader.submit(
-            read, lambda got: self._fill_from_picture(name, path, *got), failed, key=f"slot {name}"
+            decode_picture,
+            lambda opened: self._fill_from_picture(name, path, opened),
+            failed,
+            key=f"slot {name}",
+            args=(path, (width, height), False, SLOT_SIDE),
+            isolated=True,
         )
         return True
 
-    def _fill_from_picture(self, name: str, path: Path, opened: OpenedPicture, own: Any) -> None:
+    def _fill_from_picture(self, name: str, path: Path, opened: OpenedPicture) -> None:
+        for warning in opened.warnings:
+            self.services.notifier.warning(f"{path.name}: {warning}")
         content = SlotContent(
             "image",
             path.name,
@@ -207,6 +209,8 @@ class InterpolateController(QObject):
             how=ENCODED,
             path=path,
         )
+        info = self.services.model.info
+        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None  # a small file
         if own is not None:
             content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
             if own[1].get("kind") == "sample" and "seed" in own[1]:
