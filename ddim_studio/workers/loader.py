@@ -25,10 +25,12 @@ Signals: ``busyChanged(bool)``: whether something is pending, on the GUI thread.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,19 +39,47 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-__all__ = ["Loader", "warm_decoder"]
+__all__ = ["Loader", "stop_decoder", "warm_decoder"]
 
 logger = logging.getLogger("ddim_studio.workers")
 _decoder: Executor | None = None
 _decoder_lock = threading.Lock()
 
 
+def _decoder_started(parent: int) -> None:
+    """In the decoder process: yield the CPU to the window (nice +10), and end with the window."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+    def watch() -> None:  # a window killed outright leaves no one to stop this process
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _decoder_pool() -> Executor:
     global _decoder
     with _decoder_lock:
         if _decoder is None:
-            _decoder = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            atexit.register(stop_decoder)  # also run by the window's quick exit (ui.process_exit)
+            _decoder = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_decoder_started,
+                initargs=(os.getpid(),),
+            )
         return _decoder
+
+
+def stop_decoder() -> None:
+    """End the decoder process (the window does when it closes; a later picture starts a new one)."""
+    global _decoder
+    with _decoder_lock:
+        pool, _decoder = _decoder, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _forget_decoder(broken: Executor) -> None:
