@@ -143,13 +143,16 @@ def _edit_plan(c: EditController) -> Plan | None:
     from ddim_studio.ui.edit.edit_controller import CHUNK
 
     v = c.view
-    per_picture = edit_calls(
-        v.steps.value(),
-        v.strength.value() / 100,
-        harmonize=v.harmonize.value() if v.harmonize.isEnabled() else 0,
-        refine=v.refine.value(),
-        invert=v.start.currentText() == "invert",
-    )
+    try:
+        per_picture = edit_calls(
+            v.steps.value(),
+            v.strength_value(),
+            harmonize=v.harmonize.value() if v.harmonize.isEnabled() else 0,
+            refine=v.refine.value(),
+            invert=v.start.currentText() == "invert",
+        )
+    except ValueError:  # a strength that runs no step: the strength row says why
+        return None
     return sample_calls(v.count.value(), CHUNK, per_picture), min(CHUNK, v.count.value())
 
 

@@ -14,12 +14,12 @@ from PIL import Image
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QColorDialog
 
-from ddim_studio.core import editing
-from ddim_studio.core.imaging import ImageLoadError, load_image, tensor_to_uint8
+from ddim_studio.core.imaging import ImageLoadError, tensor_to_uint8
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
-from ddim_studio.operations.edit import EditOutput, check_edit, edit_files, edit_params, fit_mask
+from ddim_studio.operations.edit import EditOutput, check_edit, edit_cost, edit_files, edit_params, fit_mask
+from ddim_studio.operations.files import load_image
 from ddim_studio.operations.pictures import OpenedPicture, fit_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
@@ -99,7 +99,7 @@ class EditController(PictureSource, QObject):
             steps_offset=self.services.model.steps_offset(),
         )
         try:
-            cost = editing.edit_cost(
+            cost = edit_cost(
                 SimpleNamespace(schedule=schedule),  # type: ignore[arg-type]
                 v.steps.value(), v.strength_value(), start=v.start.currentText(),
                 harmonize=v.harmonize.value() if v.canvas.has_mask and v.harmonize.isEnabled() else 0,

@@ -13,10 +13,11 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
 from ddim_studio.core.imaging import pil_to_tensor, tensor_to_uint8
-from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.latent_health import latent_health
-from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
+from ddim_studio.operations.cost import inversion_calls
+from ddim_studio.operations.files import load_latent
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
 from ddim_studio.operations.pictures import OpenedPicture

@@ -14,11 +14,12 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
 from ddim_studio.core.imaging import pil_to_tensor, tensor_to_uint8
-from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
+from ddim_studio.operations.files import load_latent
 from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.operations.pictures import OpenedPicture, decode_picture
