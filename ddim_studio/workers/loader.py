@@ -149,7 +149,7 @@ class Loader(QObject):
 
     busyChanged = Signal(bool)  # noqa: N815
     #: (internal) a :class:`_Delivery`, emitted from the loader thread, received on the GUI thread
-    delivered = Signal(object)
+    delivered = Signal(_Delivery)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
