@@ -9,6 +9,9 @@ that process; what comes back is the fitted picture, a display copy and where th
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +27,7 @@ __all__ = [
     "ImageLoadError",
     "OpenedPicture",
     "decode_picture",
+    "decoder_started",
     "fit_picture",
     "open_picture",
     "refit",
@@ -114,6 +118,20 @@ def open_picture(
     opened.warnings.extend(loaded.warnings)
     opened.bad_fields.extend(bad)
     return replace(opened, source=path, params=params)
+
+
+def decoder_started(parent: int) -> None:
+    """In the window's decoder process, at its start: yield the CPU to the window (nice +10), and
+    end when the window's process is gone (one killed outright stops no one)."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def decode_picture(

@@ -29,8 +29,9 @@ import atexit
 import logging
 import multiprocessing
 import os
+import sys
 import threading
-import time
+import types
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +40,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from ddim_studio.operations.pictures import decoder_started
+
 __all__ = ["Loader", "stop_decoder", "warm_decoder"]
 
 logger = logging.getLogger("ddim_studio.workers")
@@ -46,30 +49,26 @@ _decoder: Executor | None = None
 _decoder_lock = threading.Lock()
 
 
-def _decoder_started(parent: int) -> None:
-    """In the decoder process: yield the CPU to the window (nice +10), and end with the window."""
-    if hasattr(os, "nice"):
-        os.nice(10)
-
-    def watch() -> None:  # a window killed outright leaves no one to stop this process
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def _decoder_pool() -> Executor:
     global _decoder
     with _decoder_lock:
         if _decoder is None:
             atexit.register(stop_decoder)  # also run by the window's quick exit (ui.process_exit)
-            _decoder = ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_decoder_started,
+                initializer=decoder_started,  # torch-free: the process imports no torch, no Qt
                 initargs=(os.getpid(),),
             )
+            # A spawned process imports the parent's __main__ (a script without a main guard would
+            # run again there), so the one decoder process starts now with a blank __main__.
+            main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                pool.submit(os.getpid)
+            finally:
+                sys.modules["__main__"] = main
+            _decoder = pool
         return _decoder
 
 
@@ -104,7 +103,7 @@ def run_isolated(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 def warm_decoder() -> None:
     """Start the decoder process now, so that the first picture does not wait for it."""
     try:
-        _decoder_pool().submit(os.getpid)
+        _decoder_pool()
     except (OSError, RuntimeError) as exc:  # no processes here: pictures decode in the thread
         logger.warning("the picture decoder process could not start (%s)", exc)
 
