@@ -1,7 +1,7 @@
 """The files a person opens or keeps: latents, pictures, the output folder, written atomically.
 
 The window reaches the core's file formats through here (``ui/`` may import from ``core/`` only
-the types, constants and pure helpers listed in ``ddim_studio.ui.core_imports``); the command
+the types, constants and pure helpers listed in ``ddim_studio.layers``); the command
 line uses the same functions. Every reader raises the core's typed error (``LatentLoadError``,
 ``ImageLoadError``, ``StoreError``) whose ``message`` says what is wrong in one line.
 """

@@ -59,8 +59,8 @@ def _core_imports(path: Path) -> list[tuple[str, str, int]]:
 
 
 def test_the_window_takes_from_the_core_only_the_allowlisted_types_constants_and_pure_helpers() -> None:
-    """ui/ imports core/ only for what ``ui/core_imports.py`` lists; the rest goes through operations/."""
-    from ddim_studio.ui.core_imports import allowed
+    """ui/ imports core/ only for what ``ddim_studio/layers.py`` lists; the rest goes through operations/."""
+    from ddim_studio.layers import allowed
 
     offenders = [
         f"{path.relative_to(PACKAGE)}:{line}: from {module} import {name}"
@@ -75,7 +75,7 @@ def test_the_allowlist_names_only_what_exists_and_is_used() -> None:
     """Every allowlisted name is real, and used by the window (a stale entry would widen the door)."""
     import importlib
 
-    from ddim_studio.ui.core_imports import ALLOWED
+    from ddim_studio.layers import ALLOWED
 
     used = {(m, n) for p in (PACKAGE / "ui").rglob("*.py") for m, n, _line in _core_imports(p)}
     for module, names in ALLOWED.items():
@@ -86,7 +86,7 @@ def test_the_allowlist_names_only_what_exists_and_is_used() -> None:
 
 
 def test_the_allowlist_check_catches_a_forbidden_import(tmp_path: Path) -> None:
-    from ddim_studio.ui.core_imports import allowed
+    from ddim_studio.layers import allowed
 
     bad = tmp_path / "bad.py"
     bad.write_text("from ddim_studio.core.latents import load_latent\nimport ddim_studio.core.sampling\n")

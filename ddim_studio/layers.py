@@ -1,4 +1,4 @@
-"""What the window (``ui/``) may import from ``core/`` directly: types, constants and pure helpers.
+"""The layers: what the window (``ui/``) may import from ``core/`` directly — types, constants, pure helpers.
 
 Everything else — running a model, reading and writing files, editing, costs — goes through
 ``operations/`` (what a person asks for, shared with the command line) or ``workers/`` (the
