@@ -11,16 +11,10 @@ registry lookup), so the window may call it on the GUI thread.
 
 from __future__ import annotations
 
-#: core module → the names ``ui/`` may import from it, each with why it is allowed.
+#: core module → the names ``ui/`` may import from it, each with why it is allowed (``*``: every name
+#: of a module that holds constants only).
 ALLOWED: dict[str, dict[str, str]] = {
-    "ddim_studio.core.names": {
-        "APP": "constant",
-        "DEFAULT_SAMPLER": "constant",
-        "DTYPE_NAMES": "constant",
-        "LATENT_SUFFIX": "constant",
-        "PARAMS_VERSION": "constant",
-        "SPACINGS": "constant",
-    },
+    "ddim_studio.core.names": {"*": "constants only: every name in it"},
     "ddim_studio.core.store": {
         "SavedItem": "type: a picture of the gallery",
         "StoreError": "type: the store's error, shown in words",
@@ -60,4 +54,5 @@ ALLOWED: dict[str, dict[str, str]] = {
 
 def allowed(module: str, name: str) -> bool:
     """Whether ``ui/`` may write ``from <module> import <name>``."""
-    return name in ALLOWED.get(module, {})
+    names = ALLOWED.get(module, {})
+    return name in names or "*" in names

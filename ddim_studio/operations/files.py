@@ -9,9 +9,9 @@ line uses the same functions. Every reader raises the core's typed error (``Late
 from __future__ import annotations
 
 from ddim_studio.core.atomic import atomic_write
-from ddim_studio.core.imaging import ImageLoadError, load_image
+from ddim_studio.core.imaging import ImageLoadError, load_image, load_mask_image
 from ddim_studio.core.latents import LatentLoadError, load_latent, save_latent
-from ddim_studio.core.store import OutputStore, StoreError, default_output_dir
+from ddim_studio.core.store import OutputStore, StoreError, beside, default_output_dir
 
 __all__ = [
     "ImageLoadError",
@@ -19,8 +19,10 @@ __all__ = [
     "OutputStore",
     "StoreError",
     "atomic_write",
+    "beside",
     "default_output_dir",
     "load_image",
     "load_latent",
+    "load_mask_image",
     "save_latent",
 ]

@@ -19,7 +19,7 @@ from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
 from ddim_studio.operations.edit import EditOutput, check_edit, edit_cost, edit_files, edit_params, fit_mask
-from ddim_studio.operations.files import load_image
+from ddim_studio.operations.files import load_image, load_mask_image
 from ddim_studio.operations.pictures import OpenedPicture, fit_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
@@ -169,7 +169,7 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Open a picture first, then its mask.")
             return False
         try:
-            mask = self._fitted_mask(load_image(path).image)
+            mask = self._fitted_mask(load_mask_image(path).image)
         except ImageLoadError as exc:
             self.services.notifier.error(exc.message)
             return False
@@ -336,7 +336,7 @@ class EditController(PictureSource, QObject):
             source = load_image(source_path).image
             self.set_source(source, str(params.get("source", source_path.name)))
             if mask_path is not None and params.get("mask", True):
-                self.view.canvas.set_mask(self._fitted_mask(load_image(mask_path).image))
+                self.view.canvas.set_mask(self._fitted_mask(load_mask_image(mask_path).image))
         except (ImageLoadError, ValueError) as exc:
             self.services.notifier.error(getattr(exc, "message", str(exc)))
             return False
