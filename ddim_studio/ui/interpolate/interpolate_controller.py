@@ -13,19 +13,19 @@ from PIL import Image
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
-from ddim_studio.core.imaging import pil_to_tensor, tensor_to_uint8
+from ddim_studio.core.imaging import tensor_to_uint8
 from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
 from ddim_studio.operations.files import load_latent
-from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, one_latent, saved_latent
+from ddim_studio.operations.interpolation import ENCODED, one_latent
 from ddim_studio.operations.params import build_params
-from ddim_studio.operations.pictures import OpenedPicture, decode_picture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.interpolate.slot_pictures import SLOTS, SlotPictures
 from ddim_studio.ui.interpolate.slot_widget import NO_SEED
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
@@ -34,11 +34,8 @@ from ddim_studio.ui.visuals import latent_image
 from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
 
-SLOTS = ("A", "B")
-SLOT_SIDE = 256  # the display copy of a picture opened into a slot (the slot shows the fitted one)
 
-
-class InterpolateController(QObject):
+class InterpolateController(SlotPictures, QObject):
     """Wires the Interpolate view to slot sources, encode and interpolate jobs, exports and the gallery."""
 
     def __init__(
@@ -177,50 +174,8 @@ class InterpolateController(QObject):
         if path.suffix.lower() == LATENT_SUFFIX:
             self.services.loader.cancel(f"slot {name}")
             return self._fill_from_latent(name, path)
-        height, width = self.services.model.size()
-
-        def failed(message: str) -> None:
-            self.services.notifier.error(message)
-            content = self.slots[name]
-            if content is not None and content.model != self.model_name():  # a refill for a new model
-                self.set_slot(name, None)
-            else:
-                self.set_slot(name, content)
-
-        self.view.slot(name).show_content(None, f"opening {path.name}…")
-        self.services.loader.submit(
-            decode_picture,
-            lambda opened: self._fill_from_picture(name, path, opened),
-            failed,
-            key=f"slot {name}",
-            args=(path, (width, height), False, SLOT_SIDE),
-            isolated=True,
-        )
+        self.open_slot_picture(name, path)
         return True
-
-    def _fill_from_picture(self, name: str, path: Path, opened: OpenedPicture) -> None:
-        for warning in opened.warnings:
-            self.services.notifier.warning(f"{path.name}: {warning}")
-        content = SlotContent(
-            "image",
-            path.name,
-            opened.fitted_pixels,
-            image=pil_to_tensor(opened.fitted)[0],
-            params={"source": path.name},
-            how=ENCODED,
-            path=path,
-        )
-        info = self.services.model.info
-        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None  # a small file
-        if own is not None:
-            content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
-            if own[1].get("kind") == "sample" and "seed" in own[1]:
-                content.label = f"seed {own[1]['seed']} · {path.name}"
-        self.set_slot(name, content)
-
-    def opening(self) -> list[str]:
-        """The slots whose picture is still being opened."""
-        return [n for n in SLOTS if self.services.loader.busy(f"slot {n}")]
 
     def fill_from_drop(self, name: str, paths: list[Path]) -> bool:
         """Files dropped on slot ``name``: the first fills it, a second fills the other slot."""
