@@ -22,10 +22,15 @@ ALLOWED: dict[str, dict[str, str]] = {
         "MASK_SUFFIX": "constant",
         "SOURCE_SUFFIX": "constant",
     },
-    "ddim_studio.core.models.protocol": {"ModelInfo": "type: facts about the loaded model"},
+    "ddim_studio.core.models.protocol": {
+        "ModelInfo": "type: facts about the loaded model",
+        "ModelLoadError": "type: a model that cannot be opened, shown in words",
+    },
+    "ddim_studio.core.restore": {"Upscale": "pure helper: the upscale operator (a preview of A†y)"},
     "ddim_studio.core.latents": {"LatentLoadError": "type: a latent file's error"},
     "ddim_studio.core.imaging": {
         "ImageLoadError": "type: a picture's error",
+        "fit_to_model": "pure helper: centre-crop and resize a picture already in memory",
         "pil_to_tensor": "pure helper: pixels → tensor",
         "tensor_to_pil": "pure helper: tensor → pixels",
         "tensor_to_uint8": "pure helper: tensor → pixels",
