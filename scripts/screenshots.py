@@ -47,7 +47,14 @@ async def wait_for(predicate, what: str, timeout: float = TIMEOUT_S) -> None:  #
 async def idle(window) -> None:  # type: ignore[no-untyped-def]
     """Wait until no job runs and no UI coroutine is pending, then let the window repaint."""
     await asyncio.sleep(0.1)
-    await wait_for(lambda: not window.services.runner.is_busy and running_tasks() == 0, "the jobs")
+    await wait_for(
+        lambda: (
+            not window.services.runner.is_busy
+            and not window.services.loader.busy()  # pictures being opened off the GUI thread
+            and running_tasks() == 0
+        ),
+        "the jobs",
+    )
     await asyncio.sleep(0.3)
 
 
@@ -101,6 +108,7 @@ async def shoot_encode(window, out: Path, photo: Path, steps: int) -> None:  # t
     window.encode_view.steps.set_value(steps)
     window.encode_view.refine.setValue(4)  # the refined inversion; its latent health shows beside
     window.encode.load_path(photo)
+    await idle(window)  # the picture is decoded off the GUI thread
     window.encode.encode()
     await idle(window)
     window.encode_view.var_count.setValue(6)
@@ -118,6 +126,7 @@ async def shoot_interpolate(window, out: Path, steps: int) -> None:  # type: ign
     if len(sample_items) >= 4:
         ctrl.fill_from_item(sample_items[-1], "A")
         ctrl.fill_from_item(sample_items[-4], "B")
+        await idle(window)
         window.gallery_view.select_row(window.gallery_model.row_of(sample_items[-1].png))
     else:
         ctrl.fill_from_seed("A", 2024)

@@ -26,10 +26,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 try:  # LittleCMS is optional in Pillow builds.
@@ -46,6 +45,9 @@ from ddim_studio.core.image_formats import (
 )
 from ddim_studio.core.limits import MAX_IMAGE_FILE_BYTES, check_regular_file
 from ddim_studio.core.saved_params import utf8_text, validate_params
+
+if TYPE_CHECKING:  # torch loads only with the functions that need it (a picture decoder process has no torch)
+    import torch
 
 PARAMS_KEY = "ddim_studio"
 """Name of the PNG iTXt chunk holding the generation parameters as JSON."""
@@ -374,6 +376,8 @@ def fit_to_model(img: Image.Image, size: int | tuple[int, int]) -> Image.Image:
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """An image as a ``(1, 3, H, W)`` float32 tensor in [−1, 1] (0 → −1, 255 → 1)."""
+    import torch
+
     rgb = img if img.mode == "RGB" else img.convert("RGB")
     array = np.array(rgb, dtype=np.uint8, copy=True)
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).to(torch.float32)
@@ -386,6 +390,8 @@ def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
     Values are clamped to [−1, 1] and rounded; NaN becomes mid-grey. One-channel tensors are
     repeated to grey RGB. Used for previews, so it stays in torch/numpy.
     """
+    import torch
+
     if x.ndim == 3:
         x = x.unsqueeze(0)
     if x.ndim != 4 or x.shape[1] not in (1, 3):

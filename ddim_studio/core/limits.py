@@ -19,9 +19,10 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads with the functions that need it (a picture decoder process has none)
+    import torch
 
 from ddim_studio.core.names import MAX_HARMONIZE  # noqa: F401 - the edit bound, re-exported here
 
@@ -98,13 +99,15 @@ def check_regular_file(
 
 
 def _dtype_size(dtype: torch.dtype | str) -> int:
+    import torch
+
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     assert isinstance(dtype, torch.dtype)
     return torch.empty((), dtype=dtype).element_size()
 
 
-def estimate_batch_bytes(model_or_shape: Any, batch: int, dtype: torch.dtype | str = torch.float32) -> int:
+def estimate_batch_bytes(model_or_shape: Any, batch: int, dtype: torch.dtype | str = "float32") -> int:
     """Memory one sampling/inversion step needs for a batch, in bytes (an upper estimate).
 
     Args:
@@ -120,14 +123,14 @@ def estimate_batch_bytes(model_or_shape: Any, batch: int, dtype: torch.dtype | s
 
 
 def largest_batch(
-    model_or_shape: Any, dtype: torch.dtype | str = torch.float32, limit: int = MAX_BATCH_BYTES
+    model_or_shape: Any, dtype: torch.dtype | str = "float32", limit: int = MAX_BATCH_BYTES
 ) -> int:
     """The largest batch whose estimate stays within ``limit`` (0 when even one picture does not)."""
     return limit // max(1, estimate_batch_bytes(model_or_shape, 1, dtype))
 
 
 def check_batch_memory(
-    model_or_shape: Any, batch: int, dtype: torch.dtype | str = torch.float32, limit: int = MAX_BATCH_BYTES
+    model_or_shape: Any, batch: int, dtype: torch.dtype | str = "float32", limit: int = MAX_BATCH_BYTES
 ) -> int:
     """Refuse a batch whose estimate exceeds ``limit``, naming the figure and a batch size that fits.
 
@@ -172,6 +175,8 @@ def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
     Raises:
         NonFiniteError: ``x`` holds NaN or ±Inf (the message counts them).
     """
+    import torch
+
     if x.is_floating_point() or x.is_complex():
         bad = ~torch.isfinite(x)
         count = int(bad.sum())

@@ -15,7 +15,7 @@ and reconstruction error is :func:`reconstruction_error` (clamped to [−1, 1], 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 #: Public name → the module that defines it. Imported on first use, so that the torch-free parts
 #: (``operations.params``) can be read before torch is (the window draws itself first).
@@ -44,7 +44,49 @@ _EXPORTS = {
     "sample_seeds": "sample",
     "save_picture": "saving",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [  # the names of _EXPORTS (tests/operations/test_layers.py checks that they agree)
+    "EditOutput",
+    "EncodeOutput",
+    "Endpoint",
+    "InterpolateOutput",
+    "Run",
+    "SampleOutput",
+    "Stage",
+    "build_params",
+    "check_output_folder",
+    "decode_latents",
+    "edit_images",
+    "encode_images",
+    "interpolate",
+    "is_studio",
+    "latent_reproduces",
+    "make_output_folder",
+    "psnr_from_mse",
+    "reconstruction_error",
+    "resolve_endpoint",
+    "run_to_end",
+    "sample_seeds",
+    "save_picture",
+    "saved_latent",
+]
+
+if TYPE_CHECKING:  # what mypy and editors see: the same names, typed (at run time they load lazily)
+    from ddim_studio.operations.edit import EditOutput, edit_images
+    from ddim_studio.operations.encode import EncodeOutput, encode_images
+    from ddim_studio.operations.interpolation import (
+        Endpoint,
+        InterpolateOutput,
+        interpolate,
+        latent_reproduces,
+        resolve_endpoint,
+        saved_latent,
+    )
+    from ddim_studio.operations.metrics import psnr_from_mse, reconstruction_error
+    from ddim_studio.operations.outputs import check_output_folder, make_output_folder
+    from ddim_studio.operations.params import build_params, is_studio
+    from ddim_studio.operations.run import Run, Stage, run_to_end
+    from ddim_studio.operations.sample import SampleOutput, decode_latents, sample_seeds
+    from ddim_studio.operations.saving import save_picture
 
 
 def __getattr__(name: str) -> Any:

@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ddim_studio.core.editing import steps_run
+from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.durations import clock, format_duration
 
 __all__ = [
     "CallRate", "CostModel", "RunClock", "measure_calls", "Defaults", "clock",
     "format_duration", "estimate_label", "measure_call", "sample_calls",
-    "encode_calls", "interpolate_calls", "suggested_defaults", "is_large", "is_slow", "batches",
+    "encode_calls", "interpolate_calls", "edit_calls", "suggested_defaults", "is_large", "is_slow",
+    "batches",
 ]  # fmt: skip
 
 #: Above this estimate the window warns before a run (seconds).
@@ -65,6 +68,15 @@ def encode_calls(steps: int) -> int:
 def interpolate_calls(frames: int, batch_size: int, steps: int, *, images: int = 0) -> int:
     """Model calls of an interpolation: S to encode the picture ends (if any), S per batch of frames."""
     return (1 if images else 0) * int(steps) + sample_calls(frames, batch_size, steps)
+
+
+def edit_calls(
+    steps: int, strength: float, *, harmonize: int = 0, refine: int = 0, invert: bool = False
+) -> int:
+    """Model calls to edit one picture: n = ⌈strength·S⌉ decode steps, (1 + R) calls each, plus
+    the inversion to t₀ (n calls, up to (2 + K)·n refined) when the edit starts by inverting."""
+    decode = steps_run(int(steps), float(strength))
+    return decode * (1 + max(0, int(harmonize))) + (inversion_calls(decode, int(refine)) if invert else 0)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from ddim_studio.core import editing
+from ddim_studio.core.editing import edit_cost  # noqa: F401 - the window's cost line reads it here
 from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import MAX_HARMONIZE, check_finite
 from ddim_studio.core.masks import check_feather, composite, feathered

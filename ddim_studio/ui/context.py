@@ -9,6 +9,7 @@ from ddim_studio.ui.model_controller import ModelController
 from ddim_studio.ui.notify import Notifier
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.workers.async_api import AsyncRunner
+from ddim_studio.workers.loader import Loader
 from ddim_studio.workers.runner import JobRunner
 
 
@@ -23,6 +24,7 @@ class Services:
         notifier: where messages for the person go.
         library: the output folder behind the gallery.
         model: the current model and its loading.
+        loader: the small thread that decodes pictures off the GUI thread (newest per key wins).
     """
 
     runner: JobRunner
@@ -31,3 +33,4 @@ class Services:
     notifier: Notifier
     library: Library
     model: ModelController
+    loader: Loader

@@ -37,13 +37,7 @@ from ddim_studio.ui.window_actions import WindowActions
 
 if TYPE_CHECKING:
     from ddim_studio.ui.context import Services
-    from ddim_studio.ui.encode.encode_controller import EncodeController
-    from ddim_studio.ui.encode.encode_view import EncodeView
     from ddim_studio.ui.gallery.gallery_controller import GalleryController
-    from ddim_studio.ui.generate.generate_controller import GenerateController
-    from ddim_studio.ui.generate.generate_view import GenerateView
-    from ddim_studio.ui.interpolate.interpolate_controller import InterpolateController
-    from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
     from ddim_studio.workers.runner import JobRunner
 
 STATUS_MS = 8000
@@ -64,12 +58,8 @@ class MainWindow(WindowActions, QMainWindow):
 
     services: Services
     gallery: GalleryController
-    generate: GenerateController
-    encode: EncodeController
-    interpolate: InterpolateController
-    generate_view: GenerateView
-    encode_view: EncodeView
-    interpolate_view: InterpolateView
+    # Each mode's view and controller are also ``self.<name>_view`` and ``self.<name>`` (set from the
+    # mode registry, not declared here): ``mode_views`` and ``mode_controllers`` hold them by name.
 
     def __init__(
         self,
@@ -190,15 +180,11 @@ class MainWindow(WindowActions, QMainWindow):
         bar.addPermanentWidget(self.model_label)
 
     def _catch_early_runs(self) -> None:
-        """Run buttons pressed before the controllers exist queue the run."""
+        """Run buttons pressed before the controllers exist queue the run (each mode's ``run_signal``)."""
         for spec in self.mode_specs:
-            view = self.mode_views[spec.name]
-            for signal in ("generateRequested", "encodeRequested", "editRequested", "runRequested"):
-                if hasattr(view, signal):
-                    getattr(view, signal).connect(
-                        lambda n=spec.name: None if self.attached else self.queue_run(n)
-                    )
-                    break
+            signal = getattr(self.mode_views[spec.name], spec.run_signal, None) if spec.run_signal else None
+            if signal is not None:
+                signal.connect(lambda n=spec.name: None if self.attached else self.queue_run(n))
 
     def _mode_label(self, name: str) -> str:
         spec = next((m for m in self.mode_specs if m.name == name), None)

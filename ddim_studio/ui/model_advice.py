@@ -6,7 +6,9 @@
   the pace and overhead of the last run of the same kind and batch: ``operations.cost.CostModel``)
   and shows the estimate next to the Run button of every mode
   ("≈ 14 min on this CPU"), marked as a warning above :data:`~ddim_studio.operations.cost.WARN_SECONDS`;
-- picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened;
+  each mode's ``ModeSpec.plan`` says what its Run costs, under its ``run_button``;
+- picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened, through each
+  mode's ``ModeSpec.suggest``;
 - reports a config's ``clip_sample: true`` in a banner with "Use the model's setting";
 - says "waiting for the current job…" when a model load queues behind a running job, with
   "Cancel the job and load";
@@ -16,8 +18,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QLayout, QWidget
@@ -39,70 +40,12 @@ if TYPE_CHECKING:
     from ddim_studio.ui.main_window import MainWindow
 
 REFRESH_MS = 500
-GENERATE_CHUNK = 8  # the Generate controller's chunk (ui/generate/generate_controller.CHUNK)
-EDIT_CHUNK = 8  # the Edit controller's chunk (ui/edit/edit_controller.CHUNK)
 MIN_PREVIEW = 64
 CLIP_MESSAGE = (
     "This model's config asks for clip_sample: true. Clipping is off: it breaks exact inversion "
     "(Encode, Interpolate). Generate can use it."
 )
 WAIT_MESSAGE = "The model will load when the current job ends (waiting for the current job…)."
-Plan = list[tuple[int, int]]  # (model calls, pictures per call) of each part of a run
-
-
-def chunked(count: int, chunk: int, calls_per_chunk: int) -> Plan:
-    """``count`` pictures in chunks of at most ``chunk`` (full ones, the rest), ``calls_per_chunk`` each."""
-    full, rest = divmod(max(0, int(count)), max(1, int(chunk)))
-    parts = [(full * calls_per_chunk, chunk)] if full else []
-    return parts + ([(calls_per_chunk, rest)] if rest else [])
-
-
-def _generate_plan(window: MainWindow) -> Plan | None:
-    p = window.generate_view.params()
-    return chunked(p.batch, GENERATE_CHUNK, p.steps)
-
-
-def _encode_plan(window: MainWindow) -> Plan | None:
-    from ddim_studio.core.inversion import inversion_calls  # torch: only once a model is there
-
-    view = window.encode_view
-    steps, refine = view.steps.value(), view.refine.value()
-    return [(inversion_calls(steps, refine) + steps, 1)]  # invert (refined: up to K more a step), decode
-
-
-def _interpolate_plan(window: MainWindow) -> Plan | None:
-    view = window.interpolate_view
-    steps, frames = view.steps.value(), view.frames.value()
-    batch = max(1, int(window.services.settings.get("defaults/interpolate_batch")))
-    slots = getattr(getattr(window, "interpolate", None), "slots", {})
-    pictures = sum(1 for c in slots.values() if c is not None and not getattr(c, "ready", True))
-    encode = [(steps, pictures)] if pictures else []  # the picture ends, encoded together
-    return encode + chunked(frames, batch, steps)
-
-
-def _edit_plan(window: MainWindow) -> Plan | None:
-    from ddim_studio.core.editing import steps_run  # torch: only once a model is there to estimate
-    from ddim_studio.core.inversion import inversion_calls
-
-    view = getattr(window, "edit_view", None)
-    if view is None:
-        return None
-    steps, count = view.steps.value(), view.count.value()
-    harmonize = view.harmonize.value() if view.harmonize.isEnabled() else 0
-    decode = steps_run(steps, view.strength.value() / 100)
-    invert = inversion_calls(decode, view.refine.value()) if view.start.currentText() == "invert" else 0
-    return chunked(count, EDIT_CHUNK, decode * (1 + harmonize) + invert)  # each chunk inverts its copies
-
-
-#: mode name → the kind of job its Run starts (estimates are refined by runs of the same kind only)
-JOB_KINDS = {"generate": "sample", "encode": "encode", "interpolate": "interpolate", "edit": "edit"}
-#: mode name → (the Run button's attribute on the view, the plan of the run it starts)
-PLANS: dict[str, tuple[str, Callable[[Any], Plan | None]]] = {
-    "generate": ("generate_button", _generate_plan),
-    "encode": ("encode_button", _encode_plan),
-    "interpolate": ("run_button", _interpolate_plan),
-    "edit": ("edit_button", _edit_plan),
-}
 
 
 def _find_layout(layout: QLayout, widget: QWidget) -> QLayout | None:
@@ -151,16 +94,16 @@ class ModelAdvisor(QObject):
         self._clocks: dict[int, tuple[str, RunClock, float]] = {}  # job id → (kind, its pace, start)
         self.labels: dict[str, QLabel] = {}
         self.waiting = False
-        for name, (button, _plan) in PLANS.items():
-            view = window.mode_views.get(name)
-            anchor = getattr(view, button, None) if view is not None else None
-            if isinstance(anchor, QWidget):
+        for spec in window.mode_specs:
+            view = window.mode_views.get(spec.name)
+            anchor = getattr(view, spec.run_button, None) if view is not None and spec.run_button else None
+            if spec.plan is not None and isinstance(anchor, QWidget):
                 label = QLabel("")
                 label.setProperty("role", "caption")
                 label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
                 label.setWordWrap(True)
                 if place_after(anchor, label):
-                    self.labels[name] = label
+                    self.labels[spec.name] = label
         s.model.ready.connect(self._on_ready)
         s.model.loading.connect(lambda _source: QTimer.singleShot(0, self._check_wait))
         s.runner.started.connect(self._on_started)
@@ -201,13 +144,12 @@ class ModelAdvisor(QObject):
 
     def estimate(self, mode: str) -> float | None:
         """Seconds the Run of ``mode`` would take now; None when unknown."""
-        entry = PLANS.get(mode)
-        if entry is None or self.costs is None:
+        spec = next((m for m in self.window.mode_specs if m.name == mode), None)
+        controller = self.window.mode_controllers.get(mode)
+        if spec is None or spec.plan is None or controller is None or self.costs is None:
             return None
-        plan = entry[1](self.window)
-        if plan is None:
-            return None
-        return self.costs.plan_seconds(plan, JOB_KINDS.get(mode))
+        plan = spec.plan(controller)
+        return None if plan is None else self.costs.plan_seconds(plan, spec.job_kind or spec.name)
 
     def refresh(self) -> None:
         """Update the estimates next to Run and the preview size for the visible mode."""
@@ -248,7 +190,10 @@ class ModelAdvisor(QObject):
 
     def use_model_clip(self) -> None:
         """Turn on clipping as the model's config asks (Generate's "Clip x₀")."""
-        self.window.generate_view.clip.setChecked(True)
+        generate = self.window.mode_views.get("generate")
+        if generate is None or not hasattr(generate, "clip"):
+            return
+        generate.clip.setChecked(True)
         self.window.services.notifier.info("Clip x₀ is on, as the model's config asks.")
 
     def _apply_defaults(self, info: ModelInfo) -> None:
@@ -256,10 +201,10 @@ class ModelAdvisor(QObject):
             return
         d = suggested_defaults(info.num_parameters, info.sample_shape, self._device())
         w = self.window
-        w.generate_view.steps.set_value(d.steps)
-        w.generate_view.batch.setValue(min(w.generate_view.batch.value(), d.batch))
-        w.encode_view.steps.set_value(d.steps)
-        w.interpolate_view.steps.set_value(d.steps)
+        for spec in w.mode_specs:
+            controller = w.mode_controllers.get(spec.name)
+            if spec.suggest is not None and controller is not None:
+                spec.suggest(controller, d.steps, d.batch)
         where = "the CPU" if self._device() == "cpu" else "the GPU"
         w.services.notifier.info(
             f"{info.name} is a large model on {where}: Steps set to {d.steps}, batch to at most {d.batch}."

@@ -1,9 +1,11 @@
 """The mode registry: every mode of the window (Generate, Encode, Interpolate…) as one entry.
 
 The window builds its views, the mode rail, the View menu's entries and shortcuts, the Export menu,
-Ctrl+Enter / Esc / Ctrl+S and the help table from this list; nothing else numbers the modes. To add
-a mode, write one package (``ui/<name>/`` with a view and a controller) and one
-:func:`register_mode` line at the bottom of this file.
+Ctrl+Enter / Esc / Ctrl+S, the help table, the cost estimate next to each Run button, the defaults
+for a large model and the requests that cross modes from this list; nothing else names the modes.
+To add a mode, write one package (``ui/<name>/`` with a view and a controller) and one
+:func:`register_mode` line at the bottom of this file (the built-in ones are in
+:mod:`ddim_studio.ui.builtin_modes`, imported at the end).
 
 A view factory runs when the window is laid out (Qt only: no torch import); a controller factory
 runs when the window attaches its services (it may import torch). The window keeps them as
@@ -14,12 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from ddim_studio.ui.main_window import MainWindow
+
+
+#: What a Run would cost: (model calls, pictures per call) of each part of it; the window times each
+#: part with the model's measured pace for that batch size (``operations.cost.CostModel``).
+Plan = list[tuple[int, int]]
+
+
+def chunked(count: int, chunk: int, calls_per_chunk: int) -> Plan:
+    """``count`` pictures in chunks of at most ``chunk`` (full ones, the rest), ``calls_per_chunk`` each."""
+    full, rest = divmod(max(0, int(count)), max(1, int(chunk)))
+    parts = [(full * calls_per_chunk, chunk)] if full else []
+    return parts + ([(calls_per_chunk, rest)] if rest else [])
 
 
 class ModeController(Protocol):
@@ -53,6 +67,17 @@ class ModeSpec:
         controller: builds its controller for the attached window.
         exports: ``(kind, menu text)`` pairs of the mode's File ▸ Export menu; empty for none.
         export_menu: that menu's title (default ``Export <label>``).
+        run_signal: the view's signal that asks for a run (a press before the window is attached
+            is queued until the model is loaded); empty for none.
+        run_button: the view's Run button attribute; the cost estimate is shown under it.
+        plan: ``plan(controller) -> Plan | None``: the parts (model calls, pictures per call) that
+            a Run would make now, from the mode's own controller (None: unknown, no estimate shown).
+        job_kind: the kind of job its Run starts (``workers/jobs.py``); estimates are refined by
+            runs of the same kind only. Defaults to the mode's name.
+        routes: ``routes(window, controller)``: connects the requests that reach this mode from
+            elsewhere (gallery ▸ Reuse…, another mode's "Send to…"); other modes may be absent.
+        suggest: ``suggest(controller, steps, batch)``: apply the defaults suggested for a large
+            model (steps S, pictures per batch at most).
     """
 
     name: str
@@ -65,6 +90,12 @@ class ModeSpec:
     controller: Callable[[MainWindow, QWidget], ModeController]
     exports: tuple[tuple[str, str], ...] = ()
     export_menu: str = ""
+    run_signal: str = ""
+    run_button: str = ""
+    plan: Callable[[Any], Plan | None] | None = None
+    job_kind: str = ""
+    routes: Callable[[MainWindow, Any], None] | None = None
+    suggest: Callable[[Any, int, int], None] | None = None
 
 
 _MODES: list[ModeSpec] = []
@@ -95,121 +126,5 @@ def mode_names() -> list[str]:
     return [m.name for m in _MODES]
 
 
-# ---- built-in modes: a view factory, a controller factory and one registration each ----------------
-def _generate_view() -> QWidget:
-    from ddim_studio.ui.generate.generate_view import GenerateView
-
-    return GenerateView()
-
-
-def _generate_controller(window: MainWindow, view: QWidget) -> ModeController:
-    from ddim_studio.ui.generate.generate_controller import GenerateController
-
-    return GenerateController(view, window.services, window)  # type: ignore[arg-type]
-
-
-def _encode_view() -> QWidget:
-    from ddim_studio.ui.encode.encode_view import EncodeView
-
-    return EncodeView()
-
-
-def _encode_controller(window: MainWindow, view: QWidget) -> ModeController:
-    from ddim_studio.ui.encode.encode_controller import EncodeController
-
-    selection = window.gallery.selected
-    return EncodeController(view, window.services, gallery_selection=selection, parent=window)  # type: ignore[arg-type]
-
-
-def _interpolate_view() -> QWidget:
-    from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
-
-    return InterpolateView()
-
-
-def _interpolate_controller(window: MainWindow, view: QWidget) -> ModeController:
-    from ddim_studio.ui.interpolate.interpolate_controller import InterpolateController
-
-    return InterpolateController(
-        view, window.services, gallery_selection=window.gallery.selected, parent=window
-    )  # type: ignore[arg-type]
-
-
-def _edit_view() -> QWidget:
-    from ddim_studio.ui.edit.edit_view import EditView
-
-    return EditView()
-
-
-def _edit_controller(window: MainWindow, view: QWidget) -> ModeController:
-    from ddim_studio.ui.edit.edit_controller import EditController, generate_result
-
-    controller = EditController(
-        view,  # type: ignore[arg-type]
-        window.services,
-        gallery_selection=window.gallery.selected,
-        generate_result=lambda: generate_result(window.mode_controllers.get("generate")),
-        parent=window,
-    )
-    window.gallery.editItem.connect(lambda item: (window.set_mode("edit"), controller.load_item(item)))
-    window.gallery.reuseEdit.connect(
-        lambda item, params: (window.set_mode("edit"), controller.restore(item, params))
-    )
-    generate_view = window.mode_views.get("generate")
-    if generate_view is not None and hasattr(generate_view, "editRequested"):
-        generate_view.editRequested.connect(
-            lambda: controller.from_generate() and window.set_mode("edit")  # type: ignore[func-returns-value]
-        )
-    return controller
-
-
-register_mode(
-    ModeSpec(
-        name="generate",
-        label="Generate",
-        icon="generate",
-        tooltip="Sample new images from seeds (Ctrl+1)",
-        shortcut="Ctrl+1",
-        run_label="Generate",
-        view=_generate_view,
-        controller=_generate_controller,
-    )
-)
-register_mode(
-    ModeSpec(
-        name="encode",
-        label="Encode",
-        icon="encode",
-        tooltip="Invert an image to its latent x_T and back (Ctrl+2)",
-        shortcut="Ctrl+2",
-        run_label="Encode",
-        view=_encode_view,
-        controller=_encode_controller,
-    )
-)
-register_mode(
-    ModeSpec(
-        name="interpolate",
-        label="Interpolate",
-        icon="interpolate",
-        tooltip="Morph between two latents (Ctrl+3)",
-        shortcut="Ctrl+3",
-        run_label="Run",
-        view=_interpolate_view,
-        controller=_interpolate_controller,
-        exports=(("gif", "Animated GIF…"), ("strip", "PNG Strip…"), ("frames", "Individual Frames…")),
-        export_menu="Export Interpolation",
-    )
-)
-register_mode(
-    ModeSpec(
-        name="edit",
-        label="Edit",
-        icon="edit",
-        tooltip="Paint on a picture or mask a region and let the model re-imagine it (Ctrl+4)",
-        shortcut="Ctrl+4",
-        run_label="Edit",
-        view=_edit_view,
-        controller=_edit_controller,
-    )
-)
+# The built-in modes register themselves (Generate, Encode, Interpolate, Edit, in rail order).
+from ddim_studio.ui import builtin_modes  # noqa: E402, F401

@@ -143,7 +143,7 @@ class AppSettings(QObject):
     @staticmethod
     def default_output_dir() -> Path:
         """The store's default folder (``$DDIM_STUDIO_OUTPUT_DIR`` or the user data folder)."""
-        from ddim_studio.core.store import default_output_dir  # the store imports torch: load on use
+        from ddim_studio.operations.files import default_output_dir  # the store imports torch: load on use
 
         return default_output_dir()
 

@@ -55,7 +55,7 @@ class JobTracker(QObject):
         busyChanged(bool): whether one of its jobs runs or waits.
     """
 
-    step = Signal(object)
+    step = Signal(StepEvent)
     busyChanged = Signal(bool)  # noqa: N815
 
     def __init__(self, jobs: AsyncRunner, parent: QObject | None = None) -> None:

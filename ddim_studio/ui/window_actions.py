@@ -204,7 +204,8 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
 
 def copy_item(parent: QWidget, png: Path, latent: Path | None, target: Path) -> Path | None:
     """Copy ``png`` (and ``latent`` beside the copy) to ``target`` without overwriting; None on failure."""
-    from ddim_studio.core.store import LATENT_SUFFIX, StoreError, atomic_write
+    from ddim_studio.core.store import LATENT_SUFFIX, StoreError
+    from ddim_studio.operations.files import atomic_write
 
     window: MainWindow = parent  # type: ignore[assignment]
 

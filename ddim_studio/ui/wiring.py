@@ -1,4 +1,4 @@
-"""Connecting the window's views to the engine: services, controllers and cross-mode routes.
+"""Connecting the window's views to the engine: services, controllers, and each mode's routes.
 
 Everything here imports torch (through the workers and the core), so the main window imports this
 module only after it is drawn (:meth:`MainWindow.attach`).
@@ -18,18 +18,26 @@ from ddim_studio.ui.notify import Notifier
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.ui.widgets.controls import ProgressRow
 from ddim_studio.workers.async_api import AsyncRunner
+from ddim_studio.workers.loader import Loader, warm_decoder
 from ddim_studio.workers.runner import JobRunner
+from ddim_studio.workers.warnings_relay import WarningRelay
 
 if TYPE_CHECKING:
     from ddim_studio.ui.main_window import MainWindow
 
 
 def make_services(settings: AppSettings, parent: QObject, runner: JobRunner | None = None) -> Services:
-    """Create the runner, its async façade, the library and the model controller."""
+    """Create the runner, its async façade, the picture loader, the library and the model controller.
+
+    Warnings raised in the worker or loader thread (torch, diffusers, Pillow) become notices.
+    """
     notifier = Notifier(parent)
+    relay = WarningRelay(parent)
+    relay.warned.connect(lambda text: notifier.warning(f"Note from the background work: {text}"))
     runner = runner or JobRunner(parent, preview_fps=float(settings.get("preview_fps")))
     library = Library(settings.output_dir(), notifier, parent)
     model = ModelController(runner, settings, notifier, parent)
+    warm_decoder()  # the picture decoder process starts now, not with the first picture
     return Services(
         runner=runner,
         jobs=AsyncRunner(runner),
@@ -37,6 +45,7 @@ def make_services(settings: AppSettings, parent: QObject, runner: JobRunner | No
         notifier=notifier,
         library=library,
         model=model,
+        loader=Loader(parent),
     )
 
 
@@ -56,17 +65,11 @@ def attach(window: MainWindow, runner: JobRunner | None, model_source: str | Non
 
 
 def route(w: MainWindow) -> None:
-    """Requests that cross modes, and what the window shows about the engine."""
+    """Each mode's requests from elsewhere (its ``ModeSpec.routes``), and what the window shows."""
     s = w.services
-    w.gallery.reuseParams.connect(lambda params: (w.generate.apply_params(params), w.set_mode("generate")))
-    w.gallery.reuseSeed.connect(lambda seed: (w.generate.apply_seed(seed), w.set_mode("generate")))
-    w.gallery.encodeItem.connect(lambda item: (w.set_mode("encode"), w.encode.load_item(item)))
-    w.gallery.interpolateItem.connect(
-        lambda item, slot: (w.set_mode("interpolate"), w.interpolate.fill_from_item(item, slot))
-    )
-    w.encode.sendToInterpolate.connect(
-        lambda content, slot: (w.interpolate.set_slot(slot, content), w.set_mode("interpolate"))
-    )
+    for spec in w.mode_specs:
+        if spec.routes is not None:
+            spec.routes(w, w.mode_controllers[spec.name])
     s.notifier.message.connect(w.show_message)
     s.model.loading.connect(lambda _src: w.update_model_label())
     s.model.ready.connect(lambda _info: w.update_model_label())

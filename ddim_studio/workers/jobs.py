@@ -41,12 +41,16 @@ Progress
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
 
 from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.core.names import DEFAULT_SAMPLER
+
+if TYPE_CHECKING:
+    from ddim_studio.operations.edit import EditOutput
 
 PHASES = ("sample", "encode", "decode", "edit")
 ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
@@ -275,3 +279,9 @@ class StepEvent:
     job_done: int = 0
     job_total: int = 0
     elapsed_s: float = 0.0
+
+
+#: What ``JobRunner.finished(int, object)`` carries, by job: Sample → :class:`SampleResult`, Encode →
+#: :class:`EncodeResult`, Interpolate → :class:`InterpolateResult`, Edit → ``operations.EditOutput``,
+#: LoadModel → :class:`LoadModelResult` (Qt signals cannot name a union, so the signal says ``object``).
+JobResult = Union[SampleResult, EncodeResult, InterpolateResult, "EditOutput", LoadModelResult]  # noqa: UP007

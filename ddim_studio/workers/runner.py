@@ -16,10 +16,12 @@ Public API (call every method from the thread the runner lives in, the GUI threa
         threads of the worker, from the next job on
     runner.replace_debounce_ms (default 150): quiet time before the last job of a replace burst starts
 
-Signals, all delivered on the GUI thread (queued connections from the worker):
-``started(int job_id, str kind)``, ``step(object StepEvent)``, ``finished(int job_id, object result)``,
+Signals, all delivered on the GUI thread (queued connections from the worker), typed where Qt lets a
+signal name a Python type (it carries it as ``PyObject``; a union must stay ``object``):
+``started(int job_id, str kind)``, ``step(StepEvent)``, ``finished(int job_id, object result)`` with
+result a ``jobs.JobResult`` (the job's result type, see :mod:`.jobs`),
 ``failed(int job_id, str message, str kind)`` with kind in oom/numerical/model/input/error,
-``cancelled(int job_id)``, ``model_changed(object ModelInfo)``, ``busy_changed(bool)``.
+``cancelled(int job_id)``, ``model_changed(ModelInfo)``, ``busy_changed(bool)``.
 
 Guarantees:
 
@@ -72,7 +74,7 @@ class _Task:
 @dataclass(frozen=True)
 class _Outcome:
     status: str  # "finished", "failed" or "cancelled"
-    result: object = None
+    result: object = None  # a jobs.JobResult when finished
     message: str = ""
     kind: str = ""
 
@@ -80,8 +82,8 @@ class _Outcome:
 class _Worker(QObject):
     """Lives in the runner's thread; runs one task per ``run`` call and reports its outcome."""
 
-    step_ready = Signal(object)
-    done = Signal(int, object)
+    step_ready = Signal(StepEvent)
+    done = Signal(int, object)  # (job id, _Outcome)
 
     def __init__(self, slot: ModelSlot, settings: PreviewSettings) -> None:
         super().__init__()
@@ -135,13 +137,13 @@ class JobRunner(QObject):
     """Queues jobs and runs them one at a time in a worker thread; see the module docstring."""
 
     started = Signal(int, str)
-    step = Signal(object)
-    finished = Signal(int, object)
+    step = Signal(StepEvent)
+    finished = Signal(int, object)  # (job id, JobResult)
     failed = Signal(int, str, str)
     cancelled = Signal(int)
-    model_changed = Signal(object)
+    model_changed = Signal(ModelInfo)
     busy_changed = Signal(bool)
-    _dispatch = Signal(object)
+    _dispatch = Signal(object)  # a _Task, to the worker thread
 
     def __init__(self, parent: QObject | None = None, *, preview_fps: float = 20.0) -> None:
         super().__init__(parent)

@@ -119,10 +119,32 @@ def window(qtbot, aloop, settings):  # type: ignore[no-untyped-def]
 
 
 def wait_idle(qtbot, window, timeout: int = WAIT_MS) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no job runs and every UI coroutine has ended."""
+    """Wait until no job runs, no picture is being opened and every UI coroutine has ended."""
     from ddim_studio.ui.tasks import running_tasks
 
-    qtbot.waitUntil(lambda: not window.services.runner.is_busy and running_tasks() == 0, timeout=timeout)
+    qtbot.waitUntil(
+        lambda: (
+            not window.services.runner.is_busy and not window.services.loader.busy() and running_tasks() == 0
+        ),
+        timeout=timeout,
+    )
+
+
+def wait_loaded(qtbot, window, timeout: int = WAIT_MS) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the pictures being opened (off the GUI thread) have arrived."""
+    qtbot.waitUntil(lambda: not window.services.loader.busy(), timeout=timeout)
+
+
+def settle_loads(window, limit_ms: int = WAIT_MS) -> None:  # type: ignore[no-untyped-def]
+    """Process events until the pictures being opened off the GUI thread have arrived (a hang guard
+    for helpers without a qtbot; what arrived is checked by the test)."""
+    from PySide6.QtTest import QTest
+
+    loader = getattr(getattr(window, "services", None), "loader", None)
+    waited = 0
+    while loader is not None and loader.busy() and waited < limit_ms:
+        QTest.qWait(5)
+        waited += 5
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 
 from ddim_studio.core.imaging import read_params
 from ddim_studio.operations.edit import edit_files
-from tests.ui.conftest import WAIT_MS, open_window, wait_idle
+from tests.ui.conftest import WAIT_MS, open_window, settle_loads, wait_idle
 from tests.ui.test_encode import drop_files
 
 
@@ -27,6 +27,7 @@ def window(qtbot, aloop, settings, monkeypatch):  # type: ignore[no-untyped-def]
 
 def _load(window, picture: Path) -> None:  # type: ignore[no-untyped-def]
     assert window.edit.load_path(picture)
+    settle_loads(window)  # decoded off the GUI thread
 
 
 def test_paint_eraser_mask_and_undo_redo(window, picture) -> None:  # type: ignore[no-untyped-def]
@@ -186,6 +187,7 @@ def test_drop_on_canvas_and_the_gallery_edit_button(qtbot, window, picture, tmp_
     window.gallery_view.select_row(window.gallery.model.row_of(item.png))
     qtbot.mouseClick(window.gallery_view.edit_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentWidget() is view
+    wait_idle(qtbot, window)
     assert np.array_equal(view.canvas.painted, other) and "yellow.png" in view.source_label.text()
 
 

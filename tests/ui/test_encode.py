@@ -16,7 +16,7 @@ from ddim_studio.core.imaging import read_params
 from ddim_studio.core.latents import load_latent
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.ui import dialogs
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import settle_loads, wait_idle, wait_loaded
 
 
 def drag_enter(widget: QWidget, mime: QMimeData) -> QDragEnterEvent:
@@ -46,6 +46,7 @@ def drop_files(widget: QWidget, *paths: Path) -> bool:
         pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(widget, drop)
+    settle_loads(widget.window())  # pictures are decoded off the GUI thread
     return drop.isAccepted()
 
 
@@ -147,6 +148,7 @@ def test_save_latent_send_to_interpolate_and_variations(
     qtbot, window, picture, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     window.encode.load_path(picture)
+    wait_loaded(qtbot, window)
     window.encode_view.steps.spin.setValue(4)
     window.encode.encode()
     wait_idle(qtbot, window)
@@ -176,6 +178,7 @@ def test_save_latent_send_to_interpolate_and_variations(
 def test_add_reconstruction_to_gallery(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
     window.set_mode(1)
     window.encode.load_path(picture)
+    wait_loaded(qtbot, window)
     window.encode_view.steps.spin.setValue(3)
     window.encode.encode()
     wait_idle(qtbot, window)
@@ -188,6 +191,7 @@ def test_add_reconstruction_to_gallery(qtbot, window, picture) -> None:  # type:
 
 def test_a_latent_file_has_no_original_to_compare(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
     window.encode.load_path(picture)
+    wait_loaded(qtbot, window)
     window.encode_view.steps.spin.setValue(3)
     window.encode.encode()
     wait_idle(qtbot, window)
@@ -195,6 +199,7 @@ def test_a_latent_file_has_no_original_to_compare(qtbot, window, picture, tmp_pa
     _x_T, params = load_latent(saved)
     assert params["model"] == "tiny_model"  # the latent says which model made it
     assert window.encode.load_path(saved)
+    wait_loaded(qtbot, window)
     wait_idle(qtbot, window)
     view = window.encode_view
     assert window.encode.reconstruction is not None and window.encode.mse is None
@@ -205,6 +210,7 @@ def test_a_latent_file_has_no_original_to_compare(qtbot, window, picture, tmp_pa
 
 def test_a_new_image_clears_the_previous_variations(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
     window.encode.load_path(picture)
+    wait_loaded(qtbot, window)
     window.encode_view.steps.spin.setValue(2)
     window.encode.encode()
     wait_idle(qtbot, window)
@@ -215,4 +221,5 @@ def test_a_new_image_clears_the_previous_variations(qtbot, window, picture, tmp_
     other = tmp_path / "other.png"
     Image.new("RGB", (40, 40), (10, 200, 30)).save(other)
     window.encode.load_path(other)
+    wait_loaded(qtbot, window)
     assert window.encode_view.variations.count() == 0

@@ -112,6 +112,7 @@ def test_gallery_items_fill_slots(qtbot, window) -> None:  # type: ignore[no-unt
     window.gallery_view.select_row(1)
     window.gallery_view.interpolateRequested.emit(window.gallery.selected(), "A")
     assert window.mode() == 2
+    wait_idle(qtbot, window)  # the picture is opened off the GUI thread
     slot = window.interpolate.slots["A"]
     expected, _ = initial_noise([20], (3, 32, 32))
     assert slot.ready and torch.equal(slot.latent, expected[0])
@@ -151,6 +152,7 @@ def _last_frame(qtbot, window, item, *, steps: int):  # type: ignore[no-untyped-
     view.slot_a.seed.setValue(5)
     view.slot_a.seed_button.click()
     window.gallery_view.interpolateRequested.emit(item, "B")
+    wait_idle(qtbot, window)
     view.frames.setValue(2)
     view.steps.spin.setValue(steps)
     window.interpolate.run()

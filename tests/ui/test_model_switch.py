@@ -14,7 +14,7 @@ import torch
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.window_actions import HUB_ID_CHARS
 from ddim_studio.workers.faults import window_words
-from tests.ui.conftest import SCHEDULER, WAIT_MS, wait_idle
+from tests.ui.conftest import SCHEDULER, WAIT_MS, wait_idle, wait_loaded
 
 DEVELOPER_WORDS = re.compile(
     r"(?<![\w-])--[a-z]|\b[a-z_]+\.[a-z_]+\(\)|\b(?!Error\b)[A-Z]\w*Error\b|__name__"
@@ -43,8 +43,10 @@ def _small_model(folder: Path) -> Path:
 def test_slots_are_filled_again_for_a_new_model(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ctrl, view = window.interpolate, window.interpolate_view
     assert ctrl.fill_from_seed("A", 4) and ctrl.fill_from_path("B", picture)
+    wait_loaded(qtbot, window)
     window.services.model.load(str(_small_model(tmp_path / "small16")))
     qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=WAIT_MS)
+    wait_loaded(qtbot, window)  # slot B's picture is read again off the GUI thread
     a, b = ctrl.slots["A"], ctrl.slots["B"]
     assert tuple(a.latent.shape) == (3, 16, 16) and tuple(b.image.shape) == (3, 16, 16)
     view.frames.setValue(3)

@@ -13,7 +13,7 @@ from ddim_studio.core.latents import save_latent
 from ddim_studio.core.schedule import make_timesteps
 from ddim_studio.ui.encode.encode_view import HEALTH_WORDS
 from ddim_studio.workers.jobs import EncodeJob
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import wait_idle, wait_loaded
 
 ETA_NOTE = "DPM-Solver++ is deterministic: η applies to DDIM only"
 
@@ -49,6 +49,7 @@ def test_refine_sets_the_job_and_its_cost_and_the_health_shows(qtbot, window, pi
     assert view.refine_cost.text() == "up to 30 model calls"  # 6 steps × (2 + 3)
     assert view.refine.maximum() == 10
     assert ctrl.load_path(picture)
+    wait_loaded(qtbot, window)
     jobs = spy_jobs(ctrl, monkeypatch)
     qtbot.mouseClick(view.encode_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
@@ -69,6 +70,7 @@ def test_a_latent_file_far_from_noise_gets_a_warning(qtbot, window, tmp_path: Pa
     half = 0.5 * torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))
     path = save_latent(tmp_path / "half.safetensors", half, {"steps": 3, "spacing": "uniform"})
     assert window.encode.load_path(path)
+    wait_loaded(qtbot, window)
     wait_idle(qtbot, window)
     assert view.health_values["std"].text() == "0.50"
     assert view.health_verdict.text() == HEALTH_WORDS["far"]
@@ -78,6 +80,7 @@ def test_a_latent_file_far_from_noise_gets_a_warning(qtbot, window, tmp_path: Pa
     # a true noise latent reads as noise, without the warning
     noise = torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(1))
     assert window.encode.load_path(save_latent(tmp_path / "noise.safetensors", noise, {"steps": 3}))
+    wait_loaded(qtbot, window)
     wait_idle(qtbot, window)
     assert view.health_verdict.text() == HEALTH_WORDS["gaussian"] and not view.health_warning.isVisible()
 
@@ -189,6 +192,7 @@ def test_encode_decodes_with_the_chosen_sampler_and_restores_a_pictures_own(
     assert view.spacing.currentText() == "trailing"
     jobs = spy_jobs(ctrl, monkeypatch)
     assert ctrl.load_path(picture)
+    wait_loaded(qtbot, window)
     ctrl.encode()
     wait_idle(qtbot, window)
     assert jobs[-1].sampler == "dpmpp-2m" and ctrl.params["sampler"] == "dpmpp-2m"
@@ -196,6 +200,7 @@ def test_encode_decodes_with_the_chosen_sampler_and_restores_a_pictures_own(
     assert item is not None
     choose(view.sampler, "ddim")
     assert ctrl.load_path(item.png)  # a studio picture: restored with its own sampler and spacing
+    wait_loaded(qtbot, window)
     wait_idle(qtbot, window)
     assert jobs[-1].sampler == "dpmpp-2m" and jobs[-1].spacing == "trailing"
     assert view.sampler.name() == "dpmpp-2m"

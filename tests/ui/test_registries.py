@@ -73,6 +73,7 @@ def test_steps_offset_and_alpha_convention_reach_generate_and_model_info(
 class _ThrowawayController:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.pictures = 3  # its own state: what a Run would make
 
     def run(self) -> None:
         self.calls.append("run")
@@ -88,14 +89,38 @@ class _ThrowawayController:
         self.calls.append(f"export {kind}")
 
 
-def test_a_registered_mode_gets_rail_menus_shortcuts_and_the_window_keys(qtbot, aloop, settings) -> None:  # type: ignore[no-untyped-def]
-    from PySide6.QtWidgets import QLabel
+def _throwaway_view():  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Signal
+    from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
+    class View(QWidget):
+        throwRequested = Signal()  # noqa: N815
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.throw_button = QPushButton("Throw")
+            QVBoxLayout(self).addWidget(self.throw_button)
+            self.throw_button.clicked.connect(self.throwRequested)
+
+    return View()
+
+
+def test_a_registered_mode_gets_rail_menus_shortcuts_estimate_routes_and_keys(qtbot, aloop, settings) -> None:  # type: ignore[no-untyped-def]
+    """One register_mode call, nothing else: rail, View menu, shortcut table, File ▸ Export,
+    Ctrl+Enter / Esc / Ctrl+S, the cost estimate under its Run button (from its own controller),
+    large-model defaults and the requests routed to it all come from its ModeSpec."""
+    import dataclasses
+
+    from ddim_studio.operations.cost import CostModel
     from ddim_studio.ui.menus import shortcut_rows
     from ddim_studio.ui.modes import ModeSpec, mode_names, register_mode, unregister_mode
     from tests.ui.conftest import open_window
 
     controller = _ThrowawayController()
+
+    def routes(window, c) -> None:  # type: ignore[no-untyped-def]
+        window.gallery.reuseSeed.connect(lambda seed: c.calls.append(f"seed {seed}"))
+
     register_mode(
         ModeSpec(
             name="throwaway",
@@ -104,15 +129,19 @@ def test_a_registered_mode_gets_rail_menus_shortcuts_and_the_window_keys(qtbot, 
             tooltip="A test mode",
             shortcut="Ctrl+9",
             run_label="Throw",
-            view=lambda: QLabel("throwaway view"),
+            view=_throwaway_view,
             controller=lambda window, view: controller,
             exports=(("png", "As PNG…"),),
+            run_signal="throwRequested",
+            run_button="throw_button",
+            plan=lambda c: [(10 * c.pictures, 1)],
+            routes=routes,
+            suggest=lambda c, steps, batch: c.calls.append(f"suggest {steps} {batch}"),
         )
     )
     try:
         assert mode_names()[-1] == "throwaway"
-        window = open_window(qtbot, settings, wait_model=False)
-        qtbot.waitUntil(lambda: window.attached, timeout=WAIT_MS)
+        window = open_window(qtbot, settings, wait_model=True)
         assert window.rail.buttons[-1].text() == "Throwaway"
         view_action = window.menus.modes[-1]
         assert view_action.text() == "Throwaway" and view_action.shortcut().toString() == "Ctrl+9"
@@ -129,11 +158,39 @@ def test_a_registered_mode_gets_rail_menus_shortcuts_and_the_window_keys(qtbot, 
         assert window.mode_name() == "throwaway"
         assert controller.calls == ["run", "cancel", "save", "export png"]
         assert ("Ctrl+9", "Switch to Throwaway") in shortcut_rows(window.mode_specs)
+        assert "Throw in the current mode" in shortcut_rows(window.mode_specs)[0][1]
+        # the estimate: 30 calls of one picture at 0.5 s, shown under its Run button; 3 → 4 pictures
+        advisor = window.advisor
+        advisor.costs = CostModel("cpu", {1: 0.5})
+        assert advisor.estimate("throwaway") == 15.0
+        controller.pictures = 4
+        advisor.refresh()
+        assert advisor.estimate("throwaway") == 20.0 and "20 s" in advisor.labels["throwaway"].text()
+        layout, button = window.throwaway_view.layout(), window.throwaway_view.throw_button
+        assert layout.indexOf(advisor.labels["throwaway"]) == layout.indexOf(button) + 1
+        controller.calls.clear()
+        window.gallery.reuseSeed.emit(7)  # its own route (Generate's route also takes the seed)
+        big = dataclasses.replace(window.services.model.info, num_parameters=500_000_000)
+        advisor._apply_defaults(big)
+        assert controller.calls[0] == "seed 7" and controller.calls[1].startswith("suggest ")
         wait_idle(qtbot, window)
         window.close()
     finally:
         unregister_mode("throwaway")
     assert "throwaway" not in mode_names()
+
+
+def test_a_run_pressed_before_the_window_is_attached_is_queued_by_the_modes_run_signal(
+    qtbot, aloop, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.ui.main_window import MainWindow
+
+    window = MainWindow(settings=settings, load_model=False, defer_attach=True)
+    qtbot.addWidget(window)
+    for spec in window.mode_specs:
+        getattr(window.mode_views[spec.name], spec.run_signal).emit()
+        assert window._queued == spec.name
+    window.close()
 
 
 def test_a_registered_sampler_appears_in_every_mode_and_the_samplers_view(qtbot, window) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from ddim_studio.core.imaging import read_params
 from ddim_studio.core.masks import feather_mask
 from ddim_studio.operations.restore import RestoreOutput
-from tests.ui.conftest import open_window, wait_idle
+from tests.ui.conftest import open_window, wait_idle, wait_loaded
 
 
 @pytest.fixture
@@ -45,6 +45,7 @@ def test_upscale_streams_saves_and_reuse_params_restores(qtbot, window, tmp_path
     view, edit = window.edit_view, window.edit
     small = _scene(tmp_path, 8)
     assert edit.load_path(small)
+    wait_loaded(qtbot, window)  # decoded off the GUI thread
     view.task_panel.set_choice("upscale", 4)
     assert view.edit_button.text() == "Restore" and not view.strength.isEnabled()
     view.steps.set_value(6)
@@ -78,6 +79,7 @@ def test_upscale_streams_saves_and_reuse_params_restores(qtbot, window, tmp_path
 def test_colourise_and_a_feathered_fill(qtbot, window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     view, edit = window.edit_view, window.edit
     assert edit.load_path(_scene(tmp_path, 32, grey=True))
+    wait_loaded(qtbot, window)  # decoded off the GUI thread
     view.task_panel.set_choice("colorize")
     view.steps.set_value(6)
     _run(qtbot, window)
@@ -86,6 +88,7 @@ def test_colourise_and_a_feathered_fill(qtbot, window, tmp_path) -> None:  # typ
     assert np.abs(out.mean(axis=2) - grey).max() <= 1.0 and out.std(axis=2).mean() > 3  # coloured
     # fill: no mask yet is refused in words; a soft brush and a feather give a soft mask
     assert edit.load_path(_scene(tmp_path, 32))
+    wait_loaded(qtbot, window)  # decoded off the GUI thread
     view.task_panel.set_choice("inpaint")
     _run(qtbot, window)
     assert view.progress.label.text().startswith("Paint the region to fill with the Mask tool first.")

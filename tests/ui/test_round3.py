@@ -261,12 +261,13 @@ def test_paper_views_use_the_seeds_the_grid_shows_after_a_cancel(qtbot, window) 
 def test_edit_forgets_the_last_results_when_a_new_source_comes(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
 
-    from tests.ui.conftest import wait_idle
+    from tests.ui.conftest import wait_idle, wait_loaded
 
     window.set_mode("edit")
     view, edit = window.edit_view, window.edit
     intro = view.summary.text()
     assert edit.load_path(picture)
+    wait_loaded(qtbot, window)  # pictures open off the GUI thread
     view.steps.set_value(4)
     edit.run()
     wait_idle(qtbot, window)
@@ -274,12 +275,13 @@ def test_edit_forgets_the_last_results_when_a_new_source_comes(qtbot, window, pi
     other = tmp_path / "other.png"
     Image.new("RGB", (40, 40), (200, 30, 90)).save(other)
     assert edit.load_path(other)
+    wait_loaded(qtbot, window)  # pictures open off the GUI thread
     assert view.results.count() == 0 and view.summary.text() == intro and view.compare_caption.text() == ""
     assert edit.result is None
 
 
 def test_interpolate_shows_no_stale_frames_and_says_it_is_encoding(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
-    from tests.ui.conftest import wait_idle
+    from tests.ui.conftest import wait_idle, wait_loaded
 
     window.set_mode("interpolate")
     view, interp = window.interpolate_view, window.interpolate
@@ -294,6 +296,7 @@ def test_interpolate_shows_no_stale_frames_and_says_it_is_encoding(qtbot, window
     seen: list[str] = []
     interp.tracker.step.connect(lambda _e: seen.append(view.large.placeholder()))
     assert interp.fill_from_path("A", picture)
+    wait_loaded(qtbot, window)  # pictures open off the GUI thread
     view.steps.set_value(400)
     interp.run()
     qtbot.waitUntil(lambda: bool(seen), timeout=60_000)
@@ -319,13 +322,14 @@ def test_the_refine_advice_follows_the_numbers() -> None:
 
 
 def test_encode_shows_the_refine_advice_of_its_numbers(qtbot, window, picture) -> None:  # type: ignore[no-untyped-def]
-    from tests.ui.conftest import wait_idle
+    from tests.ui.conftest import wait_idle, wait_loaded
 
     window.set_mode("encode")
     view, encode = window.encode_view, window.encode
     texts = []
     for refine in (0, 2):
         assert encode.load_path(picture)
+        wait_loaded(qtbot, window)  # pictures open off the GUI thread
         view.steps.set_value(5)
         view.refine.setValue(refine)
         encode.run()
@@ -359,11 +363,13 @@ def test_encode_at_1024_by_640_keeps_the_latent_health_rows_whole(qtbot, window)
 def test_a_model_of_another_size_keeps_the_edit_mask_and_undo(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
+    from tests.ui.conftest import wait_loaded
     from tests.ui.test_model_switch import _small_model
 
     window.set_mode("generate")  # the user is elsewhere when the model changes
     edit, canvas = window.edit, window.edit_view.canvas
     assert edit.load_path(picture)
+    wait_loaded(qtbot, window)  # pictures open off the GUI thread
     mask = np.zeros((32, 32), np.uint8)
     mask[:, :16] = 255  # the left half regenerates
     canvas.set_mask(mask)

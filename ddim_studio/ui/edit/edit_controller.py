@@ -14,19 +14,14 @@ from PIL import Image
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QColorDialog
 
-from ddim_studio.core import editing
-from ddim_studio.core.imaging import (
-    ImageLoadError,
-    fit_to_model,
-    load_image,
-    load_mask_image,
-    tensor_to_uint8,
-)
+from ddim_studio.core.imaging import ImageLoadError, fit_to_model, tensor_to_uint8
 from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
-from ddim_studio.operations.edit import EditOutput, check_edit, edit_files, edit_params, fit_mask
+from ddim_studio.operations.edit import EditOutput, check_edit, edit_cost, edit_files, edit_params, fit_mask
+from ddim_studio.operations.files import load_image, load_mask_image
+from ddim_studio.operations.pictures import OpenedPicture, fit_picture
 from ddim_studio.operations.restore import RestoreOutput
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
@@ -59,6 +54,8 @@ def generate_result(generate: object) -> np.ndarray | None:
 class EditController(PictureSource, QObject):
     """Wires the Edit view to picture loading, edit jobs, the gallery and Reuse params."""
 
+    loader_key = "edit"
+
     def __init__(
         self,
         view: EditView,
@@ -74,7 +71,7 @@ class EditController(PictureSource, QObject):
         self.generate_result = generate_result or (lambda: None)
         self.tracker = JobTracker(services.jobs, self)
         self.source_name = ""
-        self.original: Image.Image | None = None  # the picture as loaded, before fitting
+        self.opened: OpenedPicture | None = None  # the picture as opened (to fit it again)
         self.result: EditOutput | None = None
         self.result_painted: np.ndarray | None = None
         self._intro = view.summary.text()  # the header before any run (shown again for a new source)
@@ -109,7 +106,7 @@ class EditController(PictureSource, QObject):
             steps_offset=self.services.model.steps_offset(),
         )
         try:
-            cost = editing.edit_cost(
+            cost = edit_cost(
                 SimpleNamespace(schedule=schedule),  # type: ignore[arg-type]
                 v.steps.value(), v.strength_value(), start=v.start.currentText(),
                 harmonize=v.harmonize.value() if v.canvas.has_mask and v.harmonize.isEnabled() else 0,
@@ -128,16 +125,15 @@ class EditController(PictureSource, QObject):
             self.load_path(path)
 
     def load_path(self, path: Path) -> bool:
-        """Load a picture as the source (cropped and resized to the model); False on failure."""
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
-        for warning in loaded.warnings:
-            self.services.notifier.warning(f"{path.name}: {warning}")
-        self.set_source(loaded.image, path.name)
+        """Load a picture as the source (cropped and resized to the model), decoded off the GUI
+        thread: it shows when it arrives (a failure is reported then). True: it is being opened."""
+        self.open_source(path, self._opened)
         return True
+
+    def _opened(self, opened: OpenedPicture) -> None:
+        for warning in opened.warnings:
+            self.services.notifier.warning(f"{opened.name}: {warning}")
+        self.show_source(opened)
 
     def from_generate(self) -> bool:
         """Edit Generate's selected result; False (with a note) when there is none."""
@@ -148,13 +144,33 @@ class EditController(PictureSource, QObject):
         self.set_source(Image.fromarray(pixels), "Generate's result")
         return True
 
+    @property
+    def original(self) -> Image.Image | None:
+        """The picture as opened, before fitting (None before one is): a picture from Generate or a
+        saved edit itself; a file's display copy (the whole picture up to 1024 px on its long side —
+        the decoded file itself stays in the decoder process)."""
+        if self.opened is None:
+            return None
+        source = self.opened.source
+        return source if isinstance(source, Image.Image) else Image.fromarray(self.opened.display)
+
     def set_source(self, image: Image.Image, name: str, mask: np.ndarray | None = None) -> None:
-        """Fit ``image`` to the model and start painting on it (``mask`` (H, W) uint8 optional)."""
+        """Fit a small ``image`` (Generate's result, a saved edit's source) to the model here and start
+        painting on it (``mask`` (H, W) uint8 optional); files are opened with :meth:`load_path`."""
         height, width = self.services.model.size()
-        self.original, self.source_name = image, name
-        fitted = np.asarray(fit_to_model(image, (width, height)), np.uint8)
+        self.cancel_open()
+        self.show_source(fit_picture(image, (width, height), name, display_side=0), mask)
+
+    def show_source(self, opened: OpenedPicture, mask: np.ndarray | None = None) -> None:
+        """Start painting on a picture fitted to the model."""
+        (full_width, full_height), fitted, (width, height) = (
+            opened.size,
+            opened.fitted_pixels,
+            opened.fitted.size,
+        )
+        self.opened, self.source_name = opened, opened.name
         self.view.canvas.set_source(fitted, mask=mask)
-        self.view.source_label.setText(f"{name} · {image.width}×{image.height} → {width}×{height}")
+        self.view.source_label.setText(f"{opened.name} · {full_width}×{full_height} → {width}×{height}")
         self.view.compare.set_images(to_qimage(fitted), None)
         self.clear_results()
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
@@ -253,6 +269,9 @@ class EditController(PictureSource, QObject):
 
     def edit(self) -> None:
         """Run the edit with the current picture and controls (or say why not)."""
+        if self.opening():
+            self.services.notifier.info("The picture is still opening; press Edit once it shows.")
+            return
         if not self.services.model.is_loaded:
             self.services.model.run_when_ready(self.edit, "Edit")
             return
@@ -410,8 +429,8 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Run an edit first; its results are saved to the gallery.")
 
     def cancel(self) -> bool:
-        """Stop the running edit; True if one was running."""
-        return self.tracker.cancel()
+        """Stop the running edit, or the picture being opened; True if one was."""
+        return self.cancel_open() | self.tracker.cancel()
 
     def export_dialog(self, kind: str) -> None:
         """Edit has no export menu (its results are in the gallery)."""

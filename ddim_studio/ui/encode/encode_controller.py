@@ -12,22 +12,16 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
-from ddim_studio.core.imaging import (
-    ImageLoadError,
-    crop_box,
-    fit_to_model,
-    load_image,
-    pil_to_tensor,
-    read_params,
-    tensor_to_uint8,
-)
-from ddim_studio.core.inversion import inversion_calls
+from ddim_studio.core.imaging import pil_to_tensor, tensor_to_uint8
 from ddim_studio.core.latent_health import latent_health
-from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
+from ddim_studio.operations.cost import inversion_calls
+from ddim_studio.operations.files import load_latent
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
+from ddim_studio.operations.pictures import OpenedPicture
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.encode.encode_view import EncodeView, format_mse
@@ -36,7 +30,7 @@ from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
 from ddim_studio.ui.qt_image import to_qimage
-from ddim_studio.ui.source_loading import PictureSource
+from ddim_studio.ui.source_loading import PictureSource, refit_off_thread
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.visuals import error_map, latent_image
 from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
@@ -53,6 +47,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
     """
 
     sendToInterpolate = Signal(object, str)  # noqa: N815
+    loader_key = "encode"
 
     def __init__(
         self,
@@ -69,7 +64,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
         self.tracker = JobTracker(services.jobs, self)
         self.source_name = ""
         self._last_health: tuple[Any, int, Any] | None = None  # (picture and steps, refine, health)
-        self.source_image: Image.Image | None = None
+        self.opened: OpenedPicture | None = None  # the picture opened (None: a latent file, or nothing)
         self.fitted: Image.Image | None = None
         self.x_T: torch.Tensor | None = None
         self.reconstruction: np.ndarray | None = None
@@ -109,42 +104,43 @@ class EncodeController(LatentActions, PictureSource, QObject):
             self.load_path(path)
 
     def load_path(self, path: Path) -> bool:
-        """Load an image (ready to encode) or a latent / studio PNG (restored); False on failure."""
+        """Load an image (ready to encode) or a latent / studio PNG (restored); False on failure.
+
+        A picture is decoded off the GUI thread: it shows (and a studio PNG is restored) when it
+        arrives; True here means that it is being opened.
+        """
         if path.suffix.lower() == LATENT_SUFFIX:
+            self.cancel_open()
             return self._load_latent_file(path)
-        bad: list[str] = []
-        try:
-            loaded = load_image(path)
-            raw = read_params(path, bad) if path.suffix.lower() == ".png" else None
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
+        self.open_source(path, lambda opened: self._opened(opened, path), with_params=True)
+        return True
+
+    def _opened(self, opened: OpenedPicture, path: Path) -> None:
         params: dict[str, Any] | None = None
-        if raw is not None:
-            params, bad = checked_params(raw, bad)
-        for warning in loaded.warnings:
+        bad = list(opened.bad_fields)
+        if opened.params is not None:
+            params, bad = checked_params(opened.params, bad)
+        for warning in opened.warnings:
             self.services.notifier.warning(f"{path.name}: {warning}")
         if bad:
             self.services.notifier.warning(bad_fields_note(bad, path.name))
-        self._prepare(loaded.image, path.name)
+        self._prepare(opened)
         plan = plan_restore(self.view, path, params, self.services.model)
         if plan.action == "restore":
             self._restore(plan)
         elif plan.action == "encode" and plan.note:
             self.services.notifier.info(plan.note)
-        return True
 
     def encode_image(self, path: Path, *, steps: int | None = None) -> bool:
-        """Load an image and invert it at once, ignoring any studio parameters it carries."""
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
-        self._prepare(loaded.image, path.name)
-        if steps is not None:
-            self.view.steps.set_value(steps)
-        self.encode()
+        """Load an image and invert it once it is decoded, ignoring any studio parameters it carries."""
+
+        def opened(picture: OpenedPicture) -> None:
+            self._prepare(picture)
+            if steps is not None:
+                self.view.steps.set_value(steps)
+            self.encode()
+
+        self.open_source(path, opened)
         return True
 
     def _load_latent_file(self, path: Path) -> bool:
@@ -162,7 +158,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
                 f"{tuple(self.services.model.info.sample_shape) if self.services.model.info else '?'}."
             )
             return False
-        self.source_image, self.fitted, self.source_name = None, None, path.name
+        self.opened, self.fitted, self.source_name = None, None, path.name
         self.view.source_canvas.set_image(to_qimage(latent_image(latent)))
         self.view.source_label.setText(f"{path.name} · latent {tuple(latent.shape)}")
         self.view.original.set_image(None, "no image: a latent file")
@@ -170,18 +166,16 @@ class EncodeController(LatentActions, PictureSource, QObject):
         self._restore(RestorePlan("restore", latent=latent, params=params, source=path.name))
         return True
 
-    def _prepare(self, image: Image.Image, name: str) -> None:
+    def _prepare(self, opened: OpenedPicture) -> None:
         """Show the picture, the crop to the model's size and the fitted input; clear old results."""
-        height, width = self.services.model.size()
-        self.source_image, self.source_name = image, name
-        self.fitted = fit_to_model(image, (width, height))
-        box = crop_box(image.size, (width, height))
-        self.view.source_canvas.set_image(to_qimage(np.asarray(image.convert("RGB"))), crop=box)
+        (full_width, full_height), box, (width, height) = opened.size, opened.box, opened.fitted.size
+        self.opened, self.source_name, self.fitted = opened, opened.name, opened.fitted
+        self.view.source_canvas.set_image(to_qimage(opened.display), crop=opened.display_box)
         crop = f"{box[2] - box[0]}×{box[3] - box[1]}"
         self.view.source_label.setText(
-            f"{name} · {image.width}×{image.height} → crop {crop} → {width}×{height}"
+            f"{opened.name} · {full_width}×{full_height} → crop {crop} → {width}×{height}"
         )
-        self.view.original.set_image(to_qimage(np.asarray(self.fitted)), f"{width}×{height} model input")
+        self.view.original.set_image(to_qimage(opened.fitted_pixels), f"{width}×{height} model input")
         self._clear_results()
         self.view.encode_button.setEnabled(True)
         self.view.progress.finish("Ready — press Encode (Ctrl+Enter)", full=False)
@@ -209,14 +203,17 @@ class EncodeController(LatentActions, PictureSource, QObject):
 
     def _model_ready(self) -> None:
         self.view.sampler.set_rows(registry_rows())
-        if self.source_image is not None and self.fitted is not None:
+        if self.opened is not None and self.fitted is not None:
             height, width = self.services.model.size()
-            if self.fitted.size != (width, height):
-                self._prepare(self.source_image, self.source_name)
+            if self.fitted.size != (width, height):  # fitted again off the GUI thread
+                refit_off_thread(self.services, self.opened, self._prepare, key=self.loader_key)
 
     # ---- encoding -----------------------------------------------------------------------------
     def encode(self) -> None:
         """Invert the loaded picture to x_T and decode it back."""
+        if self.opening():
+            self.services.notifier.info("The picture is still opening; press Encode once it shows.")
+            return
         if self.fitted is None:
             self.services.notifier.info("Drop or open an image first.")
             return
@@ -394,8 +391,8 @@ class EncodeController(LatentActions, PictureSource, QObject):
         self.add_to_gallery()
 
     def cancel(self) -> bool:
-        """Stop the running encode or decode; True if one was running."""
-        return self.tracker.cancel()
+        """Stop the running encode or decode, or the picture being opened; True if one was."""
+        return self.cancel_open() | self.tracker.cancel()
 
     def _on_step(self, event: StepEvent) -> None:
         frames = event.preview_xt if event.phase == "encode" else event.preview

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
-from ddim_studio.core.latents import save_latent
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
+from ddim_studio.operations.files import save_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.qt_image import to_qimage

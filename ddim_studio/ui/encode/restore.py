@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PySide6.QtWidgets import QWidget
 
-from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.names import LATENT_SUFFIX
-from ddim_studio.core.store import beside
+from ddim_studio.operations.files import beside, load_latent
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.params import is_studio
 

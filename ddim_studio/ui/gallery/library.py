@@ -18,7 +18,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
 from ddim_studio.core.names import APP, PARAMS_VERSION
-from ddim_studio.core.store import OutputStore, SavedItem, StoreError
+from ddim_studio.core.store import SavedItem, StoreError
+from ddim_studio.operations.files import OutputStore
 from ddim_studio.ui.notify import Notifier
 
 logger = logging.getLogger("ddim_studio.ui")

@@ -13,17 +13,19 @@ from PIL import Image
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QImage
 
-from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, pil_to_tensor, tensor_to_uint8
-from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.imaging import tensor_to_uint8
+from ddim_studio.core.latents import LatentLoadError
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
-from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, one_latent, saved_latent
+from ddim_studio.operations.files import load_latent
+from ddim_studio.operations.interpolation import ENCODED, one_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.interpolate.interpolate_view import InterpolateView
+from ddim_studio.ui.interpolate.slot_pictures import SLOTS, SlotPictures
 from ddim_studio.ui.interpolate.slot_widget import NO_SEED
 from ddim_studio.ui.qt_image import qimage_to_array, to_qimage
 from ddim_studio.ui.slots import SlotContent
@@ -32,10 +34,8 @@ from ddim_studio.ui.visuals import latent_image
 from ddim_studio.ui.widgets.sampler_choice import SpacingFollower, registry_rows
 from ddim_studio.workers.jobs import EncodeJob, InterpolateJob, InterpolateResult, StepEvent
 
-SLOTS = ("A", "B")
 
-
-class InterpolateController(QObject):
+class InterpolateController(SlotPictures, QObject):
     """Wires the Interpolate view to slot sources, encode and interpolate jobs, exports and the gallery."""
 
     def __init__(
@@ -157,6 +157,7 @@ class InterpolateController(QObject):
         if shape is None:
             self.services.notifier.warning("The model is still loading; pick a seed once it is ready.")
             return False
+        self.services.loader.cancel(f"slot {name}")
         x_T, _noise = initial_noise([int(seed)], shape)
         latent = x_T[0]
         self.set_slot(
@@ -171,30 +172,9 @@ class InterpolateController(QObject):
         """Slot ``name`` ← a latent file, or a picture: a studio picture keeps its saved x_T, used when it
         reproduces the picture with Run's settings (η = 0, same timesteps); otherwise Run encodes it."""
         if path.suffix.lower() == LATENT_SUFFIX:
+            self.services.loader.cancel(f"slot {name}")
             return self._fill_from_latent(name, path)
-        try:
-            loaded = load_image(path)
-        except ImageLoadError as exc:
-            self.services.notifier.error(exc.message)
-            return False
-        height, width = self.services.model.size()
-        fitted = fit_to_model(loaded.image, (width, height))
-        content = SlotContent(
-            "image",
-            path.name,
-            np.asarray(fitted),
-            image=pil_to_tensor(fitted)[0],
-            params={"source": path.name},
-            how=ENCODED,
-            path=path,
-        )
-        info = self.services.model.info
-        own = saved_latent(path, tuple(info.sample_shape)) if info is not None else None
-        if own is not None:
-            content.latent, content.params, content.how = own[0], own[1], SAVED_LATENT
-            if own[1].get("kind") == "sample" and "seed" in own[1]:
-                content.label = f"seed {own[1]['seed']} · {path.name}"
-        self.set_slot(name, content)
+        self.open_slot_picture(name, path)
         return True
 
     def fill_from_drop(self, name: str, paths: list[Path]) -> bool:
@@ -260,6 +240,11 @@ class InterpolateController(QObject):
     # ---- running ------------------------------------------------------------------------------
     def run(self) -> None:
         """Encode image slots, then decode the whole path into the filmstrip."""
+        opening = self.opening()
+        if opening:
+            slots = " and ".join(opening)
+            self.services.notifier.info(f"Slot {slots} is still opening its picture; run once it shows.")
+            return
         missing = [n for n in SLOTS if self.slots[n] is None]
         if missing:
             self.services.notifier.info(
@@ -363,8 +348,12 @@ class InterpolateController(QObject):
         self.view.progress.finish(f"Done · {len(self.frames)} frames · {result.method}")
 
     def cancel(self) -> bool:
-        """Stop encoding or decoding; True if something was running."""
-        return self.tracker.cancel()
+        """Stop encoding or decoding, or the pictures being opened; True if something was running."""
+        opening = self.opening()
+        for name in opening:
+            self.services.loader.cancel(f"slot {name}")
+            self.set_slot(name, self.slots[name])  # what it held before
+        return bool(opening) | self.tracker.cancel()
 
     def _on_step(self, event: StepEvent) -> None:
         if event.phase == "encode" and self._encoding_slot and event.preview_xt.shape[0]:

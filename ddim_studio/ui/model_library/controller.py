@@ -14,10 +14,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from ddim_studio.core import hub_cache
-from ddim_studio.core.model_library import DownloadProgress, PullPlan, inspect_repo, pull
 from ddim_studio.durations import clock, format_duration
 from ddim_studio.operations.cost import device_words, machine_rate
+from ddim_studio.operations.hub import DownloadProgress, PullPlan, hub_cache, inspect_repo, pull
 from ddim_studio.operations.models import LibraryRow, format_bytes, library_rows
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.model_controller import ModelController
@@ -32,8 +31,8 @@ _STEP_COLUMN = COLUMNS.index("Per step here")
 
 def _device_type(device: str) -> str:
     """``cpu``, ``cuda`` or ``mps``: where the models would run (``auto`` resolved as the loader does)."""
-    from ddim_studio.core.models.diffusers_adapter import resolve_device
     from ddim_studio.core.models.protocol import ModelLoadError
+    from ddim_studio.operations.hub import resolve_device
 
     try:
         return resolve_device(device or "auto").type
