@@ -57,14 +57,17 @@ def check_autoencoder_config(config: Mapping[str, Any]) -> None:
     for field in ("block_out_channels", "down_block_types", "up_block_types"):
         value = config.get(field)
         if value is not None and (not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_LEVELS):
-            raise ModelLoadError(f"{OWNER}'s {field} {show(value)} is not a list of 1 to {MAX_LEVELS} entries.")
+            raise ModelLoadError(
+                f"{OWNER}'s {field} {show(value)} is not a list of 1 to {MAX_LEVELS} entries."
+            )
     for channels in config.get("block_out_channels") or ():
         check_int(channels, "block_out_channels entry", 1, MAX_CHANNELS, OWNER)
     groups = config.get("norm_num_groups", 32)
     for channels in config.get("block_out_channels") or (64,):
         if channels % groups:
             raise ModelLoadError(
-                f"{OWNER}'s block_out_channels entry {channels} is not a multiple of norm_num_groups {groups}."
+                f"{OWNER}'s block_out_channels entry {channels} is not a multiple of "
+                f"norm_num_groups {groups}."
             )
 
 

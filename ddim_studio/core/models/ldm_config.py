@@ -109,11 +109,15 @@ def _unet_config(unet: Mapping[str, Any], image_size: int) -> tuple[dict[str, An
     if head == -1:
         heads = _int(unet, "num_heads", 1, 1024, 1)
         if heads != 1 and len({c // heads for c in channels}) > 1:
-            raise ModelLoadError(f"{OWNER} uses num_heads {heads}: heads of different widths per level cannot be converted.")
+            raise ModelLoadError(
+                f"{OWNER} uses num_heads {heads}: heads of different widths per level cannot be converted."
+            )
         head = channels[0] // heads
     head = check_int(head, "num_head_channels", 1, MAX_CHANNELS, OWNER)
     if unet.get("resblock_updown") or unet.get("use_spatial_transformer"):
-        raise ModelLoadError(f"{OWNER} uses resblock_updown or a spatial transformer; only unconditional LDMs open.")
+        raise ModelLoadError(
+            f"{OWNER} uses resblock_updown or a spatial transformer; only unconditional LDMs open."
+        )
     attn = [2**i in rates for i in range(len(mult))]
     config = {
         "_class_name": "UNet2DModel", "sample_size": image_size,
@@ -157,7 +161,9 @@ def _autoencoder_config(first: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         config["num_vq_embeddings"] = _int(params, "n_embed", 1, MAX_CODES)
         config["vq_embed_dim"] = embed
     elif embed != config["latent_channels"]:
-        raise ModelLoadError(f"{OWNER}: a KL autoencoder with embed_dim {embed} ≠ z_channels cannot be converted.")
+        raise ModelLoadError(
+            f"{OWNER}: a KL autoencoder with embed_dim {embed} ≠ z_channels cannot be converted."
+        )
     return config, kind
 
 

@@ -35,7 +35,12 @@ import torch
 
 from ddim_studio.core.models.autoencoder_load import load_autoencoder
 from ddim_studio.core.models.ddim_original import map_original_key
-from ddim_studio.core.models.diffusers_adapter import build_unet, check_placement, load_unet_weights, place_unet
+from ddim_studio.core.models.diffusers_adapter import (
+    build_unet,
+    check_placement,
+    load_unet_weights,
+    place_unet,
+)
 from ddim_studio.core.models.latent import LatentUNet, choose_scale
 from ddim_studio.core.models.ldm_config import LDMConfig, read_ldm_config
 from ddim_studio.core.models.ldm_folder import describe_latent
@@ -72,7 +77,9 @@ def _attention(prefix: str, rest: str, tensor: torch.Tensor, head: int) -> dict[
     if module == "norm":
         return {f"{prefix}.group_norm.{param}": tensor}
     if module == "proj_out":
-        return {f"{prefix}.to_out.0.{param}": tensor.reshape(tensor.shape[0], -1) if tensor.ndim > 1 else tensor}
+        return {
+            f"{prefix}.to_out.0.{param}": tensor.reshape(tensor.shape[0], -1) if tensor.ndim > 1 else tensor
+        }
     if module != "qkv":
         raise KeyError(rest)
     channels = tensor.shape[0] // 3
@@ -175,17 +182,24 @@ def split_state(state: Mapping[str, Any], source: str) -> tuple[dict[str, Any], 
         return unet, ae, ["no EMA weights in the checkpoint: the trained weights are used"]
     if len(found) < len(unet):
         raise ModelLoadError(
-            f"'{source}' has EMA weights for {len(found)} of the UNet's {len(unet)} tensors; the file is damaged."
+            f"'{source}' has EMA weights for {len(found)} of the UNet's {len(unet)} tensors; "
+            "the file is damaged."
         )
     return {k: state[ema_names[k]] for k in unet}, ae, ["the EMA weights are used (model_ema.*)"]
 
 
 def _schedule(state: Mapping[str, Any], cfg: LDMConfig) -> tuple[NoiseSchedule, str]:
-    kwargs = {"prediction_type": cfg.prediction_type, "beta_schedule": "scaled_linear", "set_alpha_to_one": False}
+    kwargs = {
+        "prediction_type": cfg.prediction_type,
+        "beta_schedule": "scaled_linear",
+        "set_alpha_to_one": False,
+    }
     betas = state.get("betas")
     try:
         if isinstance(betas, torch.Tensor) and betas.ndim == 1 and betas.is_floating_point():
-            return NoiseSchedule.from_betas(betas.to(torch.float64), **kwargs), "the schedule is the checkpoint's betas"
+            return NoiseSchedule.from_betas(
+                betas.to(torch.float64), **kwargs
+            ), "the schedule is the checkpoint's betas"
         betas = make_betas("scaled_linear", cfg.linear_start, cfg.linear_end, cfg.timesteps)
         return NoiseSchedule.from_betas(betas, **kwargs), "the schedule is the YAML's linear_start/linear_end"
     except (ScheduleError, ValueError) as exc:
@@ -229,11 +243,16 @@ def load_ldm_checkpoint(
     unet = place_unet(unet, device, dtype)
     schedule, schedule_note = _schedule(state, cfg)
     scale = choose_scale(
-        cfg.kind, config_value=cfg.scale_factor, checkpoint_value=_checkpoint_scale(state), override=latent_scale
+        cfg.kind,
+        config_value=cfg.scale_factor,
+        checkpoint_value=_checkpoint_scale(state),
+        override=latent_scale,
     )
     latent_hw = (cfg.unet["sample_size"], cfg.unet["sample_size"])
     ae_weights = convert_autoencoder(ae_state, len(cfg.autoencoder["block_out_channels"]))
-    ae = load_autoencoder(cfg.autoencoder, ae_weights, source=path.name, scale=scale, latent_hw=latent_hw, device=target)
+    ae = load_autoencoder(
+        cfg.autoencoder, ae_weights, source=path.name, scale=scale, latent_hw=latent_hw, device=target
+    )
     if ae.latent_shape[0] != cfg.unet["in_channels"]:
         raise ModelLoadError(
             f"The UNet samples {cfg.unet['in_channels']} channels but the autoencoder's latents have "
@@ -243,6 +262,7 @@ def load_ldm_checkpoint(
     info = ModelInfo(
         name=path.stem, source=str(path), family="ldm-original", sample_shape=model.sample_shape,
         num_parameters=sum(p.numel() for p in unet.parameters()), prediction_type=schedule.prediction_type,
-        notes=[*notes, schedule_note], num_train_timesteps=schedule.num_train_timesteps, set_alpha_to_one=False,
+        notes=[*notes, schedule_note], num_train_timesteps=schedule.num_train_timesteps,
+        set_alpha_to_one=False,
     )  # fmt: skip
     return model, describe_latent(info, ae)

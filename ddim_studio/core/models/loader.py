@@ -25,10 +25,10 @@ from ddim_studio.core.models.diffusers_adapter import (
     load_diffusers_folder,
     resolve_device,
 )
+from ddim_studio.core.models.hub import download_from_hub, looks_like_hub_id, missing_weights_hint
 from ddim_studio.core.models.ldm_config import is_ldm_config
 from ddim_studio.core.models.ldm_folder import is_ldm_folder, load_ldm_folder
 from ddim_studio.core.models.ldm_original import load_ldm_checkpoint
-from ddim_studio.core.models.hub import download_from_hub, looks_like_hub_id, missing_weights_hint
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.models.safe_load import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
 from ddim_studio.core.names import DTYPE_NAMES
@@ -49,7 +49,9 @@ def _load_from_hub(
 ) -> tuple[DiffusionModel, ModelInfo]:  # fmt: skip
     folder = download_from_hub(repo_id, allow_pickle=allow_pickle)
     if is_ldm_folder(folder):
-        model, info = load_ldm_folder(folder, device=device, dtype=dtype, name=repo_id, latent_scale=latent_scale)
+        model, info = load_ldm_folder(
+            folder, device=device, dtype=dtype, name=repo_id, latent_scale=latent_scale
+        )
         info.source = repo_id
         info.notes.append(f"from the Hugging Face hub, cached in {folder}")
         return model, info
@@ -142,7 +144,12 @@ def load_model(
     if path.is_file():
         config_path = Path(config).expanduser() if config is not None else None
         return _load_file(
-            path, config=config_path, resolution=resolution, device=device, dtype=dtype, latent_scale=latent_scale
+            path,
+            config=config_path,
+            resolution=resolution,
+            device=device,
+            dtype=dtype,
+            latent_scale=latent_scale,
         )
     if isinstance(source, str) and looks_like_hub_id(source):
         return _load_from_hub(

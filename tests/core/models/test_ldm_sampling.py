@@ -35,7 +35,8 @@ def reference_loop(folder: Path, x_T: torch.Tensor, *, quantize: bool = True) ->
 
 
 @pytest.mark.parametrize(
-    ("kind", "prediction"), [("vq", "epsilon"), ("vq", "v_prediction"), ("kl", "epsilon"), ("kl", "v_prediction")]
+    ("kind", "prediction"),
+    [("vq", "epsilon"), ("vq", "v_prediction"), ("kl", "epsilon"), ("kl", "v_prediction")],
 )
 def test_sampling_equals_diffusers_components(tmp_path: Path, kind: str, prediction: str) -> None:
     folder = save_ldm_folder(tmp_path / "ldm", kind, prediction_type=prediction)
@@ -68,7 +69,9 @@ def test_equals_ldm_pipeline_with_its_scale_set(tmp_path: Path) -> None:
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vqvae.config.scaling_factor == 1.0  # the scale set right (issue 6725)
     ours = run_to_end(sample_seeds(model, [11], steps=STEPS, spacing="leading")).images
-    theirs = pipe(generator=torch.Generator().manual_seed(11), num_inference_steps=STEPS, output_type="np").images
+    theirs = pipe(
+        generator=torch.Generator().manual_seed(11), num_inference_steps=STEPS, output_type="np"
+    ).images
     ours01 = (ours / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     assert abs(ours01 - theirs).max() <= 1 / 255
 
