@@ -136,3 +136,60 @@ def test_hostile_autoencoder_configs_fail_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError) as err:
         load_model(folder)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("kind", "prediction"), [("vq", "eps"), ("kl", "v")])
+def test_compvis_checkpoint_samples_as_its_diffusers_twin(tmp_path: Path, kind: str, prediction: str) -> None:
+    from tests.helpers.ldm import tiny_autoencoder, tiny_ldm_unet
+    from tests.helpers.ldm_compvis import write_compvis
+
+    diffusers_prediction = {"eps": "epsilon", "v": "v_prediction"}[prediction]
+    twin = save_ldm_folder(tmp_path / "twin", kind, prediction_type=diffusers_prediction)
+    unet, ae = tiny_ldm_unet(3 if kind == "vq" else 4, 0), tiny_autoencoder(kind, 1)
+    ckpt, yaml_path = write_compvis(tmp_path / "compvis", unet, ae, kind, prediction=prediction)
+    original, info = load_model(ckpt, config=yaml_path)
+    reference, _ = load_model(twin)
+    assert info.family == "ldm-original" and info.space == "latent" and info.autoencoder == kind
+    assert any("EMA" in note for note in info.notes)
+    assert info.latent_scale == 1.0 and info.prediction_type == diffusers_prediction
+    if kind == "kl":
+        assert "checkpoint's scale_factor" in info.latent_scale_reason  # the buffer beat the YAML's 0.5
+    a = run_to_end(sample_seeds(original, [4, 5], steps=STEPS, spacing="leading")).images
+    b = run_to_end(sample_seeds(reference, [4, 5], steps=STEPS, spacing="leading")).images
+    assert (a - b).abs().max() <= 1 / 255 and b.std() > 0.05
+
+
+def test_compvis_checkpoint_hostile(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.helpers.ldm import tiny_autoencoder, tiny_ldm_unet
+    from tests.helpers.ldm_compvis import write_compvis
+
+    ckpt, yaml_path = write_compvis(tmp_path / "c", tiny_ldm_unet(3), tiny_autoencoder("vq"), "vq")
+    good = yaml.safe_load(yaml_path.read_text())
+    unet_params = good["model"]["params"]["unet_config"]["params"]
+    for change, words in (
+        ({"model_channels": 10**9}, "model_channels"),
+        ({"num_res_blocks": 2}, "belong"),
+        ({"channel_mult": [1] * 50}, "channel_mult"),
+    ):
+        bad = yaml.safe_load(yaml_path.read_text())
+        bad["model"]["params"]["unet_config"]["params"] = {**unet_params, **change}
+        yaml_path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ModelLoadError, match=words) as err:
+            load_model(ckpt, config=yaml_path)
+        assert "\n" not in str(err.value)
+    yaml_path.write_text(yaml.safe_dump(good))
+    ckpt.write_bytes(ckpt.read_bytes()[:20000])  # truncated
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ckpt, config=yaml_path)
+    assert "\n" not in str(err.value)
+
+
+def test_compvis_checkpoint_without_its_yaml_says_so(tmp_path: Path) -> None:
+    from tests.helpers.ldm import tiny_autoencoder, tiny_ldm_unet
+    from tests.helpers.ldm_compvis import write_compvis
+
+    ckpt, _ = write_compvis(tmp_path / "c", tiny_ldm_unet(3), tiny_autoencoder("vq"), "vq")
+    with pytest.raises(ModelLoadError, match="latent diffusion .* YAML config"):
+        load_model(ckpt)
