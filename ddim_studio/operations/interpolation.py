@@ -19,12 +19,13 @@ from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, re
 from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.limits import MAX_BATCH_BYTES, check_finite
+from ddim_studio.core.models.latent import to_pictures
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX
-from ddim_studio.operations.encode import invert_phase
+from ddim_studio.operations.encode import invert_phase, model_space
 from ddim_studio.operations.params import is_studio
 from ddim_studio.operations.run import Body, Run, Stage, phase
 from ddim_studio.operations.sample import LATENT_DTYPE, check_batch, sampler_for, span
@@ -142,8 +143,12 @@ def resolve_endpoint(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     model: str | None = None,
+    picture: tuple[int, ...] | None = None,
 ) -> Endpoint:
     """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
+
+    ``picture``: (C, H, W) of the model's pictures when they differ from its samples (a latent
+    diffusion model: ``shape`` is the latent's); pictures are fitted to it.
 
     A gallery picture's saved x_T is used only when it reproduces the picture with the run's
     ``timesteps``, ``clip_sample``, ``sampler`` and ``model`` (see :func:`latent_reproduces`); otherwise the
@@ -168,7 +173,8 @@ def resolve_endpoint(
         or latent_reproduces(own[1], timesteps, clip_sample=clip_sample, sampler=sampler, model=model)
     ):
         return Endpoint(own[0], False, path.stem, SAVED_LATENT)
-    image = fit_to_model(load_image(path).image, (shape[2], shape[1]))
+    size = tuple(picture) if picture is not None else tuple(shape)
+    image = fit_to_model(load_image(path).image, (size[2], size[1]))
     return Endpoint(pil_to_tensor(image)[0], True, path.stem, ENCODED)
 
 
@@ -224,7 +230,7 @@ def _interpolate_body(
     )
     job_total = len(seq) * (len(parts) + (1 if to_encode else 0))
     if to_encode:  # both pictures in one batch; only encoded: the path's ends are decoded with it
-        x_0 = torch.stack([ends[i] for i in to_encode])
+        x_0, _ = model_space(model, torch.stack([ends[i] for i in to_encode]), round_trip=False)
         encoded = yield from invert_phase(
             model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode),
             job_total=job_total, refine=refine,
@@ -240,7 +246,8 @@ def _interpolate_body(
             job_total=job_total,
         )  # fmt: skip
         last = yield from phase(stage, run)
-        images.append(check_finite(last.x_t.to("cpu", torch.float32), span("frames", lo, hi)))
+        pictures = to_pictures(model, last.x_t)  # a latent diffusion model's frames decoded
+        images.append(check_finite(pictures.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)
 
 

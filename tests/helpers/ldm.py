@@ -61,10 +61,11 @@ def _spread(module: torch.nn.Module, seed: int) -> None:
 
 def save_ldm_folder(
     folder: Path, kind: str = "vq", *, prediction_type: str = "epsilon", scaling_factor: float | None = 1.0,
-    pipeline: str = "LDMPipeline", seed: int = 0,
+    pipeline: str = "LDMPipeline", seed: int = 0, ae: VQModel | AutoencoderKL | None = None,
 ) -> Path:  # fmt: skip
     """Write a diffusers LDM pipeline folder; ``scaling_factor=None`` leaves it out of the config."""
-    ae = tiny_autoencoder(kind, seed + 1, 1.0 if scaling_factor is None else scaling_factor)
+    if ae is None:
+        ae = tiny_autoencoder(kind, seed + 1, 1.0 if scaling_factor is None else scaling_factor)
     unet = tiny_ldm_unet(3 if kind == "vq" else 4, seed)
     ae.save_pretrained(folder / "vqvae", safe_serialization=True)
     if scaling_factor is None:
@@ -81,3 +82,33 @@ def save_ldm_folder(
     }  # fmt: skip
     (folder / "model_index.json").write_text(json.dumps(index))
     return folder
+
+
+def train_autoencoder(ae: VQModel | AutoencoderKL, photo: torch.Tensor, steps: int = 60) -> None:
+    """Teach a tiny autoencoder to reconstruct 16 × 16 crops of ``photo`` (1, 3, H, W) for a few seconds,
+    so that its round trip is a meaningful floor; a VQ codebook is then drawn from encoded crops."""
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(ae.parameters(), lr=2e-3)
+    side = photo.shape[-1] - PICTURE
+
+    def crops(n: int) -> torch.Tensor:
+        at = torch.randint(0, side + 1, (n, 2), generator=g)
+        return torch.cat([photo[..., y : y + PICTURE, x : x + PICTURE] for y, x in at.tolist()])
+
+    ae.train()
+    for _ in range(steps):
+        x = crops(8)
+        if isinstance(ae, VQModel):
+            out = ae.decode(ae.encode(x).latents, force_not_quantize=True).sample
+        else:
+            out = ae.decode(ae.encode(x).latent_dist.mean).sample
+        loss = torch.nn.functional.mse_loss(out, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ae.eval()
+    if isinstance(ae, VQModel):
+        with torch.no_grad():
+            z = ae.encode(crops(16)).latents.permute(0, 2, 3, 1).reshape(-1, ae.config.vq_embed_dim)
+            pick = torch.randperm(z.shape[0], generator=g)[: ae.config.num_vq_embeddings]
+            ae.quantize.embedding.weight.copy_(z[pick])

@@ -204,3 +204,32 @@ def latent_mask(mask: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
     m = mask.reshape(-1, 1, h, w).to(torch.float32)
     cells = torch.nn.functional.max_pool2d((m > 0).to(torch.float32), kernel_size=(h // lh, w // lw))
     return cells.reshape(*mask.shape[:-2], lh, lw)
+
+
+def feather_weights(mask: torch.Tensor, feather: int) -> torch.Tensor:
+    """How much of a decoded picture to keep per pixel: 1 on the mask, falling linearly to 0 at
+    ``feather`` pixels (Chebyshev distance) beyond it, exactly 0 further out.
+
+    Args:
+        mask: (N, 1, H, W), > 0 where the picture was regenerated.
+        feather: the seam's width in pixels (0: a hard edge).
+    """
+    hard = (mask > 0).to(torch.float32)
+    weights = hard.clone()
+    for k in range(1, int(feather) + 1):
+        grown = torch.nn.functional.max_pool2d(hard, kernel_size=2 * k + 1, stride=1, padding=k)
+        weights = torch.maximum(weights, grown * (1.0 - k / (feather + 1)))
+    return weights
+
+
+def paste_back(source: torch.Tensor, decoded: torch.Tensor, mask: torch.Tensor, feather: int) -> torch.Tensor:
+    """The decoded picture where the mask regenerates, the source elsewhere, with a feathered seam.
+
+    Pixels farther than ``feather`` from the mask are the source's, bit for bit: a latent edit
+    regenerates whole latent cells and the decoder changes every pixel a little, so only pasting
+    the source back keeps what the person asked to keep.
+    """
+    weights = feather_weights(mask.to(decoded.device), feather).expand_as(decoded)
+    src = source.to(device=decoded.device, dtype=decoded.dtype)
+    blended = weights * decoded + (1.0 - weights) * src
+    return torch.where(weights > 0, blended, src)
