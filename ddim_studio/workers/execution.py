@@ -18,7 +18,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ddim_studio.core.latent_preview import LatentPreviewer
 from ddim_studio.core.models.interrupt import interruptible
+from ddim_studio.core.models.latent import autoencoder_of, picture_shape
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
@@ -158,6 +160,8 @@ class JobContext:
         stage: object = None
         frames: list[np.ndarray] = []
         self.recorded_xt = []
+        ae = autoencoder_of(self.slot.get()[0])
+        latent = LatentPreviewer(ae) if ae is not None else None  # one preview budget per job
 
         def close_monitor() -> None:
             if monitor is not None:
@@ -181,7 +185,7 @@ class JobContext:
                     monitor = self.monitor(
                         st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
                         record_steps=record, job_offset=run.calls - 1, job_total=run.total_calls,
-                        job_start=self.started,
+                        job_start=self.started, latent=latent,
                     )  # fmt: skip
                 assert monitor is not None
                 monitor.observe(step)
@@ -222,7 +226,7 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
         run = decode_latents(model, job.x_T, seeds=job.seeds, **settings)  # type: ignore[arg-type]
         count = int(job.x_T.shape[0]) if isinstance(job.x_T, torch.Tensor) and job.x_T.ndim == 4 else 1
     total = len(resolve_timesteps(model, job.steps, job.spacing, None))
-    _, height, width = model.sample_shape
+    _, height, width = picture_shape(model)
     size = ctx.settings.preview_size
     record = scrubber_steps(total, count, height, width, size) if ctx.settings.record_frames and count else []
     out, frames = ctx.drive(run, record)

@@ -8,6 +8,8 @@ CompVis code does.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from pathlib import Path
 
@@ -112,3 +114,27 @@ def train_autoencoder(ae: VQModel | AutoencoderKL, photo: torch.Tensor, steps: i
             z = ae.encode(crops(16)).latents.permute(0, 2, 3, 1).reshape(-1, ae.config.vq_embed_dim)
             pick = torch.randperm(z.shape[0], generator=g)[: ae.config.num_vq_embeddings]
             ae.quantize.embedding.weight.copy_(z[pick])
+
+
+PHOTO = Path(__file__).parents[1] / "fixtures" / "photos" / "board.png"
+
+
+def photo(size: int = 16) -> torch.Tensor:
+    """The real photograph of the fixtures, fitted to ``size``: (1, 3, size, size) in [−1, 1]."""
+    from PIL import Image
+
+    from ddim_studio.core.imaging import fit_to_model, pil_to_tensor
+
+    return pil_to_tensor(fit_to_model(Image.open(PHOTO), size))
+
+
+@functools.lru_cache(maxsize=2)
+def _trained(kind: str) -> VQModel | AutoencoderKL:
+    ae = tiny_autoencoder(kind, 1)
+    train_autoencoder(ae, photo(64))
+    return ae
+
+
+def trained_autoencoder(kind: str) -> VQModel | AutoencoderKL:
+    """A copy of the tiny autoencoder trained on the photograph (trained once per test process)."""
+    return copy.deepcopy(_trained(kind))

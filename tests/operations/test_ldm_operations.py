@@ -3,13 +3,9 @@ the autoencoder; the samplers run on latents)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from PIL import Image
 
-from ddim_studio.core.imaging import fit_to_model, pil_to_tensor
 from ddim_studio.core.models import load_model
 from ddim_studio.core.models.latent import autoencoder_of, feather_weights
 from ddim_studio.operations.edit import edit_images
@@ -18,22 +14,14 @@ from ddim_studio.operations.interpolation import Endpoint, interpolate
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.run import run_to_end
 from ddim_studio.operations.sample import sample_seeds
-from tests.helpers.ldm import save_ldm_folder, tiny_autoencoder, train_autoencoder
-
-PHOTO = Path(__file__).parents[1] / "fixtures" / "photos" / "board.png"
+from tests.helpers.ldm import photo, save_ldm_folder, trained_autoencoder
 
 
 @pytest.fixture(scope="module", params=["vq", "kl"])
 def ldm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    ae = tiny_autoencoder(request.param, 1)
-    train_autoencoder(ae, photo(64))  # a few seconds: its round trip becomes a meaningful floor
+    ae = trained_autoencoder(request.param)  # its round trip is a meaningful floor
     folder = save_ldm_folder(tmp_path_factory.mktemp(request.param) / "ldm", request.param, ae=ae)
     return load_model(folder)[0]
-
-
-def photo(size: int = 16) -> torch.Tensor:
-    """The real photograph of the fixtures, fitted to ``size`` (1, 3, size, size) in [−1, 1]."""
-    return pil_to_tensor(fit_to_model(Image.open(PHOTO), size))
 
 
 def test_encode_reports_the_autoencoder_floor_and_the_whole_error(ldm) -> None:  # type: ignore[no-untyped-def]
