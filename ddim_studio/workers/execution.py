@@ -254,7 +254,7 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     out, _ = ctx.drive(run)
     return EncodeResult(
         x_T=out.x_T, reconstruction=out.reconstruction, mse=out.mse, psnr=out.psnr, timesteps=out.timesteps,
-        calls=out.calls,
+        calls=out.calls, floor_mse=out.floor_mse, floor_psnr=out.floor_psnr,
     )  # fmt: skip
 
 

@@ -186,6 +186,8 @@ class EncodeResult:
         psnr: per image, 10·log10(1 / mse) in dB (``inf`` for a perfect reconstruction).
         timesteps: the τ used, noisiest first.
         calls: the batched model calls the inversion made (S when not refined).
+        floor_mse, floor_psnr: a latent diffusion model's autoencoder round trip per image (the
+            floor of any reconstruction); empty for pixel models.
     """
 
     x_T: torch.Tensor
@@ -194,6 +196,8 @@ class EncodeResult:
     psnr: list[float]
     timesteps: list[int]
     calls: int = 0
+    floor_mse: list[float] = field(default_factory=list)
+    floor_psnr: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
