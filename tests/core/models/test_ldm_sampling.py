@@ -193,3 +193,15 @@ def test_compvis_checkpoint_without_its_yaml_says_so(tmp_path: Path) -> None:
     ckpt, _ = write_compvis(tmp_path / "c", tiny_ldm_unet(3), tiny_autoencoder("vq"), "vq")
     with pytest.raises(ModelLoadError, match="latent diffusion .* YAML config"):
         load_model(ckpt)
+
+
+def test_hub_id_of_an_ldm_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddim_studio.core.models import hub_allow_patterns, loader
+
+    assert "vqvae/config.json" in hub_allow_patterns()
+    assert "vqvae/diffusion_pytorch_model.safetensors" in hub_allow_patterns()
+    folder = save_ldm_folder(tmp_path / "snapshot", "kl")
+    monkeypatch.setattr(loader, "download_from_hub", lambda repo_id, allow_pickle=False: folder)
+    model, info = load_model("someone/ldm-tiny", latent_scale=0.25)
+    assert info.source == "someone/ldm-tiny" and info.space == "latent" and info.autoencoder == "kl"
+    assert autoencoder_of(model).scale.value == 0.25
