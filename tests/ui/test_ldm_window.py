@@ -60,3 +60,32 @@ def test_encode_shows_the_autoencoder_floor(qtbot, window, tmp_path, picture) ->
     assert enc.x_T is not None and tuple(enc.x_T.shape) == (3, 8, 8)
     assert "autoencoder alone" in view.psnr_label.text()
     assert np.asarray(enc.reconstruction).shape == (16, 16, 3)
+
+
+def test_masked_edit_keeps_the_pixels_beyond_the_seam(qtbot, window, tmp_path, picture) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from ddim_studio.operations.edit import edit_files
+
+    open_ldm(qtbot, window, tmp_path)
+    window.set_mode("edit")
+    view, edit = window.edit_view, window.edit
+    assert edit.load_path(picture)
+    view.set_tool("mask")
+    view.brush_size.setValue(2)
+    view.canvas.stroke([(3.5, 3.5), (5.5, 3.5)])
+    view.set_strength(0.6)
+    view.steps.set_value(6)
+    view.count.setValue(1)
+    qtbot.mouseClick(view.edit_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    item = edit.saved_items[0]
+    source_path, mask_path = edit_files(item.png)
+    mask = np.asarray(Image.open(mask_path)) > 0
+    result = np.asarray(Image.open(item.png).convert("RGB")).astype(int)
+    painted = np.asarray(Image.open(source_path).convert("RGB")).astype(int)
+    assert result.shape == (16, 16, 3) and mask.any()
+    far = np.ones_like(mask)  # pixels more than the seam (2 px) from any masked pixel
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        far[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = False
+    assert far.sum() > 100 and np.array_equal(result[far], painted[far])
