@@ -168,9 +168,20 @@ class LatentUNet(DiffusersUNet):
 
 
 def autoencoder_of(model: Any) -> Autoencoder | None:
-    """The model's autoencoder, or None for a pixel-space model."""
-    found = getattr(model, "autoencoder", None)
-    return found if isinstance(found, Autoencoder) else None
+    """The model's autoencoder, or None for a pixel-space model.
+
+    A wrapper around a model (another backend, autocast) should carry ``autoencoder`` itself; one
+    that keeps the wrapped model as ``inner`` is looked through, so that a latent model never has
+    its latents taken for pictures.
+    """
+    for _ in range(4):
+        found = getattr(model, "autoencoder", None)
+        if isinstance(found, Autoencoder):
+            return found
+        model = getattr(model, "inner", None)
+        if model is None:
+            return None
+    return None
 
 
 def picture_shape(model: Any) -> tuple[int, int, int]:

@@ -18,7 +18,12 @@ from ddim_studio.core.schedule import NoiseSchedule
 
 @runtime_checkable
 class DiffusionModel(Protocol):
-    """A noise predictor with its training schedule and sample shape."""
+    """A noise predictor with its training schedule and sample shape.
+
+    A latent diffusion model (``core/models/latent.py``) also has ``autoencoder``; its
+    ``sample_shape`` is the latent's. Anything that wraps a model must keep ``autoencoder``
+    (or the wrapped model as ``inner``), or a latent model's samples would be taken for pictures.
+    """
 
     schedule: NoiseSchedule
     sample_shape: tuple[int, int, int]  # (C, H, W)

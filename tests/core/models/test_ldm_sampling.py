@@ -205,3 +205,14 @@ def test_hub_id_of_an_ldm_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     model, info = load_model("someone/ldm-tiny", latent_scale=0.25)
     assert info.source == "someone/ldm-tiny" and info.space == "latent" and info.autoencoder == "kl"
     assert autoencoder_of(model).scale.value == 0.25
+
+
+def test_a_wrapper_keeping_the_model_as_inner_keeps_the_autoencoder(tmp_path: Path) -> None:
+    model, _ = load_model(save_ldm_folder(tmp_path / "ldm", "vq"))
+
+    class Wrapper:  # as a backend wrapper (autocast, another runtime) holds a model
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+    assert autoencoder_of(Wrapper(Wrapper(model))) is model.autoencoder
+    assert autoencoder_of(Wrapper(object())) is None
