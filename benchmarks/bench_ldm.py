@@ -125,7 +125,8 @@ def simulate_job(
     total = time.perf_counter() - start
     print(
         f"simulated {steps}-step job: {total:.1f} s, previews {previewer.spent_s:.2f} s = "
-        f"{100 * previewer.spent_s / total:.2f} % of the job ({previewer.real_decodes} real decodes; budget 5 %)"
+        f"{100 * previewer.spent_s / total:.2f} % of the job "
+        f"({previewer.real_decodes} real decodes; budget 5 %)"
     )
 
 

@@ -164,11 +164,13 @@ def write_compvis(
     if kind == "vq":
         first.update(n_embed=ae_cfg.num_vq_embeddings, embed_dim=ae_cfg.vq_embed_dim)
     attention = [2**i for i, t in enumerate(unet.config.down_block_types) if "Attn" in t]
+    first_class = "VQModelInterface" if kind == "vq" else "AutoencoderKL"
     config = {
         "model": {
             "target": "ldm.models.diffusion.ddpm.LatentDiffusion",
             "params": {
-                "linear_start": 0.0015, "linear_end": 0.0195, "timesteps": 1000, "image_size": unet.config.sample_size,
+                "linear_start": 0.0015, "linear_end": 0.0195, "timesteps": 1000,
+                "image_size": unet.config.sample_size,
                 "channels": unet.config.in_channels, "parameterization": prediction,
                 "scale_factor": 0.5 if kind == "kl" else 1.0,
                 "unet_config": {"target": "ldm.modules.diffusionmodules.openaimodel.UNetModel", "params": {
@@ -178,7 +180,7 @@ def write_compvis(
                     "channel_mult": [c // channels[0] for c in channels], "num_head_channels": head,
                 }},
                 "first_stage_config": {
-                    "target": "ldm.models.autoencoder.VQModelInterface" if kind == "vq" else "ldm.models.autoencoder.AutoencoderKL",
+                    "target": f"ldm.models.autoencoder.{first_class}",
                     "params": first,
                 },
                 "cond_stage_config": "__is_unconditional__",
