@@ -216,6 +216,7 @@ def _interpolate_body(
     sampler: str,
     device: torch.device,
     refine: int = 0,
+    quantize: bool = True,
 ) -> Body[InterpolateOutput]:
     spec = sampler_for(sampler, 0.0)
     ends = [
@@ -246,7 +247,7 @@ def _interpolate_body(
             job_total=job_total,
         )  # fmt: skip
         last = yield from phase(stage, run)
-        pictures = to_pictures(model, last.x_t)  # a latent diffusion model's frames decoded
+        pictures = to_pictures(model, last.x_t, quantize=quantize)  # a latent model's frames decoded
         images.append(check_finite(pictures.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)
 
@@ -265,10 +266,13 @@ def interpolate(
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
     refine: int = 0,
+    quantize: bool = True,
 ) -> Run[InterpolateOutput]:
     """Encode the picture ends (phase ``encode``, one batch), then decode the path (phase ``decode``).
 
     ``refine`` = K > 0 refines each inversion step of the picture ends (``core.inversion``).
+    A latent diffusion model interpolates its latent x_T's and decodes the frames (``quantize``:
+    through the VQ codebook).
 
     Raises:
         ValueError: at once, for more frames than :func:`check_frames` allows.
@@ -278,5 +282,6 @@ def interpolate(
         _interpolate_body(
             model, a, b, frames=frames, method=method, steps=steps, spacing=spacing, batch_size=batch_size,
             clip_sample=clip_sample, sampler=sampler, device=torch.device(device), refine=refine,
+            quantize=quantize,
         )
     )  # fmt: skip
