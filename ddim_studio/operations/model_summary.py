@@ -34,3 +34,11 @@ def describe_space(info: ModelInfo) -> str:
         f"latent diffusion: {kind} autoencoder, latent {latent} → picture {picture}, "
         f"scale {info.latent_scale:g} ({info.latent_scale_reason})"
     )
+
+
+def floor_fields(out: Any, index: int) -> dict[str, float]:
+    """An encode's autoencoder round trip for picture ``index`` (``floor_mse``, ``floor_psnr``);
+    empty for a pixel model, which has no floor but the numbers' own."""
+    if not getattr(out, "floor_mse", None):
+        return {}
+    return {"floor_mse": out.floor_mse[index], "floor_psnr": out.floor_psnr[index]}
