@@ -21,6 +21,7 @@ import torch
 from ddim_studio.core.latent_preview import LatentPreviewer
 from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.latent import autoencoder_of, picture_shape
+from ddim_studio.core.models.ldm_folder import describe_latent
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
@@ -94,7 +95,7 @@ def infer_placement(model: object) -> tuple[torch.device, torch.dtype]:
 def describe_model(model: DiffusionModel) -> ModelInfo:
     """A ModelInfo for a model handed over in memory (``JobRunner.set_model`` without an info)."""
     modules = [m for m in [model, *getattr(model, "__dict__", {}).values()] if isinstance(m, torch.nn.Module)]
-    return ModelInfo(
+    info = ModelInfo(
         name=type(model).__name__,
         source="(in memory)",
         family="in-memory",
@@ -105,6 +106,8 @@ def describe_model(model: DiffusionModel) -> ModelInfo:
         steps_offset=model.schedule.steps_offset,
         set_alpha_to_one=model.schedule.set_alpha_to_one,
     )
+    ae = autoencoder_of(model)
+    return info if ae is None else describe_latent(info, ae)
 
 
 @dataclass
