@@ -89,3 +89,20 @@ def test_masked_edit_keeps_the_pixels_beyond_the_seam(qtbot, window, tmp_path, p
     for y, x in zip(*np.nonzero(mask), strict=True):
         far[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = False
     assert far.sum() > 100 and np.array_equal(result[far], painted[far])
+
+
+def test_interpolate_a_seed_and_a_picture(qtbot, window, tmp_path, picture) -> None:  # type: ignore[no-untyped-def]
+    open_ldm(qtbot, window, tmp_path)
+    window.set_mode(2)
+    view = window.interpolate_view
+    view.slot_a.seed.setValue(1)
+    view.slot_a.seed_button.click()
+    assert tuple(window.interpolate.slots["A"].latent.shape) == (3, 8, 8)  # a latent-space x_T
+    assert drop_files(view.slot_b, picture)
+    view.frames.setValue(3)
+    view.steps.spin.setValue(3)
+    window.interpolate.run()
+    wait_idle(qtbot, window)
+    result = window.interpolate.result
+    assert tuple(result.latents.shape) == (3, 3, 8, 8) and tuple(result.images.shape) == (3, 3, 16, 16)
+    assert window.interpolate.slots["B"].ready and len(window.interpolate.frames) == 3
