@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from ddim_studio.core.models.latent import Autoencoder
 
 #: Pictures decoded to fit the map, and their side (the decoder is convolutional: small is enough).
-FIT_PICTURES = 6
-FIT_SIDE = 64
+FIT_PICTURES = 4
+FIT_SIDE = 48
 #: Real decodes are spaced at least this far apart …
 REAL_DECODE_INTERVAL_S = 3.0
 #: … and together stay within this share of the job's time (fitting the map included).
@@ -44,7 +44,10 @@ def fit_rgb_map(ae: Autoencoder, seed: int = 0) -> torch.Tensor:
     """
     pictures = _fit_pictures(ae, seed).to(ae.device)
     latents = ae.encode(pictures)
+    t0 = time.perf_counter()
     decoded = ae.decode(latents).clamp(-1, 1)
+    # the cost of a real decode, per picture pixel: how the previewer knows one before making it
+    ae._decode_s_per_pixel = (time.perf_counter() - t0) / pictures[:, 0].numel()  # type: ignore[attr-defined]
     target = F.avg_pool2d(decoded, ae.factor) if ae.factor > 1 else decoded
     c = latents.shape[1]
     a = torch.cat([latents.permute(0, 2, 3, 1).reshape(-1, c), torch.ones(latents[:, :1].numel(), 1)], 1)
@@ -94,20 +97,22 @@ class LatentPreviewer:
         self.ae, self.interval_s, self.budget, self._clock = ae, interval_s, budget, clock
         self._start = clock()
         self._last_real = self._start
-        self._decode_s = 0.0  # the last real decode's cost: the next one is expected to cost as much
+        self._decode_s_per_pixel = 0.0  # measured by the last real decode (else by the map's fit)
         self.spent_s = 0.0
         self.real_decodes = 0
 
     def __call__(self, latents: torch.Tensor) -> torch.Tensor:
         """Preview pictures of ``latents``: a real decode when one is due and affordable, else the map."""
+        rgb = self.approximate(latents)  # also fits the map on first use (its cost is counted)
         t0 = self._clock()
-        if not self._real_due(t0):
-            return self.approximate(latents)
+        pixels = latents.shape[0] * latents.shape[-2] * latents.shape[-1] * self.ae.factor**2
+        if not self._real_due(t0, pixels):
+            return rgb
         out = self.ae.decode(latents)
-        self._decode_s = self._clock() - t0
+        self._decode_s_per_pixel = (self._clock() - t0) / pixels
         self._last_real = t0
         self.real_decodes += 1
-        self.spent_s += self._decode_s
+        self.spent_s += self._decode_s_per_pixel * pixels
         return out
 
     def approximate(self, latents: torch.Tensor) -> torch.Tensor:
@@ -119,11 +124,13 @@ class LatentPreviewer:
         self.spent_s += self._clock() - t0
         return rgb
 
-    def _real_due(self, now: float) -> bool:
-        elapsed = now - self._start
+    def _real_due(self, now: float, pixels: int) -> bool:
+        """Whether a real decode is due (an interval has passed) and fits the budget, its cost
+        foreseen from the last decode or from the map's fit."""
         if now - self._last_real < self.interval_s:
             return False
-        return self.spent_s + self._decode_s <= self.budget * elapsed
+        per_pixel = self._decode_s_per_pixel or float(getattr(self.ae, "_decode_s_per_pixel", 0.0))
+        return self.spent_s + per_pixel * pixels <= self.budget * (now - self._start)
 
     def share(self) -> float:
         """Preview time as a share of the time since the previewer was made."""

@@ -69,3 +69,21 @@ def test_sample_job_monitor_previews_latents_as_pictures(ldm) -> None:  # type: 
     assert events and events[-1].preview.shape == (1, 16, 16, 3)  # pictures, not 8 × 8 latents
     assert monitor.frames().shape == (5, 1, 16, 16, 3)
     assert latent.spent_s > 0
+
+
+def test_no_real_decode_when_it_would_pass_the_budget(ldm) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    ae = autoencoder_of(ldm)
+    rgb_map(ae)
+    ae._decode_s_per_pixel = 10.0 / (16 * 16)  # as if a decode took 10 s: more than 5 % of a 100 s job
+    preview = LatentPreviewer(ae, interval_s=3.0, budget=0.05, clock=clock)
+    x = torch.randn(1, *ldm.sample_shape)
+    for _ in range(100):
+        clock.now += 1.0
+        preview(x)
+    assert preview.real_decodes == 0
+    for _ in range(200):  # once the job has run long enough, one fits
+        clock.now += 1.0
+        preview(x)
+    assert preview.real_decodes >= 1
+    del ae._decode_s_per_pixel
