@@ -23,6 +23,8 @@ AUTOENCODER_CLASSES = {"VQModel": "vq", "AutoencoderKL": "kl"}
 #: The largest codebook accepted (CompVis VQ-f4: 8192; VQ-f16 of taming: 16384).
 MAX_CODES = 1 << 20
 OWNER = "The autoencoder config"
+#: The largest decoded picture side accepted (the largest public unconditional LDMs: 256 px).
+MAX_PICTURE_SIDE = 4096
 _LIMITS: dict[str, tuple[int, int]] = {
     "in_channels": (1, MAX_IMAGE_CHANNELS),
     "out_channels": (1, MAX_IMAGE_CHANNELS),
@@ -129,6 +131,14 @@ def load_autoencoder(
         ModelLoadError: a bad config, weights that do not fit it, or latents whose channels differ
             from the UNet's.
     """
+    factor = 2 ** (num_levels(config) - 1)
+    side = max(latent_hw) * factor
+    if side > MAX_PICTURE_SIDE:
+        raise ModelLoadError(
+            f"This model's latents of {latent_hw[1]}×{latent_hw[0]} decode to pictures of "
+            f"{latent_hw[1] * factor}×{latent_hw[0] * factor}, more than the {MAX_PICTURE_SIDE} pixels a "
+            "side DDIM Studio allows."
+        )
     module = build_autoencoder_module(config)
     if not isinstance(state_dict, Mapping):
         raise ModelLoadError(f"'{source}' does not hold a state dict.")
@@ -138,7 +148,6 @@ def load_autoencoder(
     except (RuntimeError, AssertionError) as exc:
         raise ModelLoadError(f"Cannot move the autoencoder to {device}: {exc}") from None
     kind = autoencoder_kind(config)
-    factor = 2 ** (num_levels(config) - 1)
     channels = int(config.get("in_channels", 3))
     picture = (channels, latent_hw[0] * factor, latent_hw[1] * factor)
     return Autoencoder(module, kind, scale, picture, (latent_channels(config), *latent_hw))

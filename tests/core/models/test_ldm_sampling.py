@@ -216,3 +216,14 @@ def test_a_wrapper_keeping_the_model_as_inner_keeps_the_autoencoder(tmp_path: Pa
 
     assert autoencoder_of(Wrapper(Wrapper(model))) is model.autoencoder
     assert autoencoder_of(Wrapper(object())) is None
+
+
+def test_latents_that_would_decode_to_huge_pictures_are_refused(tmp_path: Path) -> None:
+    import json
+
+    folder = save_ldm_folder(tmp_path / "ldm", "vq")
+    path = folder / "unet" / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sample_size": 4000}))
+    with pytest.raises(ModelLoadError, match="decode to pictures of 8000×8000") as err:
+        load_model(folder)
+    assert "\n" not in str(err.value)
