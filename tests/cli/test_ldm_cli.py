@@ -45,7 +45,8 @@ def test_sample_json_says_latent_and_saves_latent_x_T(ldm_dir: Path, tmp_path: P
 
 def test_encode_reports_the_floor(ldm_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     summary, err = run_cli(
-        capsys, "encode", str(PHOTO), "--model", str(ldm_dir), "--steps", "5", "--json", "--out", str(tmp_path / "e")
+        capsys, "encode", str(PHOTO), "--model", str(ldm_dir), "--steps", "5", "--json",
+        "--out", str(tmp_path / "e"),
     )  # fmt: skip
     row = summary["results"][0]
     assert 0 < row["floor_mse"] and "floor_psnr" in row
@@ -57,7 +58,10 @@ def test_latent_scale_and_no_quantize(ldm_dir: Path, tmp_path: Path, capsys) -> 
     plain, _ = run_cli(capsys, *common, "--out", str(tmp_path / "a"))
     raw, _ = run_cli(capsys, *common, "--no-quantize", "--out", str(tmp_path / "b"))
     scaled, _ = run_cli(capsys, *common, "--latent-scale", "0.5", "--out", str(tmp_path / "c"))
-    assert scaled["model_space"]["latent_scale"] == 0.5 and "by hand" in scaled["model_space"]["latent_scale_reason"]
+    assert (
+        scaled["model_space"]["latent_scale"] == 0.5
+        and "by hand" in scaled["model_space"]["latent_scale_reason"]
+    )
     pictures = [Image.open(sorted((tmp_path / d).glob("*.png"))[0]).tobytes() for d in "abc"]
     assert pictures[0] != pictures[1] and pictures[0] != pictures[2]
     assert plain["model_space"]["latent_scale"] == raw["model_space"]["latent_scale"] == 1.0
