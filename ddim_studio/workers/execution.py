@@ -220,7 +220,7 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
     model, device = ctx.require_model()
     settings = {
         "steps": job.steps, "eta": job.eta, "spacing": job.spacing, "clip_sample": job.clip_sample,
-        "batch_size": job.batch_size, "sampler": job.sampler, "device": device,
+        "batch_size": job.batch_size, "sampler": job.sampler, "device": device, "quantize": job.quantize,
     }  # fmt: skip
     if job.x_T is None:
         run = sample_seeds(model, job.seeds, **settings)  # type: ignore[arg-type]

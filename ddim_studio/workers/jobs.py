@@ -63,6 +63,7 @@ class SampleJob:
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
     sampler: str = "ddim"
+    quantize: bool = True  # a VQ latent diffusion model: decode through its codebook (False: the raw latent)
 
 
 @dataclass(frozen=True)

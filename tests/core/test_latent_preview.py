@@ -87,3 +87,18 @@ def test_no_real_decode_when_it_would_pass_the_budget(ldm) -> None:  # type: ign
         preview(x)
     assert preview.real_decodes >= 1
     del ae._decode_s_per_pixel
+
+
+def test_a_sample_job_can_decode_unquantized(ldm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from ddim_studio.workers.execution import JobContext, ModelSlot, run_sample
+    from ddim_studio.workers.jobs import SampleJob
+
+    slot = ModelSlot()
+    slot.put(ldm, None, torch.device("cpu"), torch.float32)  # type: ignore[arg-type]
+    ctx = JobContext(1, threading.Event(), PreviewSettings(preview_fps=0), lambda _e: None, slot)
+    snapped = run_sample(ctx, SampleJob(seeds=(4,), steps=3))
+    raw = run_sample(ctx, SampleJob(seeds=(4,), steps=3, quantize=False))
+    assert torch.equal(snapped.x_T, raw.x_T)
+    assert (snapped.images - raw.images).abs().max() > 1e-3
