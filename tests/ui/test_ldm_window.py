@@ -25,6 +25,7 @@ def open_ldm(qtbot, window, tmp_path):  # type: ignore[no-untyped-def]
 
 
 def test_model_info_and_generate(qtbot, window, tmp_path, outputs) -> None:  # type: ignore[no-untyped-def]
+    assert not window.generate_view.codebook.isVisibleTo(window)  # a pixel model has no codebook
     open_ldm(qtbot, window, tmp_path)
     rows = dict(model_info_rows(window.services.model.info))
     assert rows["Space"].startswith("latent: the UNet samples 3 × 8 × 8 latents")
@@ -45,6 +46,9 @@ def test_model_info_and_generate(qtbot, window, tmp_path, outputs) -> None:  # t
     x_T, _ = load_latent(png.with_suffix(".safetensors"))
     assert tuple(x_T.shape[-3:]) == (3, 8, 8)  # x_T saved in latent space
     assert window.generate.result.frames.shape[-3:] == (16, 16, 3)  # previews are pictures
+    assert view.codebook.isVisibleTo(window) and view.codebook.isChecked()
+    view.codebook.setChecked(False)
+    assert window.generate.make_job(view.params()).quantize is False
 
 
 def test_encode_shows_the_autoencoder_floor(qtbot, window, tmp_path, picture) -> None:  # type: ignore[no-untyped-def]
