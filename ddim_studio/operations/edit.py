@@ -21,6 +21,7 @@ from PIL import Image
 from ddim_studio.core import editing
 from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import MAX_HARMONIZE, check_finite
+from ddim_studio.core.masks import check_feather, composite, feathered
 from ddim_studio.core.models.latent import autoencoder_of, latent_mask, paste_back
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
@@ -63,6 +64,8 @@ class EditOutput:
         eta: η.
         sampler: ``ddim`` or ``dpmpp-2m``.
         refine: K fixed-point updates per inversion step (invert start; 0 = the paper's inversion).
+        feather: pixels the mask was feathered outward by for the run (``core.masks``); ``mask`` is
+            the mask as given, before feathering.
     """
 
     images: torch.Tensor
@@ -78,6 +81,7 @@ class EditOutput:
     eta: float
     sampler: str = EDIT_SAMPLER
     refine: int = 0
+    feather: int = 0
 
 
 def fit_mask(mask: Image.Image | torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, str]:
@@ -139,6 +143,10 @@ def _edit_body(
 ) -> Body[EditOutput]:
     shape = tuple(model.sample_shape)
     pictures = source.to(device=device, dtype=LATENT_DTYPE)
+    given = None if mask is None else mask.to("cpu", torch.float32)
+    feather, blend = settings.pop("feather"), None
+    if mask is not None and feather:  # sample with the ring regenerated, composite with the ramp
+        mask, blend = feathered(mask, feather)
     m = None if mask is None else mask.to(device=device, dtype=LATENT_DTYPE)
     x_0, m_model = _in_model_space(model, pictures, m)
     cost = editing.edit_cost(
@@ -158,13 +166,14 @@ def _edit_body(
             job_total=cost.model_calls * len(parts),
         )  # fmt: skip
         last = yield from phase(stage, steps)
-        edited = _to_pictures(model, last.x_t, chunk_pictures, m, quantize)
-        images.append(check_finite(edited, "The edited picture").to("cpu", torch.float32))
+        edited = _to_pictures(model, last.x_t, chunk_pictures, m, quantize)  # an LDM's: decoded, pasted
+        image = edited if blend is None else composite(edited, chunk_pictures, blend)
+        images.append(check_finite(image, "The edited picture").to("cpu", torch.float32))
         sources.append(chunk_pictures.to("cpu", torch.float32))
     return EditOutput(
-        torch.cat(images), torch.cat(sources), None if m is None else m.to("cpu", torch.float32), seeds,
-        seq, seq[0], cost.model_calls, settings["strength"], settings["start"], settings["harmonize"],
-        settings["eta"], sampler=settings["sampler"], refine=settings["refine"],
+        torch.cat(images), torch.cat(sources), given, seeds, seq, seq[0], cost.model_calls,
+        settings["strength"], settings["start"], settings["harmonize"], settings["eta"],
+        sampler=settings["sampler"], refine=settings["refine"], feather=feather,
     )  # fmt: skip
 
 
@@ -213,6 +222,7 @@ def edit_images(
     sampler: str = EDIT_SAMPLER,
     device: torch.device | str = "cpu",
     refine: int = 0,
+    feather: int = 0,
     quantize: bool = True,
 ) -> Run[EditOutput]:
     """Edit ``source`` once per seed (one picture (1, 3, H, W) repeated, or one picture per seed).
@@ -221,9 +231,13 @@ def edit_images(
     checked before the run starts (:func:`check_edit`), so a ValueError comes at once. Phase
     ``edit``: one stage per chunk, ``Stage.total`` = model calls per picture. ``refine`` K refines
     the inversion of ``invert`` start (``core/inversion.py``); it does nothing for ``noise`` start.
-    A latent diffusion model edits the encoded picture with the mask taken to its latent grid, then
-    decodes (``quantize``: through the VQ codebook) and pastes the kept pixels back from the source
-    with a feathered seam, so that pixels beyond the seam are the source's exactly.
+    ``feather`` f feathers the mask outward by f pixels (``core.masks.feathered``): the ring is
+    regenerated and the final picture composited from the source with the linear ramp; pixels
+    farther than f from the mask stay the source.
+    A latent diffusion model edits the encoded picture with the (feathered) mask taken to its latent
+    grid, then decodes (``quantize``: through the VQ codebook) and pastes the kept pixels back from
+    the source with a seam over one latent cell, so that pixels beyond the seam are the source's
+    exactly.
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
@@ -240,6 +254,7 @@ def edit_images(
     settings = {
         "strength": strength, "start": start, "steps": int(steps), "eta": float(eta), "spacing": spacing,
         "harmonize": int(harmonize), "clip_sample": bool(clip_sample), "refine": refine, "sampler": sampler,
+        "feather": check_feather(feather) if mask is not None else 0,
     }  # fmt: skip
     chunks(len(checked), batch_size)  # a bad batch size fails here, not inside the run
     return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device), quantize))
@@ -254,7 +269,8 @@ def edit_params(
         "edit", info=info, steps=steps, spacing=spacing, sampler=out.sampler, timesteps=out.timesteps,
         eta=out.eta, clip_sample=clip_sample, seed=out.seeds[index], strength=out.strength,
         start=out.start, harmonize=out.harmonize, t_start=out.t_start, model_calls=out.calls,
-        mask=out.mask is not None, **({"refine": out.refine} if out.refine else {}), **extra,
+        mask=out.mask is not None, **({"refine": out.refine} if out.refine else {}),
+        **({"feather": out.feather} if out.feather else {}), **extra,
     )  # fmt: skip
 
 
