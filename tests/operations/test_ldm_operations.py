@@ -77,3 +77,14 @@ def test_sdedit_on_the_encoded_painted_picture(ldm) -> None:  # type: ignore[no-
     assert out.images.shape == (1, 3, 16, 16) and torch.isfinite(out.images).all()
     assert out.mask is None and torch.equal(out.sources, painted)
     assert (out.images - painted).abs().mean() > 0.01
+
+
+def test_feathered_masked_edit_keeps_far_pixels_bit_exact(ldm) -> None:  # type: ignore[no-untyped-def]
+    source = photo()
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 5:8, 5:8] = 1.0
+    out = run_to_end(edit_images(ldm, source, [1], strength=0.6, mask=mask, steps=6, feather=2))
+    reach = 2 + max(2, autoencoder_of(ldm).factor)  # the user's feather, then the latent seam
+    far = (feather_weights(mask, reach) == 0).expand(1, 3, -1, -1)
+    assert far.sum() > 0.3 * far.numel()
+    assert torch.equal(out.images[far], source[far]) and out.feather == 2
