@@ -88,3 +88,10 @@ def test_feathered_masked_edit_keeps_far_pixels_bit_exact(ldm) -> None:  # type:
     far = (feather_weights(mask, reach) == 0).expand(1, 3, -1, -1)
     assert far.sum() > 0.3 * far.numel()
     assert torch.equal(out.images[far], source[far]) and out.feather == 2
+
+
+def test_restore_refuses_a_latent_model_in_words(ldm) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.operations.restore import restore_images
+
+    with pytest.raises(ValueError, match="pixel-space models; this is a latent diffusion model"):
+        restore_images(ldm, photo(), [0], task="denoise")
