@@ -116,6 +116,7 @@ def run_app(argv: list[str] | None = None, *, model: str | None = None) -> int:
     window = MainWindow(settings=settings, model_source=model, defer_attach=True)
     window.show()
     app.processEvents()
+    QTimer.singleShot(300, window.fit_to_screen)  # again once the window manager has framed it
     import_in_background(HEAVY_MODULES, window.attach, window)
     with loop:
         code = loop.run_forever()

@@ -24,8 +24,8 @@ Jobs
 - Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
-  it succeeds. With ``probe`` one model call on a batch of 1 is timed after loading
-  (``LoadModelResult.seconds_per_call``: the cost estimate shown before Run).
+  it succeeds. With ``probe`` model calls on batches of 1, 2, 4 and 8 are timed after loading, as a
+  short budget allows (``LoadModelResult.call_seconds``: the cost estimate shown before Run).
 
 Results
 =======
@@ -232,12 +232,16 @@ class InterpolateResult:
 
 @dataclass(frozen=True)
 class LoadModelResult:
-    """The loaded model's description, where it runs, and its measured seconds per call (batch 1)."""
+    """The loaded model's description, where it runs, and its measured seconds per call.
+
+    ``seconds_per_call`` is batch 1's; ``call_seconds`` has every batch size the probe timed.
+    """
 
     info: ModelInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     seconds_per_call: float = 0.0
+    call_seconds: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

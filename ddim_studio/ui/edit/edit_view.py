@@ -27,6 +27,7 @@ from ddim_studio.ui.edit.compare import SplitView
 from ddim_studio.ui.edit.restore_panel import RestorePanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
+    OffWhenDisabledSpinBox,
     ProgressRow,
     StepsControl,
     caption,
@@ -241,7 +242,7 @@ class EditView(FileDropMixin, QWidget):
         self.sampler_note = caption("")
         self.sampler_note.setWordWrap(True)
         self.sampler_note.setVisible(False)
-        self.harmonize = QSpinBox()
+        self.harmonize = OffWhenDisabledSpinBox()  # "off" with no mask: it would be ignored
         self.harmonize.setRange(0, MAX_HARMONIZE)
         self.harmonize.setToolTip(HARMONIZE_TOOLTIP)
         strength = QVBoxLayout()

@@ -122,8 +122,8 @@ class GenerateView(QWidget):
         self.autorun.setToolTip(
             "Re-run the same seeds ~0.3 s after a control moves, cancelling the run in progress."
         )
-        panel.add_widget(self.autorun)
         panel.add_stretch()
+        panel.add_widget(self.autorun)  # in the footer: never half-scrolled under the cost line
         self.cost = caption("")
         self.cost.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.cost.setToolTip("Each step is one call of the network on the whole batch.")
