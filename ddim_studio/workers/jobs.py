@@ -21,7 +21,7 @@ Jobs
 - :class:`EditJob` ``(source, seeds, strength=0.5, mask=None, start="noise", steps=50, eta=0.0,
   spacing="uniform", harmonize=0, batch_size=8, clip_sample=False)``: ``operations.edit_images``
   (phase ``"edit"``, previews of pred_x0 with the kept pixels already the source).
-- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
+- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``DEFAULT_SAMPLER``, DDIM).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
   it succeeds. With ``probe`` model calls on batches of 1, 2, 4 and 8 are timed after loading, as a
@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from ddim_studio.core.models.protocol import ModelInfo
+from ddim_studio.core.names import DEFAULT_SAMPLER
 
 PHASES = ("sample", "encode", "decode", "edit")
 ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
@@ -62,7 +63,7 @@ class SampleJob:
     batch_size: int = 8
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     quantize: bool = True  # a VQ latent diffusion model: decode through its codebook (False: the raw latent)
 
 
@@ -74,7 +75,7 @@ class EncodeJob:
     steps: int = 50
     spacing: str = "uniform"
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
     refine: int = 0
 
@@ -92,7 +93,7 @@ class InterpolateJob:
     batch_size: int = 8
     a_is_image: bool = False
     b_is_image: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class EditJob:
     harmonize: int = 0
     batch_size: int = 8
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     refine: int = 0
     feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
 

@@ -27,7 +27,7 @@ def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ign
     assert advisor.costs.probe[1] > 0 and set(advisor.costs.probe) <= {1, 2, 4, 8}
     for mode in ("generate", "encode", "interpolate", "edit"):
         window.set_mode(mode)
-        qtbot.waitUntil(lambda m=mode: bool(advisor.labels[m].text()), timeout=5000)
+        qtbot.waitUntil(lambda m=mode: bool(advisor.labels[m].text()), timeout=WAIT_MS)
         assert ESTIMATE.match(advisor.labels[mode].text()), advisor.labels[mode].text()
     view = window.generate_view
     view.steps.set_value(10)
@@ -87,7 +87,7 @@ def test_a_load_behind_a_job_says_so_and_can_cancel_it(qtbot, window, tiny_model
         window.generate.generate()
         qtbot.waitUntil(lambda: slow.blocks_run >= 1, timeout=WAIT_MS)
         window.services.model.load(str(tiny_model), remember=False)
-        qtbot.waitUntil(lambda: window.banner.message() == WAIT_MESSAGE, timeout=5000)
+        qtbot.waitUntil(lambda: window.banner.message() == WAIT_MESSAGE, timeout=WAIT_MS)
         assert "waiting for the current job" in window.model_label.text()
         window.banner.action_button.click()  # "Cancel the job and load"
         qtbot.waitUntil(

@@ -13,7 +13,7 @@ from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.models import DEFAULT_MODEL_DIR
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.ui import dialogs
-from tests.ui.conftest import open_window, wait_idle
+from tests.ui.conftest import WAIT_MS, open_window, wait_idle
 from tests.ui.test_encode import drop_files
 
 
@@ -194,7 +194,7 @@ def test_seed_fields_show_a_placeholder_until_a_seed_fills_the_slot(qtbot, windo
         assert window.interpolate.slots[name] is None
     spin = view.slot_a.seed
     spin.setFocus()
-    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    qtbot.waitUntil(spin.hasFocus, timeout=WAIT_MS)
     spin.lineEdit().selectAll()
     qtbot.keyClicks(spin, "42")
     qtbot.keyClick(spin, Qt.Key.Key_Return)

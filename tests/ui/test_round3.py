@@ -26,7 +26,7 @@ def test_the_wheel_over_an_unfocused_control_scrolls_the_panel(qtbot, window) ->
     window.set_mode("generate")
     view = window.generate_view
     scroll = view.findChild(QWidget, "ControlPanelScroll").verticalScrollBar()
-    qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: scroll.maximum() > 0, timeout=60_000)
     sampler = view.sampler
     assert sampler.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel never gives it focus
     window.setFocus()
@@ -40,7 +40,7 @@ def test_the_wheel_over_an_unfocused_control_scrolls_the_panel(qtbot, window) ->
         wheel(control, 2)
         assert control.value() == value
     sampler.setFocus()  # clicked or tabbed into: the wheel chooses, as usual
-    qtbot.waitUntil(sampler.hasFocus, timeout=2000)
+    qtbot.waitUntil(sampler.hasFocus, timeout=60_000)
     wheel(sampler, -1)
     assert sampler.currentIndex() != before
 
@@ -63,7 +63,7 @@ def test_typing_into_an_empty_seed_slot_fills_it(qtbot, window) -> None:  # type
     spin = view.slot_a.seed
     assert spin.text() == "" and spin.lineEdit().placeholderText() == "type a seed"
     spin.setFocus()
-    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    qtbot.waitUntil(spin.hasFocus, timeout=60_000)
     qtbot.keyClicks(spin, "8")  # no select-all first: the field is empty, the digit goes in
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     slot = window.interpolate.slots["A"]

@@ -22,6 +22,7 @@ from ddim_studio.core.imaging import (
     load_mask_image,
     tensor_to_uint8,
 )
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
@@ -390,7 +391,7 @@ class EditController(PictureSource, QObject):
         if "harmonize" in params:
             v.harmonize.setValue(int(params["harmonize"]))
         v.refine.setValue(int(params.get("refine", 0)))
-        v.sampler.set_name(str(params.get("sampler", "ddim")))
+        v.sampler.set_name(str(params.get("sampler", DEFAULT_SAMPLER)))
         if "seed" in params:
             v.seed.set_value(int(params["seed"]), lock=True)
             v.count.setValue(1)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddim_studio.core.names import MAX_HARMONIZE
+from ddim_studio.core.names import MAX_HARMONIZE, MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
@@ -261,7 +261,7 @@ class EditView(FileDropMixin, QWidget):
         self.count.setRange(1, 16)
         self.count.setToolTip("How many results, one per seed")
         self.refine = QSpinBox()
-        self.refine.setRange(0, 10)
+        self.refine.setRange(0, MAX_REFINE)
         self.refine.setToolTip(REFINE_TOOLTIP)
         self.refine.setEnabled(False)  # for the invert start only
         cells = (("Start", self.start), ("Refine", self.refine))

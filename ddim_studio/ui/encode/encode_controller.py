@@ -24,6 +24,7 @@ from ddim_studio.core.imaging import (
 from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.latent_health import latent_health
 from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
@@ -328,7 +329,8 @@ class EncodeController(LatentActions, PictureSource, QObject):
         """Decode a known latent (a studio PNG's or a latent file's) instead of inverting."""
         params = dict(plan.params)
         self.spacing_follower.chosen()  # the picture's own spacing and sampler
-        self.view.sampler.set_name(str(params.get("sampler", "ddim")))  # older files: all DDIM
+        # files saved before samplers were recorded were made with DDIM, the default
+        self.view.sampler.set_name(str(params.get("sampler", DEFAULT_SAMPLER)))
         sampler = self.view.sampler.name()
         steps = int(params.get("steps", self.view.steps.value()))
         self.view.steps.set_value(steps)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.visuals import ERROR_GAIN, colour_bar
@@ -40,7 +41,6 @@ from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo
 
-MAX_REFINE = 10
 REFINE_TOOLTIP = (
     "Refine each inversion step until decoding it gives the step's input back: 0 is the paper's "
     "inversion; a few refinements reconstruct the picture far more exactly, for more model calls."

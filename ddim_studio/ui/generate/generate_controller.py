@@ -10,6 +10,7 @@ import torch
 from PySide6.QtCore import QObject, QTimer
 
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.operations.params import build_params
@@ -28,7 +29,7 @@ CHUNK = 8
 def run_summary(count: int, steps: int, params: GenerateParams) -> str:
     """The header's words for a run: ``4 × S = 50 · DDIM · uniform``."""
     eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
-    if params.sampler != "ddim":  # another sampler: its name (η applies to DDIM only)
+    if params.sampler != DEFAULT_SAMPLER:  # another sampler: its name (η applies to DDIM only)
         labels = {row.name: row.label for row in registry_rows()}
         eta_name = labels.get(params.sampler, params.sampler)
     return f"{count} × S = {steps} · {eta_name} · {params.spacing}"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.ui import theme
 from ddim_studio.ui.widgets.controls import (
     ETA_TOOLTIP,
@@ -52,7 +53,7 @@ class GenerateParams:
     eta: float
     spacing: str
     clip_sample: bool
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 class GenerateView(QWidget):
