@@ -41,6 +41,14 @@ def eta_arg(text: str) -> float:
     return value
 
 
+def latent_scale_arg(text: str) -> float:
+    """``--latent-scale``: a positive number."""
+    value = float(text)
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"the latent scale must be a positive number, got {text}")
+    return value
+
+
 def positive(text: str) -> int:
     """A whole number of at least 1."""
     value = int(text)
@@ -114,7 +122,18 @@ def add_common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
     g.add_argument(
         "--model", default=None, help="diffusers folder, hub id or DDIM checkpoint (default: shipped model)"
     )
-    g.add_argument("--model-config", default=None, help="YAML config of an original DDIM checkpoint")
+    g.add_argument("--model-config", default=None, help="YAML config of an original DDIM or LDM checkpoint")
+    g.add_argument(
+        "--latent-scale",
+        type=latent_scale_arg,
+        default=None,
+        help="latent diffusion models: the latent scale (default: from the model files)",
+    )
+    g.add_argument(
+        "--no-quantize",
+        action="store_true",
+        help="VQ latent diffusion models: decode the raw latent, not its nearest codebook entries",
+    )
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     g.add_argument("--dtype", default="float32", choices=list(DTYPE_NAMES))
     g.add_argument("--out", type=Path, default=Path("ddim-out"), help="output folder (created if missing)")

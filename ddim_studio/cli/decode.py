@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "decode",
         "model": session.info.name,
+        "model_space": session.space(),
         "sampler": session.sampler,
         "timesteps": session.timesteps,
         "files": written,

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_seed_range(args.seed, args.num)
     loaded = load_image(args.image)
     session = Session(args)
-    _, height, width = session.model.sample_shape
+    _, height, width = session.picture
     picture = fit_to_model(loaded.image, (width, height))
     notes = list(loaded.warnings)
     mask = None
@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "edit",
         "model": session.info.name,
+        "model_space": session.space(),
         "sampler": out.sampler,
         "strength": out.strength,
         "start": out.start,
@@ -147,6 +148,7 @@ def _batches(
             session.model, source, seeds, strength=args.strength, mask=mask, start=args.start,
             steps=args.steps, eta=args.eta, spacing=args.spacing, harmonize=args.harmonize,
             clip_sample=args.clip_sample, batch_size=len(seeds), device=session.device,
+            quantize=not args.no_quantize,
             refine=args.refine, sampler=args.sampler,
         )  # fmt: skip
 

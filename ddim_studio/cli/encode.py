@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     stems = [sanitize_stem(f"{path.stem}-recon") for path in args.images]  # before any compute
     session = Session(args)
-    size = session.model.sample_shape[1:]
+    size = session.picture[1:]
     rows = []
     with overall(len(args.images) * encode_calls(len(session.timesteps)), "encode"):
         for path, stem in zip(args.images, stems, strict=True):
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "encode",
         "model": session.info.name,
+        "model_space": session.space(),
         "sampler": session.sampler,
         "spacing": args.spacing,
         "refine": args.refine,
@@ -56,6 +57,7 @@ def _encode_one(session: Session, path: Path, stem: str, size: Sequence[int]) ->
     from ddim_studio.cli.progress import drain
     from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, tensor_to_pils
     from ddim_studio.operations import encode_images
+    from ddim_studio.operations.model_summary import floor_fields
 
     loaded = load_image(path)
     x0 = pil_to_tensor(fit_to_model(loaded.image, (size[1], size[0])))
@@ -72,11 +74,15 @@ def _encode_one(session: Session, path: Path, stem: str, size: Sequence[int]) ->
         f"{shown(path)}: MSE {mse:.6f}  PSNR {psnr:.2f} dB  ({calls} model calls)  → {shown(files[0])}",
         file=sys.stderr,
     )
+    if out.floor_psnr:  # a latent model: what its autoencoder alone gives back
+        alone = out.floor_psnr[0]
+        print(f"  the autoencoder alone: PSNR {alone:.2f} dB (no inversion can beat it)", file=sys.stderr)
     return {
         "image": path,
         "mse": mse,
         "psnr": psnr,
         "calls": calls,
         "inversion_calls": out.calls,
+        **floor_fields(out, 0),
         "files": files,
     }

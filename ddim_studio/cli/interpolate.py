@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sampler": session.sampler,
         "model": session.info.name,
     }
-    a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
+    picture = session.picture  # pictures are fitted to the decoded size
+    a, b = (resolve_endpoint(spec, shape, picture=picture, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
         session.model, a, b, frames=args.frames, method=args.method, batch_size=args.batch_size,
         refine=args.refine, **session.settings(),
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "interpolate",
         "model": session.info.name,
+        "model_space": session.space(),
         "sampler": session.sampler,
         "timesteps": session.timesteps,
         "method": args.method,

@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "sample",
         "model": session.info.name,
+        "model_space": session.space(),
         "sampler": session.sampler,
         "rank": rank,
         "world_size": world,

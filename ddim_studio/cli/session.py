@@ -16,10 +16,12 @@ from PIL import Image
 
 from ddim_studio.cli.progress import say, status
 from ddim_studio.core.models import load_model, resolve_device
+from ddim_studio.core.models.latent import picture_shape
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.samplers import get_sampler
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import build_params, check_output_folder, save_picture
+from ddim_studio.operations.model_summary import describe_space, model_space
 from ddim_studio.operations.sample import sampler_for
 
 
@@ -43,8 +45,15 @@ class Session:
         self.device = resolve_device(args.device)
         with status("loading model…"):
             self.model, self.info = load_model(
-                args.model, config=args.model_config, device=self.device, dtype=DTYPES[args.dtype]
+                args.model,
+                config=args.model_config,
+                device=self.device,
+                dtype=DTYPES[args.dtype],
+                latent_scale=args.latent_scale,
             )
+        self.picture = picture_shape(self.model)  # (C, H, W) of pictures: a latent model's decoded size
+        if self.info.space == "latent":
+            say(describe_space(self.info))
         if self.info.clip_sample_requested:
             say(clip_sample_note(bool(args.clip_sample)))
         self.timesteps = resolve_timesteps(self.model, args.steps, args.spacing, None)
@@ -62,6 +71,10 @@ class Session:
             **extra,
         )
 
+    def space(self) -> dict[str, Any]:
+        """Pixel or latent, the autoencoder, the latent shape and scale (``--json``: ``model_space``)."""
+        return model_space(self.info)
+
     def settings(self) -> dict[str, Any]:
         """The keyword arguments every operation of this session takes."""
         return {
@@ -70,6 +83,7 @@ class Session:
             "clip_sample": self.args.clip_sample,
             "sampler": self.sampler,
             "device": self.device,
+            "quantize": not self.args.no_quantize,
         }
 
     def save(

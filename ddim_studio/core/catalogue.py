@@ -32,10 +32,10 @@ __all__ = [
     "load_catalogue",
 ]
 
-#: Whether this build drives latent diffusion models (an autoencoder + a UNet). The latent-model
-#: support sets it to True when it lands; until then the library shows latent entries as needing it
-#: and refuses to download them.
-LATENT_MODELS = False
+#: Whether this build drives latent diffusion models (an autoencoder + a UNet): True since the
+#: latent-model support landed (``core/models/latent.py``). False makes the library show latent
+#: entries as needing it and refuse to download them.
+LATENT_MODELS = True
 
 
 def latent_models_supported() -> bool:

@@ -23,6 +23,7 @@ from ddim_studio.core.editing import edit_cost  # noqa: F401 - the window's cost
 from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import MAX_HARMONIZE, check_finite
 from ddim_studio.core.masks import check_feather, composite, feathered
+from ddim_studio.core.models.latent import autoencoder_of, latent_mask, paste_back
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
@@ -139,14 +140,16 @@ def _edit_body(
     settings: dict[str, Any],
     batch_size: int,
     device: torch.device,
+    quantize: bool = True,
 ) -> Body[EditOutput]:
     shape = tuple(model.sample_shape)
-    x_0 = source.to(device=device, dtype=LATENT_DTYPE)
+    pictures = source.to(device=device, dtype=LATENT_DTYPE)
     given = None if mask is None else mask.to("cpu", torch.float32)
     feather, blend = settings.pop("feather"), None
     if mask is not None and feather:  # sample with the ring regenerated, composite with the ramp
         mask, blend = feathered(mask, feather)
     m = None if mask is None else mask.to(device=device, dtype=LATENT_DTYPE)
+    x_0, m_model = _in_model_space(model, pictures, m)
     cost = editing.edit_cost(
         model, settings["steps"], settings["strength"], start=settings["start"],
         harmonize=settings["harmonize"], spacing=settings["spacing"], refine=settings["refine"],
@@ -156,21 +159,51 @@ def _edit_body(
     images, sources = [], []
     for c, (lo, hi) in enumerate(parts):
         chunk_source = x_0[lo:hi] if x_0.shape[0] > 1 else x_0.expand(hi - lo, -1, -1, -1)
+        chunk_pictures = pictures[lo:hi] if pictures.shape[0] > 1 else pictures.expand(hi - lo, -1, -1, -1)
         noise = ImageNoise(list(seeds[lo:hi]), shape, device, LATENT_DTYPE)
-        steps = editing.iter_edit(model, chunk_source, mask=m, noise=noise, **settings)
+        steps = editing.iter_edit(model, chunk_source, mask=m_model, noise=noise, **settings)
         stage = Stage(
             "edit", cost.model_calls, len(seeds), batch_offset=lo, chunk=c, chunks=len(parts),
             job_total=cost.model_calls * len(parts),
         )  # fmt: skip
         last = yield from phase(stage, steps)
-        image = last.x_t if blend is None else composite(last.x_t, chunk_source, blend)
+        edited = _to_pictures(model, last.x_t, chunk_pictures, m, quantize)  # an LDM's: decoded, pasted
+        image = edited if blend is None else composite(edited, chunk_pictures, blend)
         images.append(check_finite(image, "The edited picture").to("cpu", torch.float32))
-        sources.append(chunk_source.to("cpu", torch.float32))
+        sources.append(chunk_pictures.to("cpu", torch.float32))
     return EditOutput(
         torch.cat(images), torch.cat(sources), given, seeds, seq, seq[0], cost.model_calls,
         settings["strength"], settings["start"], settings["harmonize"], settings["eta"],
         sampler=settings["sampler"], refine=settings["refine"], feather=feather,
     )  # fmt: skip
+
+
+def _in_model_space(
+    model: DiffusionModel, pictures: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The source and mask the sampler edits: the pictures themselves, or a latent diffusion
+    model's encoded pictures and the mask on the latent grid (a cell regenerates when any of its
+    pixels is masked)."""
+    ae = autoencoder_of(model)
+    if ae is None:
+        return pictures, mask
+    latents = check_finite(ae.encode(pictures), "The encoded picture")
+    cells = None if mask is None else latent_mask(mask, tuple(ae.latent_shape[1:]))
+    return latents, cells
+
+
+def _to_pictures(
+    model: DiffusionModel, x: torch.Tensor, source: torch.Tensor, mask: torch.Tensor | None, quantize: bool
+) -> torch.Tensor:
+    """A pixel model's result as is; a latent model's decoded, the kept pixels pasted back from the
+    source with a seam feathered over one latent cell (``latent.paste_back``)."""
+    ae = autoencoder_of(model)
+    if ae is None:
+        return x
+    decoded = ae.decode(x, quantize=quantize)
+    if mask is None:
+        return decoded
+    return paste_back(source, decoded, mask.expand(x.shape[0], -1, -1, -1), feather=max(2, ae.factor))
 
 
 def edit_images(
@@ -191,6 +224,7 @@ def edit_images(
     device: torch.device | str = "cpu",
     refine: int = 0,
     feather: int = 0,
+    quantize: bool = True,
 ) -> Run[EditOutput]:
     """Edit ``source`` once per seed (one picture (1, 3, H, W) repeated, or one picture per seed).
 
@@ -201,6 +235,10 @@ def edit_images(
     ``feather`` f feathers the mask outward by f pixels (``core.masks.feathered``): the ring is
     regenerated and the final picture composited from the source with the linear ramp; pixels
     farther than f from the mask stay the source.
+    A latent diffusion model edits the encoded picture with the (feathered) mask taken to its latent
+    grid, then decodes (``quantize``: through the VQ codebook) and pastes the kept pixels back from
+    the source with a seam over one latent cell, so that pixels beyond the seam are the source's
+    exactly.
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
@@ -220,7 +258,7 @@ def edit_images(
         "feather": check_feather(feather) if mask is not None else 0,
     }  # fmt: skip
     chunks(len(checked), batch_size)  # a bad batch size fails here, not inside the run
-    return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device)))
+    return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device), quantize))
 
 
 def edit_params(

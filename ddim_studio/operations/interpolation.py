@@ -19,12 +19,13 @@ from ddim_studio.core.imaging import fit_to_model, load_image, pil_to_tensor, re
 from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.limits import MAX_BATCH_BYTES, check_finite
+from ddim_studio.core.models.latent import to_pictures
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, beside
-from ddim_studio.operations.encode import invert_phase
+from ddim_studio.operations.encode import invert_phase, model_space
 from ddim_studio.operations.params import is_studio
 from ddim_studio.operations.run import Body, Run, Stage, phase
 from ddim_studio.operations.sample import LATENT_DTYPE, check_batch, sampler_for, span
@@ -171,9 +172,12 @@ def resolve_endpoint(
     clip_sample: bool = False,
     sampler: str = DEFAULT_SAMPLER,
     model: str | None = None,
+    picture: tuple[int, ...] | None = None,
 ) -> Endpoint:
     """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
 
+    ``picture``: (C, H, W) of the model's pictures when they differ from its samples (a latent
+    diffusion model: ``shape`` is the latent's); pictures are fitted to it.
     A latent file must hold one latent; ``NAME.safetensors#N`` picks the N-th (0-based, the order
     ``decode`` numbers them in) of a file holding several.
 
@@ -200,7 +204,8 @@ def resolve_endpoint(
         or latent_reproduces(own[1], timesteps, clip_sample=clip_sample, sampler=sampler, model=model)
     ):
         return Endpoint(own[0], False, path.stem, SAVED_LATENT)
-    image = fit_to_model(load_image(path).image, (shape[2], shape[1]))
+    size = tuple(picture) if picture is not None else tuple(shape)
+    image = fit_to_model(load_image(path).image, (size[2], size[1]))
     return Endpoint(pil_to_tensor(image)[0], True, path.stem, ENCODED)
 
 
@@ -242,6 +247,7 @@ def _interpolate_body(
     sampler: str,
     device: torch.device,
     refine: int = 0,
+    quantize: bool = True,
 ) -> Body[InterpolateOutput]:
     spec = sampler_for(sampler, 0.0)
     ends = [
@@ -256,7 +262,7 @@ def _interpolate_body(
     )
     job_total = len(seq) * (len(parts) + (1 if to_encode else 0))
     if to_encode:  # both pictures in one batch; only encoded: the path's ends are decoded with it
-        x_0 = torch.stack([ends[i] for i in to_encode])
+        x_0, _ = model_space(model, torch.stack([ends[i] for i in to_encode]), round_trip=False)
         encoded = yield from invert_phase(
             model, x_0, steps=steps, spacing=spacing, clip_sample=clip_sample, count=len(to_encode),
             job_total=job_total, refine=refine,
@@ -272,7 +278,8 @@ def _interpolate_body(
             job_total=job_total,
         )  # fmt: skip
         last = yield from phase(stage, run)
-        images.append(check_finite(last.x_t.to("cpu", torch.float32), span("frames", lo, hi)))
+        pictures = to_pictures(model, last.x_t, quantize=quantize)  # a latent model's frames decoded
+        images.append(check_finite(pictures.to("cpu", torch.float32), span("frames", lo, hi)))
     return InterpolateOutput(torch.cat(images), path.to("cpu", torch.float32), method, seq, spec.name)
 
 
@@ -290,10 +297,13 @@ def interpolate(
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
     refine: int = 0,
+    quantize: bool = True,
 ) -> Run[InterpolateOutput]:
     """Encode the picture ends (phase ``encode``, one batch), then decode the path (phase ``decode``).
 
     ``refine`` = K > 0 refines each inversion step of the picture ends (``core.inversion``).
+    A latent diffusion model interpolates its latent x_T's and decodes the frames (``quantize``:
+    through the VQ codebook).
 
     Raises:
         ValueError: at once, for more frames than :func:`check_frames` allows.
@@ -303,5 +313,6 @@ def interpolate(
         _interpolate_body(
             model, a, b, frames=frames, method=method, steps=steps, spacing=spacing, batch_size=batch_size,
             clip_sample=clip_sample, sampler=sampler, device=torch.device(device), refine=refine,
+            quantize=quantize,
         )
     )  # fmt: skip

@@ -49,7 +49,7 @@ def build_params(
         "model": info.name if info is not None else "",
         "model_source": info.source if info is not None else "",
         "prediction_type": info.prediction_type if info is not None else "",
-        "size": list(info.sample_shape[1:]) if info is not None else None,
+        "size": list((info.picture_shape or info.sample_shape)[1:]) if info is not None else None,
         "sampler": sampler,
         "steps": int(steps),
         "spacing": spacing,
@@ -57,6 +57,8 @@ def build_params(
         "eta": float(eta),
         "clip_sample": bool(clip_sample),
     }
+    if info is not None and getattr(info, "space", "pixel") == "latent":  # x_T is a latent of this scale
+        params["latent_scale"] = info.latent_scale
     params.update(extra)
     # Unknown values are left out, not written as null: readers drop nulls (saved_params), and a
     # saved file must read back as the parameters that were saved.

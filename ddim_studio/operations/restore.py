@@ -21,6 +21,7 @@ from ddim_studio.core.editing import fit_mask
 from ddim_studio.core.imaging import fit_to_model, pil_to_tensor
 from ddim_studio.core.limits import check_finite
 from ddim_studio.core.masks import check_feather, feather_mask
+from ddim_studio.core.models.latent import autoencoder_of
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER, get_sampler
@@ -76,6 +77,7 @@ def prepare_input(
 
     ``resize`` brings another size to it (cropped to the aspect ratio, then resized) and says so.
     """
+    refuse_latent(model)
     c, h, w = tuple(model.sample_shape)
     shape = (c, h, w)
     for name in core.parse_task(task):
@@ -116,6 +118,15 @@ def fit_restore_mask(mask: Image.Image | torch.Tensor, size: tuple[int, int]) ->
     return fitted[:1], note
 
 
+def refuse_latent(model: DiffusionModel) -> None:
+    """Restore's degradations act on pixels: a latent diffusion model is refused in words."""
+    if autoencoder_of(model) is not None:
+        raise ValueError(
+            "Restore works with pixel-space models; this is a latent diffusion model, whose samples are "
+            "latents, not pictures. Use Edit to repaint a region with it."
+        )
+
+
 def restore_images(
     model: DiffusionModel,
     picture: torch.Tensor,
@@ -139,6 +150,7 @@ def restore_images(
     per chunk, ``Stage.total`` = S model calls per picture. ``feather`` f feathers a fill's mask
     (``core.masks.feathered``).
     """
+    refuse_latent(model)
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
         raise ValueError("Give at least one seed to restore.")

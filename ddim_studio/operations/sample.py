@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ddim_studio.core.limits import check_batch_memory, check_finite
+from ddim_studio.core.models.latent import to_pictures
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER, SamplerSpec, get_sampler
@@ -23,8 +24,9 @@ class SampleOutput:
     """Pictures made from seeds or decoded from latents; all tensors float32 on the CPU.
 
     Attributes:
-        images: (N, 3, H, W) in [−1, 1] as the sampler returns them (not clamped).
-        x_T: (N, C, H, W) the starting latents.
+        images: (N, 3, H, W) in [−1, 1] as the sampler returns them (not clamped); a latent
+            diffusion model's samples decoded by its autoencoder.
+        x_T: (N, C, H, W) the starting latents (in the latent space of a latent diffusion model).
         seeds: the per-image seeds (empty for latents decoded at η = 0 without seeds).
         timesteps: the τ visited, noisiest first.
         sampler: the sampler's registered name.
@@ -98,6 +100,7 @@ def _sample_body(
     batch_size: int,
     sampler: str,
     device: torch.device,
+    quantize: bool = True,
 ) -> Body[SampleOutput]:
     spec = sampler_for(sampler, eta)
     count = len(seeds) if latents is None else int(latents.shape[0])
@@ -117,7 +120,8 @@ def _sample_body(
         )  # fmt: skip
         last = yield from phase(stage, run)
         named = span("seeds", lo, hi, seeds) if latents is None else span("latents", lo, hi)
-        images.append(check_finite(last.x_t.to("cpu", torch.float32), named))
+        pictures = to_pictures(model, last.x_t, quantize=quantize)  # an LDM's latents decoded
+        images.append(check_finite(pictures.to("cpu", torch.float32), named))
         starts.append(x_T.to("cpu", torch.float32))
     return SampleOutput(torch.cat(images), torch.cat(starts), seeds, seq, spec.name)
 
@@ -133,16 +137,19 @@ def sample_seeds(
     batch_size: int = 8,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    quantize: bool = True,
 ) -> Run[SampleOutput]:
     """One picture per seed (x_T and the η-noise from the seed's own generator), in chunks.
 
-    The picture of seed ``s`` does not depend on the other seeds or on ``batch_size``.
+    The picture of seed ``s`` does not depend on the other seeds or on ``batch_size``. A latent
+    diffusion model samples in its latent space and decodes at the end, snapping to the VQ codebook
+    first unless ``quantize`` is False.
     """
     checked = tuple(check_seed(s) for s in seeds)
     return Run(
         _sample_body(
             model, checked, None, steps=steps, eta=eta, spacing=spacing, clip_sample=clip_sample,
-            batch_size=batch_size, sampler=sampler, device=torch.device(device),
+            batch_size=batch_size, sampler=sampler, device=torch.device(device), quantize=quantize,
         )
     )  # fmt: skip
 
@@ -159,6 +166,7 @@ def decode_latents(
     batch_size: int = 8,
     sampler: str = DEFAULT_SAMPLER,
     device: torch.device | str = "cpu",
+    quantize: bool = True,
 ) -> Run[SampleOutput]:
     """Decode latents x_T ((C, H, W) or (N, C, H, W)) into pictures, in chunks.
 
@@ -170,6 +178,6 @@ def decode_latents(
     return Run(
         _sample_body(
             model, checked, latents, steps=steps, eta=eta, spacing=spacing, clip_sample=clip_sample,
-            batch_size=batch_size, sampler=sampler, device=torch.device(device),
+            batch_size=batch_size, sampler=sampler, device=torch.device(device), quantize=quantize,
         )
     )  # fmt: skip

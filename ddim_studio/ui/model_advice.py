@@ -174,7 +174,7 @@ class ModelAdvisor(QObject):
         view = self.window.mode_views.get(self.window.mode_name())
         if info is None or view is None:
             return
-        model_side = max(int(d) for d in info.sample_shape[1:])
+        model_side = max(int(d) for d in (info.picture_shape or info.sample_shape)[1:])  # decoded size
         side = display_side(view)
         self.window.services.runner.preview_size = max(min(model_side, MIN_PREVIEW), min(model_side, side))
 

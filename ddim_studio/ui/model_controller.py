@@ -76,10 +76,10 @@ class ModelController(QObject):
         return list(self._pending)
 
     def size(self) -> tuple[int, int]:
-        """(H, W) of the model's images (32×32 before one is loaded)."""
+        """(H, W) of the model's images (32×32 before one is loaded; a latent model's decoded size)."""
         if self.info is None:
             return 32, 32
-        _c, height, width = self.info.sample_shape
+        _c, height, width = self.info.picture_shape or self.info.sample_shape
         return int(height), int(width)
 
     def num_train_timesteps(self) -> int:

@@ -187,6 +187,7 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
         ("Name", info.name),
         ("Source", info.source),
         ("Family", info.family),
+        *latent_rows(info),
         ("Sample shape", " × ".join(str(v) for v in info.sample_shape)),
         ("Parameters", f"{info.num_parameters:,}"),
         ("Prediction", info.prediction_type),
@@ -199,6 +200,20 @@ def model_info_rows(info: ModelInfo) -> list[tuple[str, str]]:
             if getattr(info, "clip_sample_requested", False)
             else "false",
         ),
+    ]
+
+
+def latent_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    """Model Info's rows on the space the model samples in (pixel, or latent with its autoencoder)."""
+    if getattr(info, "space", "pixel") != "latent":
+        return [("Space", "pixel: the UNet samples the pictures themselves")]
+    kind = {"vq": "VQ (decoded through its codebook)", "kl": "KL (the encoder's mean)"}
+    picture = " × ".join(str(v) for v in info.picture_shape or ())
+    return [
+        ("Space", f"latent: the UNet samples {' × '.join(str(v) for v in info.sample_shape)} latents"),
+        ("Autoencoder", kind.get(str(info.autoencoder), str(info.autoencoder))),
+        ("Picture size", picture),
+        ("Latent scale", f"{info.latent_scale:g}: {info.latent_scale_reason}"),
     ]
 
 

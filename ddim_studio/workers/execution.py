@@ -18,7 +18,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ddim_studio.core.latent_preview import LatentPreviewer
 from ddim_studio.core.models.interrupt import interruptible
+from ddim_studio.core.models.latent import autoencoder_of, picture_shape
+from ddim_studio.core.models.ldm_folder import describe_latent
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
@@ -94,7 +97,7 @@ def infer_placement(model: object) -> tuple[torch.device, torch.dtype]:
 def describe_model(model: DiffusionModel) -> ModelInfo:
     """A ModelInfo for a model handed over in memory (``JobRunner.set_model`` without an info)."""
     modules = [m for m in [model, *getattr(model, "__dict__", {}).values()] if isinstance(m, torch.nn.Module)]
-    return ModelInfo(
+    info = ModelInfo(
         name=type(model).__name__,
         source="(in memory)",
         family="in-memory",
@@ -105,6 +108,8 @@ def describe_model(model: DiffusionModel) -> ModelInfo:
         steps_offset=model.schedule.steps_offset,
         set_alpha_to_one=model.schedule.set_alpha_to_one,
     )
+    ae = autoencoder_of(model)
+    return info if ae is None else describe_latent(info, ae)
 
 
 @dataclass
@@ -160,6 +165,8 @@ class JobContext:
         stage: object = None
         frames: list[np.ndarray] = []
         self.recorded_xt = []
+        ae = autoencoder_of(self.slot.get()[0])
+        latent = LatentPreviewer(ae) if ae is not None else None  # one preview budget per job
 
         def close_monitor() -> None:
             if monitor is not None:
@@ -183,7 +190,7 @@ class JobContext:
                     monitor = self.monitor(
                         st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
                         record_steps=record, job_offset=run.calls - 1, job_total=run.total_calls,
-                        job_start=self.started,
+                        job_start=self.started, latent=latent,
                     )  # fmt: skip
                 assert monitor is not None
                 monitor.observe(step)
@@ -217,7 +224,7 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
     model, device = ctx.require_model()
     settings = {
         "steps": job.steps, "eta": job.eta, "spacing": job.spacing, "clip_sample": job.clip_sample,
-        "batch_size": job.batch_size, "sampler": job.sampler, "device": device,
+        "batch_size": job.batch_size, "sampler": job.sampler, "device": device, "quantize": job.quantize,
     }  # fmt: skip
     if job.x_T is None:
         run = sample_seeds(model, job.seeds, **settings)  # type: ignore[arg-type]
@@ -226,7 +233,7 @@ def run_sample(ctx: JobContext, job: SampleJob) -> SampleResult:
         run = decode_latents(model, job.x_T, seeds=job.seeds, **settings)  # type: ignore[arg-type]
         count = int(job.x_T.shape[0]) if isinstance(job.x_T, torch.Tensor) and job.x_T.ndim == 4 else 1
     total = len(resolve_timesteps(model, job.steps, job.spacing, None))
-    _, height, width = model.sample_shape
+    _, height, width = picture_shape(model)
     size = ctx.settings.preview_size
     record = scrubber_steps(total, count, height, width, size) if ctx.settings.record_frames and count else []
     out, frames = ctx.drive(run, record)
@@ -254,7 +261,7 @@ def run_encode(ctx: JobContext, job: EncodeJob) -> EncodeResult:
     out, _ = ctx.drive(run)
     return EncodeResult(
         x_T=out.x_T, reconstruction=out.reconstruction, mse=out.mse, psnr=out.psnr, timesteps=out.timesteps,
-        calls=out.calls,
+        calls=out.calls, floor_mse=out.floor_mse, floor_psnr=out.floor_psnr,
     )  # fmt: skip
 
 

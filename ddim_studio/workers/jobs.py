@@ -68,6 +68,7 @@ class SampleJob:
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
     sampler: str = DEFAULT_SAMPLER
+    quantize: bool = True  # a VQ latent diffusion model: decode through its codebook (False: the raw latent)
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,8 @@ class EncodeResult:
         psnr: per image, 10·log10(1 / mse) in dB (``inf`` for a perfect reconstruction).
         timesteps: the τ used, noisiest first.
         calls: the batched model calls the inversion made (S when not refined).
+        floor_mse, floor_psnr: a latent diffusion model's autoencoder round trip per image (the
+            floor of any reconstruction); empty for pixel models.
     """
 
     x_T: torch.Tensor
@@ -219,6 +222,8 @@ class EncodeResult:
     psnr: list[float]
     timesteps: list[int]
     calls: int = 0
+    floor_mse: list[float] = field(default_factory=list)
+    floor_psnr: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

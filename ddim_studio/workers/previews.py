@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ddim_studio.core.imaging import tensor_to_uint8
+from ddim_studio.core.latent_preview import LatentPreviewer
 from ddim_studio.core.sampling import StepResult
 from ddim_studio.workers.faults import NumericalError
 from ddim_studio.workers.jobs import StepEvent
@@ -127,7 +128,9 @@ class StepMonitor:
         job_offset: int = 0,
         job_total: int = 0,
         job_start: float | None = None,
+        latent: LatentPreviewer | None = None,
     ) -> None:
+        self._latent = latent  # a latent diffusion model's previews: linear map, now and then a decode
         self.job_id, self.phase, self.total = job_id, phase, total
         self.batch_offset, self.chunk, self.chunks = batch_offset, chunk, chunks
         self._emit, self._throttle, self._settings = emit, throttle, settings
@@ -152,13 +155,15 @@ class StepMonitor:
         self._check_finite(result)
         frame = None
         if result.index in self._record:
-            frame = quantize(displayable(result.pred_x0, self._max_side))
+            frame = quantize(displayable(self._approx(result.pred_x0), self._max_side))
             self._frames.append(frame)
-            self._frames_xt.append(quantize(displayable(result.x_t, self._max_side)))
+            self._frames_xt.append(quantize(displayable(self._approx(result.x_t), self._max_side)))
         now = time.perf_counter()
         if not self._throttle.due(now, force=result.index == self.total - 1):
             return
         self._verify(result.index)
+        if self._latent is not None:  # maybe a real decode (within the job's preview budget)
+            frame = quantize(displayable(self._latent(result.pred_x0), self._max_side))
         preview = frame.cpu().numpy() if frame is not None else self._to_host(result.pred_x0)
         self._emit(
             StepEvent(
@@ -168,7 +173,7 @@ class StepMonitor:
                 total=self.total,
                 timestep=result.timestep,
                 preview=preview,
-                preview_xt=self._to_host(result.x_t),
+                preview_xt=self._to_host(self._approx(result.x_t)),
                 batch_offset=self.batch_offset,
                 steps_per_second=(result.index + 1) / max(now - self._start, 1e-9),
                 chunk=self.chunk,
@@ -195,6 +200,10 @@ class StepMonitor:
         if not self._frames_xt:
             return None
         return torch.stack(self._frames_xt).cpu().numpy()
+
+    def _approx(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as pictures: itself for a pixel model, the linear map's colours for a latent one."""
+        return x if self._latent is None else self._latent.approximate(x)
 
     def _to_host(self, x: torch.Tensor) -> np.ndarray:
         return tensor_to_uint8(displayable(x, self._max_side))

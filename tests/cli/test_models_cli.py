@@ -36,11 +36,20 @@ def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield server
 
 
-def test_list_pull_and_rm(hub: LoopbackHub, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_pull_and_rm(
+    hub: LoopbackHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ddim_studio.core import catalogue
+
+    monkeypatch.setattr(catalogue, "LATENT_MODELS", False)  # a build without latent support says so
     assert main(["models", "list", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["models"]}
     assert rows["google/ddpm-cifar10-32"]["status"] == "not downloaded"
     assert rows["CompVis/ldm-celebahq-256"]["status"] == "needs latent-model support"
+    monkeypatch.setattr(catalogue, "LATENT_MODELS", True)  # this build drives latent models
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["models"]}
+    assert rows["CompVis/ldm-celebahq-256"]["status"] == "not downloaded"
     assert rows["google/ddpm-celebahq-256"]["parameters"] == 113_673_219
 
     assert main(["models", "pull", "google/ddpm-cifar10-32"]) == 0

@@ -66,7 +66,10 @@ def _status(view, repo_id: str) -> str:  # type: ignore[no-untyped-def]
     return view.table.item(_row(view, repo_id), 7).text()
 
 
-def test_the_library_lists_the_catalogue_with_estimates(qtbot, window, hub) -> None:  # type: ignore[no-untyped-def]
+def test_the_library_lists_the_catalogue_with_estimates(qtbot, window, hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ddim_studio.core import catalogue
+
+    monkeypatch.setattr(catalogue, "LATENT_MODELS", False)  # how a build without latent support shows
     view = library_controller.ModelLibraryView(window)
     qtbot.addWidget(view)
     ctrl = library_controller.ModelLibraryController(

@@ -208,6 +208,11 @@ def load_ddim_checkpoint(
     check_placement(device, dtype)
     path = Path(path)
     state, notes = extract_state_dict(load_checkpoint(path), path.name)
+    if any(k.startswith(("model.diffusion_model.", "first_stage_model.")) for k in state):
+        raise ModelLoadError(
+            f"'{path.name}' is a latent diffusion (CompVis LDM) checkpoint; open it together with the "
+            "YAML config file it came with."
+        )
     if any(k.startswith(_DIFFUSERS_PREFIXES) for k in state):
         raise ModelLoadError(
             f"'{path.name}' holds diffusers UNet2DModel weights, not an original DDIM checkpoint; "

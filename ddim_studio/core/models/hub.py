@@ -33,14 +33,15 @@ def hub_allow_patterns(allow_pickle: bool = False) -> list[str]:
         allow_pickle: also fetch ``diffusion_pytorch_model.bin`` (pickled weights).
 
     Returns:
-        Exact file names at the root and in ``unet/`` / ``scheduler/`` (no wildcards, so a
-        pipeline repository's text encoder or VAE weights are never downloaded).
+        Exact file names at the root and in ``unet/`` / ``scheduler/`` / ``vqvae/`` (a latent
+        diffusion pipeline's autoencoder; no wildcards, so a text-to-image pipeline's text encoder
+        or ``vae/`` weights are never downloaded).
     """
     patterns = ["model_index.json", "scheduler_config.json", "scheduler/scheduler_config.json"]
     weights = ["diffusion_pytorch_model.safetensors"]
     if allow_pickle:
         weights.append("diffusion_pytorch_model.bin")
-    for prefix in ("", "unet/"):
+    for prefix in ("", "unet/", "vqvae/"):  # vqvae/: the autoencoder of a latent diffusion pipeline
         patterns.append(f"{prefix}config.json")
         patterns.extend(f"{prefix}{name}" for name in weights)
     return patterns

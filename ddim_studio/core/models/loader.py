@@ -26,6 +26,9 @@ from ddim_studio.core.models.diffusers_adapter import (
     resolve_device,
 )
 from ddim_studio.core.models.hub import download_from_hub, looks_like_hub_id, missing_weights_hint
+from ddim_studio.core.models.ldm_config import is_ldm_config
+from ddim_studio.core.models.ldm_folder import is_ldm_folder, load_ldm_folder
+from ddim_studio.core.models.ldm_original import load_ldm_checkpoint
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.models.safe_load import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
 from ddim_studio.core.names import DTYPE_NAMES
@@ -41,9 +44,17 @@ _CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 
 
 def _load_from_hub(
-    repo_id: str, *, device: str | torch.device, dtype: torch.dtype, allow_pickle: bool
-) -> tuple[DiffusionModel, ModelInfo]:
+    repo_id: str, *, device: str | torch.device, dtype: torch.dtype, allow_pickle: bool,
+    latent_scale: float | None = None,
+) -> tuple[DiffusionModel, ModelInfo]:  # fmt: skip
     folder = download_from_hub(repo_id, allow_pickle=allow_pickle)
+    if is_ldm_folder(folder):
+        model, info = load_ldm_folder(
+            folder, device=device, dtype=dtype, name=repo_id, latent_scale=latent_scale
+        )
+        info.source = repo_id
+        info.notes.append(f"from the Hugging Face hub, cached in {folder}")
+        return model, info
     unet_dir = find_unet_dir(folder)
     if not (unet_dir / "config.json").is_file():
         raise ModelLoadError(
@@ -65,12 +76,15 @@ def _load_file(
     resolution: int | None,
     device: str | torch.device,
     dtype: torch.dtype,
+    latent_scale: float | None = None,
 ) -> tuple[DiffusionModel, ModelInfo]:
     if path.suffix.lower() not in _CHECKPOINT_SUFFIXES:
         raise ModelLoadError(
             f"'{path.name}' is not a model file; open a diffusers model folder or a checkpoint "
             f"({', '.join(_CHECKPOINT_SUFFIXES)})."
         )
+    if config is not None and is_ldm_config(config):  # a CompVis latent diffusion model.ckpt + YAML
+        return load_ldm_checkpoint(path, config, device=device, dtype=dtype, latent_scale=latent_scale)
     return load_ddim_checkpoint(path, config=config, resolution=resolution, device=device, dtype=dtype)
 
 
@@ -82,6 +96,7 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     allow_pickle: bool = False,
+    latent_scale: float | None = None,
 ) -> tuple[DiffusionModel, ModelInfo]:
     """Open a model for sampling.
 
@@ -95,6 +110,8 @@ def load_model(
         dtype: the weight dtype (a floating torch dtype).
         allow_pickle: also download pickled ``.bin`` weights from the hub. Local ``.bin``/``.ckpt``
             files are always read, with the tensors-only loader.
+        latent_scale: a latent diffusion model's scale, overriding the one its files give
+            (``core/models/latent.py``: ``choose_scale``); ignored by pixel models.
 
     Returns:
         The model (a :class:`DiffusionModel`) and its :class:`ModelInfo`.
@@ -117,6 +134,8 @@ def load_model(
                 "--model-config is for original DDIM checkpoint files; a diffusers folder carries its "
                 "own config.json."
             )
+        if is_ldm_folder(path):
+            return load_ldm_folder(path, device=device, dtype=dtype, latent_scale=latent_scale)
         return load_diffusers_folder(path, device=device, dtype=dtype)
     if path.exists():  # a FIFO or a device: refused by its type, never opened
         check_regular_file(
@@ -124,9 +143,18 @@ def load_model(
         )
     if path.is_file():
         config_path = Path(config).expanduser() if config is not None else None
-        return _load_file(path, config=config_path, resolution=resolution, device=device, dtype=dtype)
+        return _load_file(
+            path,
+            config=config_path,
+            resolution=resolution,
+            device=device,
+            dtype=dtype,
+            latent_scale=latent_scale,
+        )
     if isinstance(source, str) and looks_like_hub_id(source):
-        return _load_from_hub(source, device=device, dtype=dtype, allow_pickle=allow_pickle)
+        return _load_from_hub(
+            source, device=device, dtype=dtype, allow_pickle=allow_pickle, latent_scale=latent_scale
+        )
     raise ModelLoadError(
         f"'{source}' does not exist: give a model folder, a checkpoint file, or a Hugging Face hub id "
         "such as google/ddpm-cifar10-32."

@@ -18,7 +18,12 @@ from ddim_studio.core.schedule import NoiseSchedule
 
 @runtime_checkable
 class DiffusionModel(Protocol):
-    """A noise predictor with its training schedule and sample shape."""
+    """A noise predictor with its training schedule and sample shape.
+
+    A latent diffusion model (``core/models/latent.py``) also has ``autoencoder``; its
+    ``sample_shape`` is the latent's. Anything that wraps a model must keep ``autoencoder``
+    (or the wrapped model as ``inner``), or a latent model's samples would be taken for pictures.
+    """
 
     schedule: NoiseSchedule
     sample_shape: tuple[int, int, int]  # (C, H, W)
@@ -47,3 +52,13 @@ class ModelInfo:
     num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use
     steps_offset: int = 0  # diffusers' offset added to ``leading`` timesteps
     set_alpha_to_one: bool = True  # False: the clean level is ᾱ_0, not 1 (diffusers' option)
+    # Latent diffusion (core/models/latent.py): sample_shape is then the latent's (C, h, w).
+    space: str = "pixel"  # "pixel" or "latent"
+    autoencoder: str | None = None  # "vq" or "kl" for a latent model
+    picture_shape: tuple[int, int, int] | None = None  # (C, H, W) of the pictures; set from sample_shape
+    latent_scale: float | None = None  # latent = scale · encoder(picture)
+    latent_scale_reason: str = ""  # why that scale (the config, the checkpoint, by hand…)
+
+    def __post_init__(self) -> None:
+        if self.picture_shape is None:
+            self.picture_shape = tuple(self.sample_shape)  # type: ignore[assignment]

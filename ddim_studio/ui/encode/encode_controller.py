@@ -264,10 +264,17 @@ class EncodeController(LatentActions, PictureSource, QObject):
             refine=job.refine,
         )
         calls = result.calls + len(result.timesteps)  # inversion, then the decode's S
+        floor = ""
+        if result.floor_psnr:  # a latent model: what its autoencoder alone gives back
+            params["floor_psnr"] = result.floor_psnr[0]
+            floor = f" · the autoencoder alone: PSNR {result.floor_psnr[0]:.2f} dB (no inversion can beat it)"
         self._show_result(
             result.x_T[0], tensor_to_uint8(result.reconstruction)[0], result.mse[0], result.psnr[0], params,
-            note=f" · {calls} model calls",
+            note=f" · {calls} model calls{floor}",
         )  # fmt: skip
+        if result.floor_psnr:
+            alone = result.floor_psnr[0]
+            self.view.psnr_label.setText(f"{result.psnr[0]:.2f} dB (autoencoder alone {alone:.2f} dB)")
 
     def _show_result(
         self,

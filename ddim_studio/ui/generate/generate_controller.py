@@ -99,6 +99,9 @@ class GenerateController(QObject):
         """Fit the steps range to the model's T, list the samplers, refresh the timestep list."""
         self.view.set_sampler_choices(registry_rows())  # torch is loaded by now
         self.view.steps.set_maximum(self.services.model.num_train_timesteps())
+        info = self.services.model.info
+        vq = info is not None and info.space == "latent" and info.autoencoder == "vq"
+        self.view.codebook.setVisible(vq)  # a VQ latent model: decode through the codebook or not
         self.update_timesteps()
 
     def update_timesteps(self) -> None:
@@ -178,6 +181,7 @@ class GenerateController(QObject):
             batch_size=min(CHUNK, params.batch),
             clip_sample=params.clip_sample,
             sampler=params.sampler,
+            quantize=self.view.codebook.isChecked(),
         )
 
     def generate(self, *, auto: bool = False) -> None:

@@ -108,6 +108,15 @@ class GenerateView(QWidget):
         sampler.addRow(self.spacing_note)
         sampler.addRow(self.timesteps)
         sampler.addRow(self.clip)
+        # shown for VQ latent diffusion models only (the generate controller decides)
+        self.codebook = QCheckBox("Decode through the codebook")
+        self.codebook.setToolTip(
+            "A VQ latent diffusion model's samples are snapped to its codebook before decoding, as "
+            "its authors do. Untick to decode the raw latent."
+        )
+        self.codebook.setChecked(True)
+        self.codebook.setVisible(False)
+        sampler.addRow(self.codebook)
         panel.add_group("Sampler", sampler)
         panel.add_group("Seeds", self._make_seed_form())
         self.autorun = QCheckBox("Auto-run when a setting changes")
