@@ -28,7 +28,7 @@ K, R, FEATHER = 8, 2, 2
 
 
 def _kept_region(direction: str, size: int, by: int, feather: int) -> tuple[int, slice, slice]:
-    """(axis, the kept slice in the new frame, the same pixels' slice in the old frame), beyond the feather."""
+    """(axis, kept slice in the new frame, the same pixels in the old frame), beyond the feather."""
     pan = Pan.of(direction)
     keep = size - by - feather
     if pan.forward:
