@@ -6,7 +6,7 @@ module only after it is drawn (:meth:`MainWindow.attach`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 
@@ -20,6 +20,7 @@ from ddim_studio.workers.async_api import AsyncRunner
 from ddim_studio.workers.runner import JobRunner
 
 if TYPE_CHECKING:
+    from ddim_studio.core.store import SavedItem
     from ddim_studio.ui.main_window import MainWindow
 
 
@@ -59,6 +60,8 @@ def route(w: MainWindow) -> None:
     s = w.services
     w.gallery.reuseParams.connect(lambda params: (w.generate.apply_params(params), w.set_mode("generate")))
     w.gallery.reuseSeed.connect(lambda seed: (w.generate.apply_seed(seed), w.set_mode("generate")))
+    w.gallery.reuseItem.connect(lambda item, params: reuse_item(w, item, params))
+    w.generate.guide.gallery_selection = w.gallery.selected
     w.gallery.encodeItem.connect(lambda item: (w.set_mode("encode"), w.encode.load_item(item)))
     w.gallery.interpolateItem.connect(
         lambda item, slot: (w.set_mode("interpolate"), w.interpolate.fill_from_item(item, slot))
@@ -72,3 +75,14 @@ def route(w: MainWindow) -> None:
     s.model.failed.connect(lambda _msg: w.update_model_label())
     s.runner.busy_changed.connect(lambda busy: w.busy_label.setText("● working" if busy else ""))
     s.settings.changed.connect(w.setting_changed)
+
+
+def reuse_item(w: MainWindow, item: SavedItem, params: dict[str, Any]) -> None:
+    """Reuse params on a guided picture (Generate ▸ Guide) or an extend step (Edit ▸ Extend)."""
+    if params.get("kind") == "guide":
+        w.generate.apply_params(params)  # sampler, steps, η, seed
+        w.set_mode("generate")
+        w.generate.guide.restore(item, params)
+    elif params.get("kind") == "extend":
+        w.set_mode("edit")
+        w.edit.extend.restore(item, params)

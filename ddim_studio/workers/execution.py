@@ -26,12 +26,16 @@ from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images,
 from ddim_studio.operations.cost import measure_call
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
+from ddim_studio.operations.extend import ExtendOutput, extend_picture
+from ddim_studio.operations.guide import GuideOutput, guide_images
 from ddim_studio.operations.interpolation import single
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
     EditJob,
     EncodeJob,
     EncodeResult,
+    ExtendJob,
+    GuideJob,
     InterpolateJob,
     InterpolateResult,
     LoadModelJob,
@@ -203,6 +207,10 @@ def execute(ctx: JobContext, job: object) -> object:
         return run_interpolate(ctx, job)
     if isinstance(job, EditJob):
         return run_edit(ctx, job)
+    if isinstance(job, GuideJob):
+        return run_guide(ctx, job)
+    if isinstance(job, ExtendJob):
+        return run_extend(ctx, job)
     if isinstance(job, LoadModelJob):
         return run_load(ctx, job)
     raise TypeError(f"Not a job: {type(job).__name__}")
@@ -274,6 +282,29 @@ def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
         model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
         eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
         batch_size=job.batch_size, sampler=job.sampler, device=device, refine=job.refine,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_guide(ctx: JobContext, job: GuideJob) -> GuideOutput:
+    """Guided pictures (``operations.guide_images``), with pred_x0 previews."""
+    model, device = ctx.require_model()
+    run = guide_images(
+        model, job.reference, job.seeds, factor=job.factor, until=job.until, steps=job.steps, eta=job.eta,
+        spacing=job.spacing, clip_sample=job.clip_sample, batch_size=job.batch_size, sampler=job.sampler,
+        device=device,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_extend(ctx: JobContext, job: ExtendJob) -> ExtendOutput:
+    """A walk of pans (``operations.extend_picture``), with previews of each pan."""
+    model, device = ctx.require_model()
+    run = extend_picture(
+        model, job.picture, direction=job.direction, by=job.by, times=job.times, seed=job.seed,
+        steps=job.steps, feather=job.feather, sampler=job.sampler, harmonize=job.harmonize, device=device,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

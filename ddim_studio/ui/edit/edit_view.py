@@ -24,6 +24,7 @@ from ddim_studio.core.names import MAX_HARMONIZE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
+from ddim_studio.ui.edit.extend_panel import ExtendPanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
     ProgressRow,
@@ -290,6 +291,8 @@ class EditView(FileDropMixin, QWidget):
         self.results = ImageGrid("Each run's results land here and in the gallery.")
         self.results.setFixedHeight(128)
         column.addWidget(self.results)
+        self.extend = ExtendPanel()  # Extend past the frame (ui/edit/extend_panel.py)
+        column.addWidget(self.extend)
         return main
 
     def canvas_caption_label(self) -> QLabel:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ddim_studio.ui import theme
+from ddim_studio.ui.generate.guide_panel import GuidePanel
 from ddim_studio.ui.widgets.controls import (
     ETA_TOOLTIP,
     SPACING_CHOICES,
@@ -177,6 +178,8 @@ class GenerateView(QWidget):
         column.addWidget(self.grid, 1)
         column.addLayout(self._make_scrubber())
         column.addWidget(self._make_paper())
+        self.guide = GuidePanel()  # Guide by a picture (ui/generate/guide_panel.py)
+        column.addWidget(self.guide)
         return main
 
     def _make_scrubber(self) -> QHBoxLayout:
