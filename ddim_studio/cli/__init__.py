@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ddim_studio import __version__
-from ddim_studio.cli import decode, edit, encode, extend, guide, interpolate, sample, train
+from ddim_studio.cli import decode, edit, encode, extend, guide, interpolate, restore, sample, train
 from ddim_studio.cli.common import OneLineParser, user_errors
 from ddim_studio.core.names import DTYPE_NAMES, SPACINGS
 
@@ -42,6 +42,7 @@ COMMANDS = {
     "decode": decode,
     "interpolate": interpolate,
     "edit": edit,
+    "restore": restore,
     "guide": guide,
     "extend": extend,
     "train": train,

@@ -20,7 +20,7 @@ from ddim_studio.core.names import APP, DEFAULT_SAMPLER, PARAMS_VERSION
 
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
-KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit", "guide", "extend")
+KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit", "restore", "guide", "extend")
 
 
 def build_params(

@@ -29,6 +29,7 @@ from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.extend import ExtendOutput, extend_picture
 from ddim_studio.operations.guide import GuideOutput, guide_images
 from ddim_studio.operations.interpolation import single
+from ddim_studio.operations.restore import RestoreOutput, restore_images
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
     EditJob,
@@ -40,6 +41,7 @@ from ddim_studio.workers.jobs import (
     InterpolateResult,
     LoadModelJob,
     LoadModelResult,
+    RestoreJob,
     SampleJob,
     SampleResult,
     StepEvent,
@@ -211,6 +213,8 @@ def execute(ctx: JobContext, job: object) -> object:
         return run_guide(ctx, job)
     if isinstance(job, ExtendJob):
         return run_extend(ctx, job)
+    if isinstance(job, RestoreJob):
+        return run_restore(ctx, job)
     if isinstance(job, LoadModelJob):
         return run_load(ctx, job)
     raise TypeError(f"Not a job: {type(job).__name__}")
@@ -282,6 +286,19 @@ def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
         model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
         eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
         batch_size=job.batch_size, sampler=job.sampler, device=device, refine=job.refine,
+        feather=job.feather,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_restore(ctx: JobContext, job: RestoreJob) -> RestoreOutput:
+    """Restore the picture once per seed (``operations.restore``), with pred_x0 previews."""
+    model, device = ctx.require_model()
+    run = restore_images(
+        model, job.picture, job.seeds, task=job.task, factor=job.factor, mask=job.mask, steps=job.steps,
+        eta=job.eta, sampler=job.sampler, method=job.method, clip_sample=job.clip_sample,
+        batch_size=job.batch_size, device=device, feather=job.feather,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

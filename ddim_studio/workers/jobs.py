@@ -115,6 +115,25 @@ class EditJob:
     clip_sample: bool = False
     sampler: str = "ddim"
     refine: int = 0
+    feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
+
+
+@dataclass(frozen=True)
+class RestoreJob:
+    """Restore a picture once per seed (``operations.restore``); ``picture`` at the task's input size."""
+
+    picture: torch.Tensor
+    seeds: tuple[int, ...]
+    task: str = "upscale"
+    factor: int = 4
+    mask: torch.Tensor | None = None
+    steps: int = 50
+    eta: float = 0.0
+    sampler: str = "ddim"
+    method: str = "ddnm"
+    batch_size: int = 8
+    clip_sample: bool = False
+    feather: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,13 +178,14 @@ class LoadModelJob:
     probe: bool = True  # time one model call after loading (the cost estimate before Run)
 
 
-Job = SampleJob | EncodeJob | InterpolateJob | EditJob | GuideJob | ExtendJob | LoadModelJob
+Job = SampleJob | EncodeJob | InterpolateJob | EditJob | RestoreJob | GuideJob | ExtendJob | LoadModelJob
 
 _KINDS: dict[type, str] = {
     SampleJob: "sample",
     EncodeJob: "encode",
     InterpolateJob: "interpolate",
     EditJob: "edit",
+    RestoreJob: "restore",
     GuideJob: "guide",
     ExtendJob: "extend",
     LoadModelJob: "load",
