@@ -7,11 +7,16 @@ a mask, strength 1, noise start) fill the band. The band is first filled with th
 row or column repeated (the inpainting starts from noise at strength 1, so this only sets the
 colour the kept-region noising sees there).
 
-**Soft seam.** The mask is 1 in the band and ramps down linearly over ``feather`` pixels into
-the kept part (values (f, f − 1, …, 1)/(f + 1)); beyond the ramp it is exactly 0. The final
-picture is composited from the source with that mask, m·result + (1 − m)·source, so kept pixels
-beyond the feather are the source bit for bit, and pixels inside the ramp blend the model's
-version in gradually.
+**Soft seam** (``core.masks``, the studio's feathering): the band's mask feathered outward by
+``feather`` pixels (``feather_mask``) ramps down linearly into the kept part (values
+(f, f − 1, …, 1)/(f + 1)) and is exactly 0 beyond. The inpainting samples with that ramp and the
+final picture is composited from the source with it (``masks.composite``),
+m_f·result + (1 − m_f)·source: kept pixels beyond the feather are the source bit for bit. Unlike
+Restore's fill (``masks.feathered``: the ring fully regenerated while sampling), the ramp is
+sampled proportionally here, because it measured better for a pan: seam / picture energy over 4
+held-out scenes (k = 8, 2 steps, S = 12) was 0.05, 0.06, 0.43, 0.53 (left, right, up, down) with
+the ramp against 0.33, 0.17, 0.74, 0.74 with the ring regenerated — a pan's ramp lies in content
+the model must continue, not replace.
 
 **Panorama.** R steps of k pixels make a strip of the model's size + R·k along the direction of
 travel: step r's picture covers the strip's window [r·k, r·k + size) (mirrored for ``left`` and
@@ -30,7 +35,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ddim_studio.core import masks
 from ddim_studio.core.editing import EditStep, iter_edit
+from ddim_studio.core.masks import check_feather, feather_mask
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 
@@ -92,27 +99,28 @@ def shift(picture: torch.Tensor, direction: str, by: int) -> torch.Tensor:
 
 
 def band_mask(size: tuple[int, int], direction: str, by: int, feather: int = DEFAULT_FEATHER) -> torch.Tensor:
-    """The (1, 1, H, W) mask of a pan: 1 in the band, a linear ramp over ``feather`` pixels, 0 beyond."""
+    """The (1, 1, H, W) composite mask of a pan: 1 in the band, a ramp over ``feather`` pixels, 0 beyond.
+
+    The band feathered outward by ``core.masks.feather_mask`` (values (f, …, 1)/(f + 1) into the
+    kept part).
+    """
+    return feather_mask(hard_band(size, direction, by, feather), feather)
+
+
+def hard_band(size: tuple[int, int], direction: str, by: int, feather: int = 0) -> torch.Tensor:
+    """The (1, 1, H, W) mask of the uncovered band alone (checked to leave a kept part beyond ``feather``)."""
     pan = Pan.of(direction)
     height, width = size
     length = height if pan.axis == 2 else width
-    check_band(by, length, feather)
-    if isinstance(feather, bool) or not isinstance(feather, int) or feather < 0:
-        raise ValueError(f"The soft seam must be a whole number of pixels, 0 or more, got {feather!r}.")
-    # d = how many pixels a position lies inside the kept part, counted from the band (0 = in it).
-    pos = torch.arange(length, dtype=torch.float32)
-    d = (length - by - pos) if pan.forward else (pos - by + 1)
-    line = torch.clamp(1.0 - d / (feather + 1), min=0.0, max=1.0)
-    line[d <= 0] = 1.0
-    if pan.axis == 2:
-        return line.reshape(1, 1, height, 1).expand(1, 1, height, width).contiguous()
-    return line.reshape(1, 1, 1, width).expand(1, 1, height, width).contiguous()
+    check_band(by, length, check_feather(feather))
+    mask = torch.zeros(1, 1, height, width)
+    mask.narrow(pan.axis, length - by if pan.forward else 0, by).fill_(1.0)
+    return mask
 
 
 def composite(result: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """m·result + (1 − m)·source, and the source itself wherever m = 0 (bit for bit)."""
-    blended = mask * result + (1 - mask) * source
-    return torch.where(mask == 0, source, blended)
+    """``core.masks.composite`` (m·result + (1 − m)·source), and the source itself wherever m = 0."""
+    return torch.where(mask == 0, source, masks.composite(result, source, mask))
 
 
 def iter_extend_step(
@@ -143,7 +151,8 @@ def iter_extend_step(
     if picture.ndim != 4 or picture.shape[0] != 1:
         raise ValueError(f"Extend takes one picture, (1, C, H, W); got shape {tuple(picture.shape)}.")
     height, width = int(picture.shape[2]), int(picture.shape[3])
-    mask = band_mask((height, width), direction, by, feather).to(picture.device, picture.dtype)
+    hard = hard_band((height, width), direction, by, feather).to(picture.device, picture.dtype)
+    mask = feather_mask(hard, feather)  # sampled and composited with the ramp (module docstring)
     source = shift(picture, direction, by)
     noise = ImageNoise([check_seed(seed)], tuple(model.sample_shape), picture.device, picture.dtype)
     last = None
