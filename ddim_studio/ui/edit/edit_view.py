@@ -38,6 +38,7 @@ from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, eta_note
+from ddim_studio.ui.widgets.scroll_card import ScrollCard
 from ddim_studio.ui.widgets.seed import SeedControl
 
 TOOL_LABELS = (
@@ -316,7 +317,7 @@ class EditView(FileDropMixin, QWidget):
         self.results.setFixedHeight(128)
         column.addWidget(self.results)
         self.extend = ExtendPanel()  # Extend past the frame (ui/edit/extend_panel.py)
-        column.addWidget(self.extend)
+        column.addWidget(ScrollCard(self.extend))
         return main
 
     def canvas_caption_label(self) -> QLabel:

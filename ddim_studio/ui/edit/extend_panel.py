@@ -39,9 +39,13 @@ class ExtendPanel(QFrame):
         column = QVBoxLayout(self)
         column.setContentsMargins(14, 10, 14, 10)
         column.setSpacing(6)
+        title = QHBoxLayout()
+        title.addWidget(heading("Extend"))
+        note = caption("walk the picture past its frame; the model fills each new band")
+        note.setWordWrap(True)
+        title.addWidget(note, 1)
+        column.addLayout(title)
         row = QHBoxLayout()
-        row.addWidget(heading("Extend"))
-        row.addWidget(caption("walk the picture past its frame; the model fills each new band"), 1)
         self.arrows: dict[str, QToolButton] = {}
         for direction, text in ARROWS:
             button = QToolButton()
@@ -67,6 +71,7 @@ class ExtendPanel(QFrame):
         self.reset_button.setToolTip("Forget the panorama; the next arrow starts from the Edit picture")
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setToolTip("Save the panorama as a PNG file")
+        row.addStretch(1)
         row.addWidget(self.reset_button)
         row.addWidget(self.export_button)
         column.addLayout(row)
