@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ddim_studio import __version__
-from ddim_studio.cli import decode, edit, encode, extend, guide, interpolate, restore, sample, train
+from ddim_studio.cli import decode, edit, encode, extend, guide, interpolate, models, restore, sample, train
 from ddim_studio.cli.common import OneLineParser, user_errors
 from ddim_studio.core.names import DTYPE_NAMES, SPACINGS
 
@@ -46,6 +46,7 @@ COMMANDS = {
     "guide": guide,
     "extend": extend,
     "train": train,
+    "models": models,
 }
 
 

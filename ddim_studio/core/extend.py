@@ -39,6 +39,7 @@ from ddim_studio.core import masks
 from ddim_studio.core.editing import EditStep, iter_edit
 from ddim_studio.core.masks import check_feather, feather_mask
 from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import ImageNoise, check_seed
 
 DIRECTIONS = ("left", "right", "up", "down")
@@ -132,7 +133,7 @@ def iter_extend_step(
     seed: int,
     steps: int = 50,
     feather: int = DEFAULT_FEATHER,
-    sampler: str = "ddim",
+    sampler: str = DEFAULT_SAMPLER,
     harmonize: int = 0,
 ) -> Generator[EditStep, None, torch.Tensor]:
     """One pan: yield the inpainting's steps, return the composited (1, C, H, W) picture.

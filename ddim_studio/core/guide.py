@@ -39,6 +39,7 @@ import torch
 from ddim_studio.core.editing import derived_noise
 from ddim_studio.core.hooks import StepContext, StepHook
 from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.samplers import get_sampler
 from ddim_studio.core.sampling import StepResult, _last, check_eta
@@ -206,7 +207,7 @@ def iter_guide(
     until: float = 0.0,
     steps: int = 50,
     eta: float = 0.0,
-    sampler: str = "ddim",
+    sampler: str = DEFAULT_SAMPLER,
     noise: ImageNoise,
     spacing: str | None = None,
     clip_sample: bool = False,

@@ -25,11 +25,11 @@ Jobs
   (phase ``"sample"``); :class:`ExtendJob` ``(picture, direction, by, times=1, …)``:
   ``operations.extend_picture`` (phase ``"edit"``, one stage per pan). Results: ``GuideOutput``,
   ``ExtendOutput``.
-- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
+- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``DEFAULT_SAMPLER``, DDIM).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
-  it succeeds. With ``probe`` one model call on a batch of 1 is timed after loading
-  (``LoadModelResult.seconds_per_call``: the cost estimate shown before Run).
+  it succeeds. With ``probe`` model calls on batches of 1, 2, 4 and 8 are timed after loading, as a
+  short budget allows (``LoadModelResult.call_seconds``: the cost estimate shown before Run).
 
 Results
 =======
@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from ddim_studio.core.models.protocol import ModelInfo
+from ddim_studio.core.names import DEFAULT_SAMPLER
 
 PHASES = ("sample", "encode", "decode", "edit")
 ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
@@ -66,7 +67,7 @@ class SampleJob:
     batch_size: int = 8
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class EncodeJob:
     steps: int = 50
     spacing: str = "uniform"
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
     refine: int = 0
 
@@ -95,7 +96,7 @@ class InterpolateJob:
     batch_size: int = 8
     a_is_image: bool = False
     b_is_image: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class EditJob:
     harmonize: int = 0
     batch_size: int = 8
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     refine: int = 0
     feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
 
@@ -129,7 +130,7 @@ class RestoreJob:
     mask: torch.Tensor | None = None
     steps: int = 50
     eta: float = 0.0
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     method: str = "ddnm"
     batch_size: int = 8
     clip_sample: bool = False
@@ -149,7 +150,7 @@ class GuideJob:
     spacing: str | None = None
     batch_size: int = 8
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class ExtendJob:
     seed: int = 0
     steps: int = 50
     feather: int = 2
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     harmonize: int = 0
 
 
@@ -264,12 +265,16 @@ class InterpolateResult:
 
 @dataclass(frozen=True)
 class LoadModelResult:
-    """The loaded model's description, where it runs, and its measured seconds per call (batch 1)."""
+    """The loaded model's description, where it runs, and its measured seconds per call.
+
+    ``seconds_per_call`` is batch 1's; ``call_seconds`` has every batch size the probe timed.
+    """
 
     info: ModelInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     seconds_per_call: float = 0.0
+    call_seconds: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
