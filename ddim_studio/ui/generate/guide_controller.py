@@ -147,6 +147,7 @@ class GuideController(PictureSource, QObject):
 
     async def _run(self, job: GuideJob) -> None:
         panel = self.panel
+        reference, name = self.reference, self.reference_name  # as they were when the run started
         panel.results.set_count(len(job.seeds), [f"seed {s}" for s in job.seeds])
         panel.progress.start(f"Guiding {len(job.seeds)} picture(s) at N = {job.factor}…")
         status, value = await guarded(self.tracker.run(job, group="guide"), self.services.notifier, "Guiding")
@@ -157,7 +158,7 @@ class GuideController(PictureSource, QObject):
         pixels = tensor_to_uint8(value.images)
         panel.results.set_images([to_qimage(p) for p in pixels], [f"seed {s}" for s in value.seeds])
         panel.progress.finish(f"Done · {len(value.seeds)} guided picture(s) in the gallery")
-        self.save_results(job)
+        self.save_results(job, reference, name)
 
     def _on_step(self, event: StepEvent) -> None:
         for k in range(event.preview.shape[0]):
@@ -169,16 +170,16 @@ class GuideController(PictureSource, QObject):
         """Stop the running guide job; True if one was running."""
         return self.tracker.cancel()
 
-    def save_results(self, job: GuideJob) -> int:
-        """Save the last results with their parameters and the reference beside; returns how many."""
-        out, reference = self.result, self.reference
+    def save_results(self, job: GuideJob, reference: Image.Image | None, name: str) -> int:
+        """Save the last results with their parameters and ``reference`` beside; returns how many."""
+        out = self.result
         if out is None or reference is None:
             return 0
         count = 0
         for i, seed in enumerate(out.seeds):
             params = guide_params(
                 out, i, info=self.services.model.info, steps=job.steps, clip_sample=job.clip_sample,
-                source=self.reference_name,
+                source=name,
             )  # fmt: skip
             image = tensor_to_pil(out.images[i])
             stem = f"guide_N{out.factor}_s{seed}"
