@@ -1,4 +1,5 @@
-"""Headless commands over the same core as the window: sample, encode, decode, interpolate, edit, train.
+"""Headless commands over the same core as the window: sample, encode, decode, interpolate, edit, guide,
+extend, train.
 
 Every command takes ``--model`` (a diffusers folder, a hub id, or an original DDIM checkpoint
 with ``--model-config``), ``--device``, ``--dtype``, ``--out`` and ``--json``; progress goes to
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ddim_studio import __version__
-from ddim_studio.cli import decode, edit, encode, interpolate, models, restore, sample, train
+from ddim_studio.cli import decode, edit, encode, extend, guide, interpolate, models, restore, sample, train
 from ddim_studio.cli.common import OneLineParser, user_errors
 from ddim_studio.core.names import DTYPE_NAMES, SPACINGS
 
@@ -42,6 +43,8 @@ COMMANDS = {
     "interpolate": interpolate,
     "edit": edit,
     "restore": restore,
+    "guide": guide,
+    "extend": extend,
     "train": train,
     "models": models,
 }

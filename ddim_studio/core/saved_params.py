@@ -92,6 +92,15 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "harmonize": _int_in(0, MAX_HARMONIZE),
     "t_start": _int_in(0, MAX_TRAIN_TIMESTEPS),
     "mask": lambda v: isinstance(v, bool),
+    # guide (ILVR) and extend (panning)
+    "factor": _int_in(1, 1 << 20),
+    "until": lambda v: _number_in(0.0, 1.0)(v) and v < 1,
+    "direction": lambda v: v in ("left", "right", "up", "down"),
+    "by": _int_in(1, 1 << 20),
+    "times": _int_in(1, 10_000),
+    "feather": _int_in(0, 1 << 20),
+    "step": _int_in(1, 10_000),
+    "panorama": lambda v: isinstance(v, bool),
 }
 
 

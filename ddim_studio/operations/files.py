@@ -9,7 +9,7 @@ line uses the same functions. Every reader raises the core's typed error (``Late
 from __future__ import annotations
 
 from ddim_studio.core.atomic import atomic_write
-from ddim_studio.core.imaging import ImageLoadError, load_image, load_mask_image
+from ddim_studio.core.imaging import ImageLoadError, load_image, load_mask_image, png_info
 from ddim_studio.core.latents import LatentLoadError, load_latent, save_latent
 from ddim_studio.core.store import OutputStore, StoreError, beside, default_output_dir
 
@@ -25,4 +25,5 @@ __all__ = [
     "load_latent",
     "load_mask_image",
     "save_latent",
+    "png_info",
 ]

@@ -1,7 +1,8 @@
 """The parameters saved with every picture and latent, built in one place for both front ends.
 
 Every saved picture carries ``app`` (``"ddim-studio"``), ``app_version``, ``params_version``,
-``kind`` (``sample``, ``variation``, ``encode``, ``decode``, ``interpolate`` or ``edit``), the
+``kind`` (``sample``, ``variation``, ``encode``, ``decode``, ``interpolate``, ``edit``, ``guide`` or
+``extend``), the
 model (``model``, ``model_source``, ``prediction_type``, ``size``) and the run's settings
 (``sampler``, ``steps``, ``spacing``, ``timesteps``, ``eta``, ``clip_sample``), plus what the kind
 adds (``seed``, ``source``, ``mse``, ``psnr``, ``frame``, an edit's ``strength``/``start``/
@@ -19,7 +20,7 @@ from ddim_studio.core.names import APP, DEFAULT_SAMPLER, PARAMS_VERSION
 
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
-KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit", "restore")
+KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit", "restore", "guide", "extend")
 
 
 def build_params(

@@ -45,6 +45,15 @@ def _generate_plan(c: GenerateController) -> Plan | None:
 def _generate_routes(window: MainWindow, c: GenerateController) -> None:
     window.gallery.reuseParams.connect(lambda params: (c.apply_params(params), window.set_mode("generate")))
     window.gallery.reuseSeed.connect(lambda seed: (c.apply_seed(seed), window.set_mode("generate")))
+    c.guide.gallery_selection = window.gallery.selected
+
+    def reuse_guided(item: Any, params: dict[str, Any]) -> None:  # Reuse params on a guided picture
+        if params.get("kind") == "guide":
+            c.apply_params(params)  # sampler, steps, η, seed
+            window.set_mode("generate")
+            c.guide.restore(item, params)
+
+    window.gallery.reuseItem.connect(reuse_guided)
 
 
 def _generate_suggest(c: GenerateController, steps: int, batch: int) -> None:
@@ -156,6 +165,12 @@ def _edit_plan(c: EditController) -> Plan | None:
 
 
 def _edit_routes(window: MainWindow, c: EditController) -> None:
+    def reuse_extend(item: Any, params: dict[str, Any]) -> None:  # Reuse params on an extend step
+        if params.get("kind") == "extend":
+            window.set_mode("edit")
+            c.extend.restore(item, params)
+
+    window.gallery.reuseItem.connect(reuse_extend)
     window.gallery.editItem.connect(lambda item: (window.set_mode("edit"), c.load_item(item)))
     window.gallery.reuseEdit.connect(lambda item, params: (window.set_mode("edit"), c.restore(item, params)))
     generate_view = window.mode_views.get("generate")

@@ -29,6 +29,8 @@ from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images,
 from ddim_studio.operations.cost import measure_calls
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
+from ddim_studio.operations.extend import ExtendOutput, extend_picture
+from ddim_studio.operations.guide import GuideOutput, guide_images
 from ddim_studio.operations.interpolation import single
 from ddim_studio.operations.restore import RestoreOutput, restore_images
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
@@ -36,6 +38,8 @@ from ddim_studio.workers.jobs import (
     EditJob,
     EncodeJob,
     EncodeResult,
+    ExtendJob,
+    GuideJob,
     InterpolateJob,
     InterpolateResult,
     LoadModelJob,
@@ -212,6 +216,10 @@ def execute(ctx: JobContext, job: object) -> object:
         return run_interpolate(ctx, job)
     if isinstance(job, EditJob):
         return run_edit(ctx, job)
+    if isinstance(job, GuideJob):
+        return run_guide(ctx, job)
+    if isinstance(job, ExtendJob):
+        return run_extend(ctx, job)
     if isinstance(job, RestoreJob):
         return run_restore(ctx, job)
     if isinstance(job, LoadModelJob):
@@ -298,6 +306,29 @@ def run_restore(ctx: JobContext, job: RestoreJob) -> RestoreOutput:
         model, job.picture, job.seeds, task=job.task, factor=job.factor, mask=job.mask, steps=job.steps,
         eta=job.eta, sampler=job.sampler, method=job.method, clip_sample=job.clip_sample,
         batch_size=job.batch_size, device=device, feather=job.feather,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_guide(ctx: JobContext, job: GuideJob) -> GuideOutput:
+    """Guided pictures (``operations.guide_images``), with pred_x0 previews."""
+    model, device = ctx.require_model()
+    run = guide_images(
+        model, job.reference, job.seeds, factor=job.factor, until=job.until, steps=job.steps, eta=job.eta,
+        spacing=job.spacing, clip_sample=job.clip_sample, batch_size=job.batch_size, sampler=job.sampler,
+        device=device,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_extend(ctx: JobContext, job: ExtendJob) -> ExtendOutput:
+    """A walk of pans (``operations.extend_picture``), with previews of each pan."""
+    model, device = ctx.require_model()
+    run = extend_picture(
+        model, job.picture, direction=job.direction, by=job.by, times=job.times, seed=job.seed,
+        steps=job.steps, feather=job.feather, sampler=job.sampler, harmonize=job.harmonize, device=device,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

@@ -21,6 +21,10 @@ Jobs
 - :class:`EditJob` ``(source, seeds, strength=0.5, mask=None, start="noise", steps=50, eta=0.0,
   spacing="uniform", harmonize=0, batch_size=8, clip_sample=False)``: ``operations.edit_images``
   (phase ``"edit"``, previews of pred_x0 with the kept pixels already the source).
+- :class:`GuideJob` ``(reference, seeds, factor=8, until=0.0, …)``: ``operations.guide_images``
+  (phase ``"sample"``); :class:`ExtendJob` ``(picture, direction, by, times=1, …)``:
+  ``operations.extend_picture`` (phase ``"edit"``, one stage per pan). Results: ``GuideOutput``,
+  ``ExtendOutput``.
 - Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``DEFAULT_SAMPLER``, DDIM).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
@@ -131,11 +135,42 @@ class RestoreJob:
     mask: torch.Tensor | None = None
     steps: int = 50
     eta: float = 0.0
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     method: str = "ddnm"
     batch_size: int = 8
     clip_sample: bool = False
     feather: int = 0
+
+
+@dataclass(frozen=True)
+class GuideJob:
+    """Guide one picture per seed by ``reference`` (1, 3, H, W) (ILVR, ``operations.guide``)."""
+
+    reference: torch.Tensor
+    seeds: tuple[int, ...]
+    factor: int = 8
+    until: float = 0.0
+    steps: int = 50
+    eta: float = 0.0
+    spacing: str | None = None
+    batch_size: int = 8
+    clip_sample: bool = False
+    sampler: str = DEFAULT_SAMPLER
+
+
+@dataclass(frozen=True)
+class ExtendJob:
+    """Pan ``picture`` (1, 3, H, W) ``times`` steps of ``by`` pixels (``operations.extend``)."""
+
+    picture: torch.Tensor
+    direction: str
+    by: int
+    times: int = 1
+    seed: int = 0
+    steps: int = 50
+    feather: int = 2
+    sampler: str = DEFAULT_SAMPLER
+    harmonize: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,7 +184,7 @@ class LoadModelJob:
     probe: bool = True  # time one model call after loading (the cost estimate before Run)
 
 
-Job = SampleJob | EncodeJob | InterpolateJob | EditJob | RestoreJob | LoadModelJob
+Job = SampleJob | EncodeJob | InterpolateJob | EditJob | RestoreJob | GuideJob | ExtendJob | LoadModelJob
 
 _KINDS: dict[type, str] = {
     SampleJob: "sample",
@@ -157,6 +192,8 @@ _KINDS: dict[type, str] = {
     InterpolateJob: "interpolate",
     EditJob: "edit",
     RestoreJob: "restore",
+    GuideJob: "guide",
+    ExtendJob: "extend",
     LoadModelJob: "load",
 }
 

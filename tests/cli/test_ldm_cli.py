@@ -68,7 +68,7 @@ def test_latent_scale_and_no_quantize(ldm_dir: Path, tmp_path: Path, capsys) -> 
 
 
 def test_a_bad_latent_scale_is_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^2$") as exit_info:  # the message is on stderr
         main(["sample", "--latent-scale", "-1"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err

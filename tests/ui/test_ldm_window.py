@@ -10,7 +10,7 @@ from ddim_studio.core.imaging import read_params
 from ddim_studio.core.latents import load_latent
 from ddim_studio.ui.window_actions import model_info_rows
 from tests.helpers.ldm import save_ldm_folder
-from tests.ui.conftest import WAIT_MS, wait_idle
+from tests.ui.conftest import WAIT_MS, settle_loads, wait_idle
 from tests.ui.test_encode import drop_files
 
 
@@ -75,6 +75,7 @@ def test_masked_edit_keeps_the_pixels_beyond_the_seam(qtbot, window, tmp_path, p
     window.set_mode("edit")
     view, edit = window.edit_view, window.edit
     assert edit.load_path(picture)
+    settle_loads(window)  # pictures open off the GUI thread
     view.set_tool("mask")
     view.brush_size.setValue(2)
     view.canvas.stroke([(3.5, 3.5), (5.5, 3.5)])

@@ -27,6 +27,7 @@ from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.edit import restore_tool
 from ddim_studio.ui.edit.edit_view import EditView
+from ddim_studio.ui.edit.extend_controller import ExtendController
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.source_loading import PictureSource
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
@@ -70,6 +71,9 @@ class EditController(PictureSource, QObject):
         self.gallery_selection = gallery_selection or (lambda: None)
         self.generate_result = generate_result or (lambda: None)
         self.tracker = JobTracker(services.jobs, self)
+        self.extend = ExtendController(
+            view.extend, services, lambda: view.canvas.painted, view.seed.value, self
+        )
         self.source_name = ""
         self.opened: OpenedPicture | None = None  # the picture as opened (to fit it again)
         self.result: EditOutput | None = None
@@ -429,8 +433,8 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Run an edit first; its results are saved to the gallery.")
 
     def cancel(self) -> bool:
-        """Stop the running edit, or the picture being opened; True if one was."""
-        return self.cancel_open() | self.tracker.cancel()
+        """Stop the running edit or extend step, or the picture being opened; True if one was."""
+        return self.cancel_open() | self.tracker.cancel() | self.extend.cancel()
 
     def export_dialog(self, kind: str) -> None:
         """Edit has no export menu (its results are in the gallery)."""

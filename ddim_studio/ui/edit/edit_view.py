@@ -24,6 +24,7 @@ from ddim_studio.core.names import MAX_HARMONIZE, MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
+from ddim_studio.ui.edit.extend_panel import ExtendPanel
 from ddim_studio.ui.edit.restore_panel import RestorePanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
@@ -38,6 +39,7 @@ from ddim_studio.ui.widgets.file_drop import FileDropMixin
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, eta_note
+from ddim_studio.ui.widgets.scroll_card import ScrollCard
 from ddim_studio.ui.widgets.seed import SeedControl
 
 TOOL_LABELS = (
@@ -315,6 +317,8 @@ class EditView(FileDropMixin, QWidget):
         self.results = ImageGrid("Each run's results land here and in the gallery.")
         self.results.setFixedHeight(128)
         column.addWidget(self.results)
+        self.extend = ExtendPanel()  # Extend past the frame (ui/edit/extend_panel.py)
+        column.addWidget(ScrollCard(self.extend))
         return main
 
     def canvas_caption_label(self) -> QLabel:

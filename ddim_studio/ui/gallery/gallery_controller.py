@@ -23,7 +23,8 @@ class GalleryController(QObject):
 
     Signals (handled by the main window, which routes them to the modes):
         reuseParams(dict), reuseSeed(int), encodeItem(object), interpolateItem(object, str),
-        editItem(object), reuseEdit(object, dict) (Reuse params on an edit)
+        editItem(object), reuseEdit(object, dict) (Reuse params on an edit), reuseItem(object, dict) (on a
+        guide or an extend)
     """
 
     reuseParams = Signal(dict)  # noqa: N815
@@ -32,6 +33,7 @@ class GalleryController(QObject):
     interpolateItem = Signal(object, str)  # noqa: N815
     editItem = Signal(object)  # noqa: N815 - edit this picture
     reuseEdit = Signal(object, dict)  # noqa: N815 - an edit's item and parameters (Reuse params)
+    reuseItem = Signal(object, dict)  # noqa: N815 - a guide's or extend's item and parameters (Reuse params)
 
     def __init__(
         self,
@@ -96,6 +98,9 @@ class GalleryController(QObject):
         params = self._checked(item)
         if params.get("kind") in ("edit", "restore"):
             self.reuseEdit.emit(item, params)
+            return
+        if params.get("kind") in ("guide", "extend"):  # their pictures beside them restore them too
+            self.reuseItem.emit(item, params)
             return
         self.reuseParams.emit(params)
 

@@ -16,6 +16,7 @@ from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.generate.generate_view import MAX_SEED, GenerateParams, GenerateView
+from ddim_studio.ui.generate.guide_controller import GuideController
 from ddim_studio.ui.generate.paper_views import PaperViews
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
@@ -44,6 +45,7 @@ class GenerateController(QObject):
         self.services = services
         self.tracker = JobTracker(services.jobs, self)
         self.paper = PaperViews(view, services, self)
+        self.guide = GuideController(view.guide, services, view.params, parent=self)
         self.result: SampleResult | None = None
         self.grid_seeds: list[int] = []  # the seeds the preview grid shows (a cancelled run's too)
         self.result_params: GenerateParams | None = None
@@ -241,7 +243,7 @@ class GenerateController(QObject):
     def cancel(self) -> bool:
         """Stop the running sample job and paper view; True if something was running."""
         self._auto_timer.stop()
-        stopped = self.tracker.cancel()
+        stopped = self.tracker.cancel() | self.guide.cancel()
         return self.paper.cancel() or stopped
 
     def _on_step(self, event: StepEvent) -> None:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.ui import theme
+from ddim_studio.ui.generate.guide_panel import GuidePanel
 from ddim_studio.ui.widgets.controls import (
     ETA_TOOLTIP,
     SPACING_CHOICES,
@@ -37,6 +38,7 @@ from ddim_studio.ui.widgets.controls import (
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo, SamplerRow, eta_note
+from ddim_studio.ui.widgets.scroll_card import ScrollCard
 from ddim_studio.ui.widgets.seed import seed_buttons
 
 MAX_SEED = 2**31 - 1
@@ -187,6 +189,8 @@ class GenerateView(QWidget):
         column.addWidget(self.grid, 1)
         column.addLayout(self._make_scrubber())
         column.addWidget(self._make_paper())
+        self.guide = GuidePanel()  # Guide by a picture (ui/generate/guide_panel.py)
+        column.addWidget(ScrollCard(self.guide))
         return main
 
     def _make_scrubber(self) -> QHBoxLayout:
