@@ -47,3 +47,5 @@ class ModelInfo:
     num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use
     steps_offset: int = 0  # diffusers' offset added to ``leading`` timesteps
     set_alpha_to_one: bool = True  # False: the clean level is ᾱ_0, not 1 (diffusers' option)
+    backend: str = "torch"  # what runs the calls: "torch" or "openvino" (core.models.backends)
+    precision: str = "exact"  # "exact" (float32) or "fast" (bf16 / float16)
