@@ -98,9 +98,9 @@ class _Given(torch.nn.Module):
 class _Wrapped(torch.nn.Module):
     """``(x, t_emb) -> unet(x, t).sample`` with the sinusoidal ``t_emb = time_proj(t)`` as an input.
 
-    The sinusoid of t is computed by torch in float32 before each call: in bfloat16 (8 bits of
-    mantissa) a timestep such as 999 is off by 2 and its sine is meaningless (max |Δ| of 5.7 on
-    the shipped model's output against 0.04 with the embedding kept in float32).
+    The sinusoid of t is computed by torch in float32 before each call, whatever precision the
+    network runs in: in bfloat16 (8 bits of mantissa) a timestep such as 999 would be off by 2 and
+    its sine meaningless, so it is never left to the plugin's choice of precision.
     """
 
     def __init__(self, unet: torch.nn.Module, given: _Given) -> None:
