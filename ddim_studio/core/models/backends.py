@@ -242,9 +242,7 @@ def apply_backend(
     if isinstance(model, DiffusersUNet):
         why_not = _openvino_unavailable(model, device) if backend != "torch" else None
         if backend != "torch" and why_not is None:
-            converted = _openvino(
-                model, precision, report, batch=batch, stage=stage, cache_dir=cache_dir
-            )
+            converted = _openvino(model, precision, report, batch=batch, stage=stage, cache_dir=cache_dir)
             if converted is not None:
                 result = converted
         elif backend == "openvino" or (why_not and why_not.startswith("OpenVINO is not")):

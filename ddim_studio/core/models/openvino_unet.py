@@ -307,7 +307,7 @@ class OpenVINOUNet:
             try:
                 compiled = self.core.compile_model(str(source), "CPU", self._config(True))
             except RuntimeError:  # a damaged entry that passed the manifest, or an unwritable CACHE_DIR
-                self.notes.append("the converted model kept on disk could not be read; it was converted again")
+                self.notes.append("the converted model kept on disk could not be read; converted again")
                 self.cache.discard(batch)
                 compiled = self.core.compile_model(self._convert(batch), "CPU", self._config(False))
         else:
@@ -323,7 +323,7 @@ class OpenVINOUNet:
         """OpenVINO's precision of the compiled network (``f32``/``bf16``), or the hint if none."""
         for compiled in self._compiled.values():
             hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-            return str(getattr(hint, "get_type_name", lambda: hint)()).lower()
+            return str(hint.get_type_name() if hasattr(hint, "get_type_name") else hint).lower()
         return HINTS[self.precision]
 
     # ---- calling ---------------------------------------------------------------------------------
