@@ -56,6 +56,8 @@ def build_params(
         "timesteps": [int(t) for t in timesteps] if timesteps is not None else None,
         "eta": float(eta),
         "clip_sample": bool(clip_sample),
+        "backend": info.backend if info is not None else None,  # what ran the calls, and how
+        "precision": info.precision if info is not None else None,
     }
     params.update(extra)
     # Unknown values are left out, not written as null: readers drop nulls (saved_params), and a

@@ -57,7 +57,9 @@ def attach(window: MainWindow, runner: JobRunner | None, model_source: str | Non
 def route(w: MainWindow) -> None:
     """Requests that cross modes, and what the window shows about the engine."""
     s = w.services
-    w.gallery.reuseParams.connect(lambda params: (w.generate.apply_params(params), w.set_mode("generate")))
+    w.gallery.reuseParams.connect(
+        lambda params: (w.generate.apply_params(params), w.reuse_compute(params), w.set_mode("generate"))
+    )
     w.gallery.reuseSeed.connect(lambda seed: (w.generate.apply_seed(seed), w.set_mode("generate")))
     w.gallery.encodeItem.connect(lambda item: (w.set_mode("encode"), w.encode.load_item(item)))
     w.gallery.interpolateItem.connect(

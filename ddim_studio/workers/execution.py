@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ddim_studio.core.models.backends import apply_backend
 from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
@@ -286,6 +287,10 @@ def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:
         raise ValueError(f"Unknown dtype {job.dtype!r}; choose {', '.join(DTYPES)}.")
     device = resolve_device(job.device)
     model, info = load_model(job.source, config=job.config, device=device, dtype=dtype)
+    ctx.check_cancelled()
+    model, _report = apply_backend(  # OpenVINO on the CPU where installed; notes land in info.notes
+        model, info, backend=job.backend, precision=job.precision, device=device, batch=1
+    )
     ctx.check_cancelled()
     rate = None
     if job.probe:  # one timed call: the cost shown before Run (a cancel stops it mid-call)

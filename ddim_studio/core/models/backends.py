@@ -24,6 +24,7 @@ or to float32, and the reason comes back as a one-line note.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import torch
 
 from ddim_studio.core.models.diffusers_adapter import DiffusersUNet
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo
+from ddim_studio.core.names import BACKEND_NAMES, PRECISION_NAMES, describe_compute
 
 __all__ = [
     "AUTO_FAST",
@@ -47,13 +49,16 @@ __all__ = [
     "describe",
 ]
 
-BACKENDS = ("auto", "torch", "openvino")
-PRECISIONS = ("auto", "exact", "fast")
+BACKENDS = BACKEND_NAMES
+PRECISIONS = PRECISION_NAMES
 #: Where ``precision=auto`` means ``fast``, per backend: decided from the measurements in the README
 #: (SWD of samples fast vs exact on the shipped model, η = 0 reconstruction error). torch's bf16
 #: autocast is slower than float32 at batch 1 on the shipped model, so torch stays exact.
 AUTO_FAST = {"openvino": True, "torch": False}
 PREPARING = "preparing the model for this CPU…"
+#: What ``auto`` means when set (e.g. ``torch``): a machine-wide default for both front ends.
+BACKEND_ENV = "DDIM_STUDIO_BACKEND"
+PRECISION_ENV = "DDIM_STUDIO_PRECISION"
 
 Stage = Callable[[str], AbstractContextManager[Any]]
 
@@ -120,11 +125,7 @@ class TorchAutocastUNet:
 
 def describe(backend: str, precision: str, device: torch.device | str = "cpu") -> str:
     """``OpenVINO, bfloat16 (fast)`` — how Model Info and the saved parameters word a choice."""
-    engine = "OpenVINO" if backend == "openvino" else "torch"
-    if precision == "fast":
-        kind = "float16" if torch.device(device).type != "cpu" else "bfloat16"
-        return f"{engine}, {kind} (fast)"
-    return f"{engine}, float32 (exact)"
+    return describe_compute(backend, precision, torch.device(device).type)
 
 
 def _torch_precision(
@@ -221,8 +222,8 @@ def apply_backend(
     Args:
         model: a loaded model (a :class:`DiffusersUNet` is the one family OpenVINO runs).
         info: its description: ``backend``, ``precision`` and the notes are written into it.
-        backend: ``auto``, ``torch`` or ``openvino``.
-        precision: ``auto``, ``exact`` or ``fast``.
+        backend: ``auto``, ``torch`` or ``openvino`` (``auto``: ``$DDIM_STUDIO_BACKEND`` if set).
+        precision: ``auto``, ``exact`` or ``fast`` (``auto``: ``$DDIM_STUDIO_PRECISION`` if set).
         device: where the model's weights are.
         batch: the batch size to prepare first (others are prepared on their first call).
         stage: a context manager factory shown around a conversion (the progress step).
@@ -236,6 +237,12 @@ def apply_backend(
     """
     backend = check_choice(backend, BACKENDS, "backend")
     precision = check_choice(precision, PRECISIONS, "precision")
+    if backend == "auto":
+        backend = check_choice(os.environ.get(BACKEND_ENV) or "auto", BACKENDS, f"{BACKEND_ENV} backend")
+    if precision == "auto":
+        precision = check_choice(
+            os.environ.get(PRECISION_ENV) or "auto", PRECISIONS, f"{PRECISION_ENV} precision"
+        )
     device = torch.device(device)
     report = BackendReport()
     result: DiffusionModel = model
