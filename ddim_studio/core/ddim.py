@@ -88,6 +88,19 @@ def ddim_step(
     pred_eps, pred_x0 = split_output(output, x_t, alpha_bar_t, prediction_type)
     if clip_sample:
         pred_x0 = pred_x0.clamp(-1.0, 1.0)
+    return ddim_update(pred_x0, pred_eps, alpha_bar_t, alpha_bar_prev, eta=eta, noise=noise), pred_x0
+
+
+def ddim_update(
+    pred_x0: torch.Tensor,
+    pred_eps: torch.Tensor,
+    alpha_bar_t: Scalar,
+    alpha_bar_prev: Scalar,
+    *,
+    eta: float = 0.0,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """x_{t−1} from the step's (pred_x0, pred_eps), eq. (12) with σ_t(η) of eq. (16)."""
     # 2. σ_t(η), eq. (16)
     sigma_t = sigma(alpha_bar_t, alpha_bar_prev, eta) if eta > 0 else 0.0
     # 3. "direction pointing to x_t", eq. (12) second term
@@ -100,7 +113,12 @@ def ddim_step(
                 "ddim_step with eta > 0 needs `noise` (a standard normal tensor shaped like x_t)."
             )
         x_prev = x_prev + sigma_t * noise
-    return x_prev, pred_x0
+    return x_prev
+
+
+def eps_from_x0(x_t: torch.Tensor, pred_x0: torch.Tensor, alpha_bar_t: Scalar) -> torch.Tensor:
+    """The noise ε that takes ``pred_x0`` to ``x_t`` at level ᾱ_t: (x_t − √ᾱ_t x₀) / √(1 − ᾱ_t)."""
+    return (x_t - _sqrt(alpha_bar_t) * pred_x0) / _sqrt(1 - alpha_bar_t)
 
 
 def ddim_inverse_step(

@@ -4,21 +4,26 @@ Notation as in ``ddim.py``: ᾱ_t, a_t = √ᾱ_t, s_t = √(1 − ᾱ_t); y is 
 [−1, 1], m the mask (1 = regenerate, 0 = keep).
 
 * **Timesteps** (diffusers' img2img convention): S counts the whole schedule τ_S > … > τ_1 of
-  ``make_timesteps(S, …)``; an edit of strength r runs its last n = ⌈r·S⌉ timesteps, and
-  **t₀ = τ_n**, the first (noisiest) of them. With uniform spacing t₀ ≈ r·T (T = 1000, S = 50,
-  r = 0.4: n = 20, t₀ = 380). r = 1 runs the full schedule.
+  ``make_timesteps(S, …)``; an edit of strength r runs its last n = ⌊r·S⌋ timesteps (diffusers'
+  ``init_timestep = min(int(S * strength), S)``), and **t₀ = τ_n**, the first (noisiest) of them.
+  With uniform spacing t₀ ≈ r·T (T = 1000, S = 50, r = 0.4: n = 20, t₀ = 380). r = 1 runs the
+  full schedule; a strength with ⌊r·S⌋ = 0 runs nothing and is refused, naming the least that works.
 * **Start** ``noise`` (SDEdit): x_{t₀} = a_{t₀} y + s_{t₀} z with z the seed's first draw.
   **Start** ``invert``: x_{t₀} = the DDIM inversion of y over τ_1 … τ_n (n model calls more);
   the states it passes are kept for the mask.
-* **Decode** with DDIM (η as given) from t₀ to 0. After each step to level p the kept part is
-  replaced: x_p ← m·x_p + (1 − m)·k_p, k_p = a_p y + s_p z (noise start, the same z) or the
-  inversion state at p (invert start); at p = clean, k = y, so kept pixels are the source exactly.
-* **Harmonize** R (RePaint, Lugmayr et al. 2022): after a step t → p, re-noise with the forward
-  kernel x_t = √(ᾱ_t/ᾱ_p) x_p + √(1 − ᾱ_t/ᾱ_p) z' and redo the step, R times (a model call each).
+* **Decode** with any registered sampler (η as given where it supports η) from t₀ to 0, with the
+  mask replacement as a per-step hook (``core/hooks.py``, :class:`KeepUnmasked`): after each step
+  to level p, x_p ← m·x_p + (1 − m)·k_p, k_p = a_p y + s_p z_p with a **fresh** z_p at every step
+  (noise start; RePaint, Lugmayr et al. 2022, eq. 8) or the inversion state at p (invert start);
+  at p = clean, k = y, so kept pixels are the source exactly.
+* **Harmonize** R (RePaint's resampling, :class:`Harmonize`): after a step t → p, re-noise with the
+  forward kernel x_t = √(ᾱ_t/ᾱ_p) x_p + √(1 − ᾱ_t/ᾱ_p) z' and redo the step, R times (a model call
+  each); only samplers whose registry entry ``supports_renoise`` can (DDIM; not a multistep solver).
 
 Noise: the caller's ``ImageNoise`` gives z (its first draw, whatever the start) and then the
 η-noise, one draw per model call of the decode, as ``sampling.generate`` does; the harmonize z'
-come from a second stream per image whose seed is derived from the image's seed.
+and the kept region's z_p come from two more streams per image whose seeds are derived from the
+image's seed, so a run is reproducible from its seeds.
 """
 
 from __future__ import annotations
@@ -32,24 +37,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ddim_studio.core.ddim import ddim_step, split_output
+from ddim_studio.core.hooks import StepContext, StepHook
 from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import MAX_SEED, ImageNoise
-from ddim_studio.core.samplers.dpmpp_2m import Coefficients, check_dpmpp_eta, step_coefficients
-from ddim_studio.core.sampling import (
-    StepResult,
-    _last,
-    _levels,
-    _timestep_batches,
-    check_eta,
-    iter_invert,
-)
+from ddim_studio.core.samplers import SamplerSpec, get_sampler
+from ddim_studio.core.sampling import StepResult, _last, check_eta, iter_invert
 from ddim_studio.core.schedule import make_timesteps
 
 STARTS = ("noise", "invert")
-#: The samplers an edit can decode with: DDIM, and DPM-Solver++(2M) (η = 0, no harmonize).
-EDIT_SAMPLERS = ("ddim", "dpmpp-2m")
 #: How far a mask's aspect ratio may differ from the picture's (relative) and still be resized.
 ASPECT_TOLERANCE = 0.02
 
@@ -75,7 +71,7 @@ class EditCost:
     Attributes:
         strength: r.
         steps: S, the whole schedule.
-        steps_run: n = ⌈r·S⌉, the decode steps.
+        steps_run: n = ⌊r·S⌋, the decode steps.
         t_start: t₀, the timestep the run starts from.
         inversion_calls: n for invert start, else 0.
         harmonize_calls: n·R.
@@ -120,13 +116,28 @@ def _check_start(start: str) -> str:
     return start
 
 
+def least_strength(steps: int) -> float:
+    """The smallest strength (rounded up to 3 decimals) that runs at least one of S steps."""
+    value = math.ceil(1000 / steps) / 1000
+    while int(steps * value) < 1:
+        value += 0.001
+    return round(value, 3)
+
+
 def steps_run(steps: int, strength: float) -> int:
-    """n = ⌈strength·S⌉ (a hair of float slack, so 0.4·50 = 20.000000000000004 gives 20)."""
-    return max(1, min(steps, math.ceil(check_strength(strength) * steps - 1e-9)))
+    """n = min(⌊strength·S⌋, S), diffusers' img2img count; a ValueError in words when it is 0."""
+    strength = check_strength(strength)
+    n = min(int(steps * strength), steps)
+    if n < 1:
+        raise ValueError(
+            f"Strength {strength:g} of {steps} steps runs no step at all; use a strength of at least "
+            f"{least_strength(steps):g}, or more steps."
+        )
+    return n
 
 
 def edit_timesteps(model: DiffusionModel, steps: int, strength: float, spacing: str = "uniform") -> list[int]:
-    """The decreasing timesteps an edit visits: the last ⌈strength·S⌉ of the S-step schedule.
+    """The decreasing timesteps an edit visits: the last ⌊strength·S⌋ of the S-step schedule.
 
     The first element is t₀, the level the source is taken to.
     """
@@ -222,9 +233,75 @@ def _derived_seed(seed: int, salt: int) -> int:
     return (z ^ (z >> 31)) & MAX_SEED
 
 
+def derived_noise(noise: ImageNoise, salt: int) -> ImageNoise:
+    """An independent stream per image, seeded from that image's seed and ``salt``."""
+    return ImageNoise([_derived_seed(s, salt) for s in noise.seeds], noise.shape, noise.device, noise.dtype)
+
+
 def harmonize_noise(noise: ImageNoise) -> ImageNoise:
     """The stream of the harmonize re-noising z': one per image, seeded from that image's seed."""
-    return ImageNoise([_derived_seed(s, 1) for s in noise.seeds], noise.shape, noise.device, noise.dtype)
+    return derived_noise(noise, 1)
+
+
+class KeepUnmasked(StepHook):
+    """Mask replacement: after each step, the kept part (m = 0) is the source at the step's level.
+
+    Args:
+        mask: (N or 1, 1, H, W) in [0, 1]; 1 = regenerate, 0 = keep, between = blend.
+        source: the pictures y.
+        timesteps: the decode's timesteps (to find the inversion state at each level).
+        states: the inversion's states by timestep (invert start), else empty.
+        noise: the kept region's fresh z_p per step (noise start).
+    """
+
+    def __init__(
+        self,
+        mask: torch.Tensor,
+        source: torch.Tensor,
+        timesteps: list[int],
+        states: dict[int, torch.Tensor],
+        noise: ImageNoise | None,
+    ) -> None:
+        self.mask, self.source, self.timesteps, self.states, self.noise = (
+            mask,
+            source,
+            timesteps,
+            states,
+            noise,
+        )
+
+    def kept(self, ctx: StepContext) -> torch.Tensor:
+        """k_p: the source after the last step, else its inversion state or a fresh forward noising."""
+        if ctx.last:
+            return self.source
+        if self.states:
+            return self.states[self.timesteps[ctx.index + 1]]
+        assert self.noise is not None
+        a = ctx.alpha_bar_prev
+        return a**0.5 * self.source + (1 - a) ** 0.5 * self.noise.draw()
+
+    def after_step(
+        self, ctx: StepContext, x_prev: torch.Tensor, pred_x0: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_p ← m·x_p + (1 − m)·k_p; the reported x₀ shows the kept pixels as the source."""
+        m = self.mask
+        return m * x_prev + (1 - m) * self.kept(ctx), m * pred_x0 + (1 - m) * self.source
+
+
+class Harmonize(StepHook):
+    """RePaint's resampling: re-noise each step's result back to its level and redo it, R times."""
+
+    renoises = True
+
+    def __init__(self, times: int, noise: ImageNoise) -> None:
+        self.times, self.noise = times, noise
+
+    def redo(self, ctx: StepContext, x_prev: torch.Tensor) -> torch.Tensor | None:
+        """x_t = √(ᾱ_t/ᾱ_p) x_p + √(1 − ᾱ_t/ᾱ_p) z' while this step has redos left."""
+        if ctx.repeat >= self.times:
+            return None
+        ratio = ctx.alpha_bar_t / ctx.alpha_bar_prev
+        return ratio**0.5 * x_prev + (1 - ratio) ** 0.5 * self.noise.draw()
 
 
 def _check_inputs(
@@ -298,21 +375,20 @@ def iter_edit(
         model: the network behind the DiffusionModel protocol.
         source: the pictures y, (N, C, H, W) in [−1, 1] (one picture is repeated for N seeds);
             their device and dtype are the run's.
-        strength: r ∈ (0, 1]; the run decodes ⌈r·S⌉ steps from t₀ (see the module docstring).
+        strength: r ∈ (0, 1]; the run decodes ⌊r·S⌋ steps from t₀ (see the module docstring).
         mask: (N or 1, 1, H, W) in [0, 1], 1 = regenerate, 0 = keep; None regenerates everything.
         start: ``noise`` (SDEdit) or ``invert`` (deterministic DDIM inversion up to t₀).
         steps: S of the whole schedule.
-        eta: η ∈ [0, 1] of the decode steps.
+        eta: η ∈ [0, 1] of the decode steps (samplers that support η).
         spacing: the schedule's spacing (``schedule.make_timesteps``).
-        harmonize: R ≥ 0 redo steps per step (needs a mask).
+        harmonize: R ≥ 0 redo steps per step (needs a mask and a sampler that supports re-noising).
         noise: per-image streams (``ImageNoise(seeds, model.sample_shape, …)``); needed for
             ``noise`` start, η > 0 and harmonize.
         clip_sample: clip pred_x0 to [−1, 1] in every step.
         refine: K fixed-point updates per inversion step for ``invert`` start (0 = the paper's
             inversion); refined inversion steps make up to 2 + K calls each (``EditStep.calls``).
-        sampler: ``ddim``, or ``dpmpp-2m`` (DPM-Solver++(2M) from t₀ with the same mask
-            replacement after each step; η must be 0 and harmonize 0, since its multistep history
-            cannot be re-noised and redone).
+        sampler: any registered sampler (``core.samplers``); the mask replacement and harmonize
+            are hooks over it.
 
     Yields:
         One EditStep per model call (per inversion step when refined); the last one's ``x_t`` is
@@ -321,7 +397,7 @@ def iter_edit(
     strength, eta, harmonize = check_strength(strength), check_eta(eta), _check_harmonize(harmonize)
     _check_start(start)
     source, m = _check_inputs(model, source, mask, noise)
-    multistep = check_edit_sampler(sampler, eta, harmonize)
+    spec = check_edit_sampler(sampler, eta, harmonize)
     if harmonize and m is None:
         raise ValueError("Harmonize blends a regenerated region into the kept rest, so it needs a mask.")
     if noise is None and (start == "noise" or eta > 0 or harmonize):
@@ -333,122 +409,48 @@ def iter_edit(
     n = len(seq)
     total = n * (1 + harmonize) + (n if start == "invert" else 0)
     z = noise.draw() if noise is not None else None
-    levels = _levels(model, seq)
-    steps_2m = step_coefficients(levels) if multistep else None
-    plan = _Plan(seq, levels, m, source, z, {}, eta, harmonize, clip_sample, total, steps_2m)
+    states: dict[int, torch.Tensor] = {}
     if start == "invert":
         for item in _invert_start(model, source, seq, clip_sample, total, refine):
             if isinstance(item, EditStep):
                 yield item
             else:
                 x, states = item
-                plan.states.update(states)
     else:
         assert z is not None
-        x = plan.levels[0] ** 0.5 * source + (1 - plan.levels[0]) ** 0.5 * z
-    redo = harmonize_noise(noise) if harmonize and noise is not None else None
-    yield from _decode(model, x, plan, noise, redo, done=n if start == "invert" else 0)
+        level = float(model.schedule.alpha_bar[seq[0]])
+        x = level**0.5 * source + (1 - level) ** 0.5 * z
+    hooks: list[StepHook] = []
+    if m is not None:
+        kept_noise = derived_noise(noise, 2) if noise is not None and not states else None
+        hooks.append(KeepUnmasked(m, source, seq, states, kept_noise))
+    if harmonize and noise is not None:
+        hooks.append(Harmonize(harmonize, harmonize_noise(noise)))
+    run = spec.fn(model, x, timesteps=seq, eta=eta, noise=noise, clip_sample=clip_sample, hooks=hooks)
+    yield from _as_edit_steps(run, total, done=n if start == "invert" else 0)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What the decode loop needs: the timesteps, their ᾱ (then 1), the mask and the kept source."""
-
-    seq: list[int]
-    levels: list[float]
-    mask: torch.Tensor | None
-    source: torch.Tensor
-    z: torch.Tensor | None
-    states: dict[int, torch.Tensor]
-    eta: float
-    harmonize: int
-    clip_sample: bool
-    total: int
-    multistep: list[Coefficients] | None = None  # DPM-Solver++(2M)'s steps; None: DDIM
-
-    def kept(self, i: int) -> torch.Tensor:
-        """k after step i: the inversion state at the next timestep, else the forward-noised source."""
-        if i + 1 == len(self.seq):
-            return self.source
-        if self.states:
-            return self.states[self.seq[i + 1]]
-        assert self.z is not None
-        a = self.levels[i + 1]
-        return a**0.5 * self.source + (1 - a) ** 0.5 * self.z
+def _as_edit_steps(run: Iterator[StepResult], total: int, done: int) -> Iterator[EditStep]:
+    """The sampler's steps numbered over every model call of the edit."""
+    for index, step in enumerate(run, start=done):
+        phase = "decode" if step.phase == "sample" else step.phase
+        yield EditStep(index, total, step.timestep, step.x_t, step.pred_x0, phase=phase)
 
 
-def _decode(
-    model: DiffusionModel,
-    x: torch.Tensor,
-    plan: _Plan,
-    noise: ImageNoise | None,
-    redo: ImageNoise | None,
-    done: int,
-) -> Iterator[EditStep]:
-    """The decode loop with mask replacement and harmonize redo steps (see ``iter_edit``)."""
-    if plan.multistep is not None:
-        yield from _decode_2m(model, x, plan, done)
-        return
-    t_batches = _timestep_batches(plan.seq, x)
-    prediction_type = model.schedule.prediction_type
-    m, index = plan.mask, done
-    for i, t in enumerate(plan.seq):
-        a_t, a_p = plan.levels[i], plan.levels[i + 1]
-        x_t = x
-        for rep in range(plan.harmonize + 1):
-            z = noise.draw() if plan.eta > 0 and noise is not None else None
-            with torch.inference_mode():
-                output = model(x_t, t_batches[i])
-                x, pred_x0 = ddim_step(
-                    x_t, output.to(x_t.dtype), a_t, a_p,
-                    eta=plan.eta, noise=z, prediction_type=prediction_type, clip_sample=plan.clip_sample,
-                )  # fmt: skip
-                if m is not None:
-                    x = m * x + (1 - m) * plan.kept(i)
-                    pred_x0 = m * pred_x0 + (1 - m) * plan.source
-            yield EditStep(index, plan.total, t, x, pred_x0, phase="decode" if rep == 0 else "harmonize")
-            index += 1
-            if rep < plan.harmonize and redo is not None:
-                ratio = a_t / a_p
-                x_t = ratio**0.5 * x + (1 - ratio) ** 0.5 * redo.draw()
-
-
-def _decode_2m(model: DiffusionModel, x: torch.Tensor, plan: _Plan, done: int) -> Iterator[EditStep]:
-    """DPM-Solver++(2M) steps (``samplers/dpmpp_2m.py``) with the same mask replacement as DDIM's."""
-    assert plan.multistep is not None
-    t_batches = _timestep_batches(plan.seq, x)
-    prediction_type = model.schedule.prediction_type
-    m, prev_x0 = plan.mask, None
-    for i, t in enumerate(plan.seq):
-        k = plan.multistep[i]
-        with torch.inference_mode():
-            output = model(x, t_batches[i])
-            _, pred_x0 = split_output(output.to(x.dtype), x, plan.levels[i], prediction_type)
-            if plan.clip_sample:
-                pred_x0 = pred_x0.clamp(-1.0, 1.0)
-            if k.b != 0.0:  # 0 only for a repeated timestep: an identity step
-                x = k.a * x + k.b * pred_x0 - (k.c * prev_x0 if k.c != 0.0 and prev_x0 is not None else 0.0)
-                prev_x0 = pred_x0
-            if m is not None:
-                x = m * x + (1 - m) * plan.kept(i)
-                pred_x0 = m * pred_x0 + (1 - m) * plan.source
-        yield EditStep(done + i, plan.total, t, x, pred_x0, phase="decode")
-
-
-def check_edit_sampler(sampler: str, eta: float, harmonize: int) -> bool:
-    """True for DPM-Solver++(2M); a ValueError in words for a sampler or setting an edit cannot use."""
-    if sampler not in EDIT_SAMPLERS:
-        choices = " or ".join(EDIT_SAMPLERS)
-        raise ValueError(f"The {sampler!r} sampler cannot edit; an edit decodes with {choices}.")
-    if sampler == "ddim":
-        return False
-    check_dpmpp_eta(eta)
-    if harmonize:
+def check_edit_sampler(sampler: str, eta: float, harmonize: int) -> SamplerSpec:
+    """The sampler's registry entry; a ValueError in words for a setting it cannot take."""
+    spec = get_sampler(sampler)
+    if eta > 0 and not spec.supports_eta:
         raise ValueError(
-            "Harmonize re-noises and redoes each step, which DPM-Solver++'s multistep history does not "
-            "allow; set harmonize to 0 or choose the ddim sampler."
+            f"{spec.label} is deterministic; η applies to samplers such as DDIM — set eta to 0 or "
+            "choose the ddim sampler."
         )
-    return True
+    if harmonize and not spec.supports_renoise:
+        raise ValueError(
+            f"Harmonize re-noises and redoes each step, which {spec.label} does not allow (its "
+            "multistep history would no longer match); set harmonize to 0 or choose the ddim sampler."
+        )
+    return spec
 
 
 def edit(model: DiffusionModel, source: torch.Tensor, **kwargs: object) -> torch.Tensor:

@@ -9,10 +9,12 @@ Each refinement call evaluates the network at the current iterate, which gives t
 residual *exactly* (it is the decode's own call at that point) and the next iterate. Every image
 keeps the iterate with the smallest residual seen, starting with the plain inversion's, so a
 refined step never decodes worse than the plain step from the same x_p. An image stops once its
-residual's RMS is at most ``tol``. The guarantee is per step: the whole encode → decode error is
-a sum of step errors carried through the later decode steps, and for a strongly non-linear ε
-(the finite-set oracle, far off its data) smaller step errors can still add up to a larger one.
-For smooth networks it falls with K (the tests and ``benchmarks/paper_tables.py`` measure it).
+residual's RMS is at most ``tol`` (0 by default: every one of the K updates is made, so a larger K
+is never cut short by a tolerance that suits one step size and not another). The guarantee is per
+step: the whole encode → decode error is a sum of step errors carried through the later decode
+steps, and for a strongly non-linear ε (the finite-set oracle, far off its data) smaller step errors
+can still add up to a larger one. For smooth networks it falls with K (the tests and
+``benchmarks/paper_tables.py`` measure it).
 
 Accelerations (measured in ``benchmarks/results/refine_methods.md``):
 
@@ -44,14 +46,15 @@ class RefineOptions:
 
     Attributes:
         iterations: K, the most fixed-point updates per step (0 = the paper's plain inversion).
-        tol: an image stops once the RMS of its decode residual is at most this (latent units).
+        tol: an image stops once the RMS of its decode residual is at most this (latent units);
+            0 makes all K updates.
         acceleration: ``anderson``, ``fixed`` or ``damped``.
         memory: how many past iterates Anderson mixing combines.
         damping: β, the step taken along g(x) − x.
     """
 
     iterations: int = 0
-    tol: float = 1e-5
+    tol: float = 0.0
     acceleration: str = "anderson"
     memory: int = 2
     damping: float = 1.0

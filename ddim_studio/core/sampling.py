@@ -18,13 +18,23 @@ step's equation for x_{τ_i} (``core/inversion.py``); those steps do synchronise
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import torch
 
-from ddim_studio.core.ddim import ddim_inverse_step, ddim_step
+from ddim_studio.core.ddim import ddim_inverse_step, ddim_update, eps_from_x0
+from ddim_studio.core.hooks import (
+    StepContext,
+    StepHook,
+    after_step,
+    check_hooks,
+    correct_x0,
+    corrects_x0,
+    redo,
+)
 from ddim_studio.core.inversion import RefineOptions, refine_inverse_step
+from ddim_studio.core.models.denoiser import Denoiser
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.schedule import make_timesteps
@@ -43,6 +53,8 @@ class StepResult:
         pred_x0: the predicted x₀ of this step.
         calls: network calls this step made (batched: each call evaluates the images of the batch
             still being refined); 1 for every step except refined inversion steps.
+        phase: ``sample`` (a step toward the picture), ``harmonize`` (a hook's redo of the step
+            just made) or ``invert``.
     """
 
     index: int
@@ -51,6 +63,7 @@ class StepResult:
     x_t: torch.Tensor
     pred_x0: torch.Tensor
     calls: int = 1
+    phase: str = "sample"
 
 
 def check_eta(eta: float) -> float:
@@ -105,6 +118,12 @@ def _timestep_batches(seq: list[int], like: torch.Tensor) -> list[torch.Tensor]:
     return [t_all[i].expand(like.shape[0]) for i in range(len(seq))]
 
 
+def step_contexts(levels: list[float], seq: list[int]) -> list[StepContext]:
+    """The StepContext of every step of a run over ``seq`` (``levels`` from ``_levels``)."""
+    n = len(seq)
+    return [StepContext(i, n, t, levels[i], levels[i + 1], i == n - 1) for i, t in enumerate(seq)]
+
+
 def iter_sample(
     model: DiffusionModel,
     x_T: torch.Tensor,
@@ -115,6 +134,7 @@ def iter_sample(
     timesteps: Sequence[int] | None = None,
     noise: ImageNoise | None = None,
     clip_sample: bool = False,
+    hooks: Sequence[StepHook] = (),
 ) -> Iterator[StepResult]:
     """Run DDIM from x_T down to x₀, yielding one StepResult per model call.
 
@@ -127,6 +147,9 @@ def iter_sample(
         timesteps: an explicit non-increasing list (a repeated timestep is an identity step at η = 0).
         noise: the per-image noise streams that drew x_T (``noise.initial_noise``).
         clip_sample: clip pred_x0 to [−1, 1] at every step.
+        hooks: per-step changes (``core/hooks.py``): a corrected pred_x0 makes the step use
+            the noise recomputed from it, x_{t−1} may be replaced after the update, and a redo
+            takes the step again from a re-noised state (one more model call, phase ``harmonize``).
     """
     eta = check_eta(eta)
     check_latents(model, x_T, "x_T")
@@ -135,25 +158,31 @@ def iter_sample(
         raise ValueError(
             "Sampling with eta > 0 needs the images' noise streams: pass noise=ImageNoise(seeds, …)."
         )
-    levels = _levels(model, seq)
-    t_batches = _timestep_batches(seq, x_T)
-    prediction_type = model.schedule.prediction_type
+    hooks = check_hooks(hooks, "DDIM", supports_renoise=True)
+    corrected = corrects_x0(hooks)
+    denoiser = Denoiser(model, clip_sample=clip_sample)
     x = x_T
-    for i, t in enumerate(seq):
-        z = noise.draw() if eta > 0 and noise is not None else None
-        with torch.inference_mode():
-            output = model(x, t_batches[i])
-            x, pred_x0 = ddim_step(
-                x,
-                output.to(x.dtype),
-                levels[i],
-                levels[i + 1],
-                eta=eta,
-                noise=z,
-                prediction_type=prediction_type,
-                clip_sample=clip_sample,
-            )
-        yield StepResult(index=i, total=len(seq), timestep=t, x_t=x, pred_x0=pred_x0)
+    for ctx in step_contexts(_levels(model, seq), seq):
+        x_t = x
+        while True:
+            z = noise.draw() if eta > 0 and noise is not None else None
+            with torch.inference_mode():
+                pred = denoiser(x_t, ctx.timestep, ctx.alpha_bar_t)
+                pred_x0, pred_eps = pred.pred_x0, pred.pred_eps
+                if corrected:  # 1. the hooks' pred_x0, and the noise that goes with it (if changed)
+                    corrected_x0 = correct_x0(hooks, ctx, x_t, pred_x0)
+                    if corrected_x0 is not pred_x0:
+                        pred_x0, pred_eps = corrected_x0, eps_from_x0(x_t, corrected_x0, ctx.alpha_bar_t)
+                # 2. eq. (12): x_{t−1} = √ᾱ_{t−1} pred_x0 + √(1 − ᾱ_{t−1} − σ²) pred_eps + σ z
+                x = ddim_update(pred_x0, pred_eps, ctx.alpha_bar_t, ctx.alpha_bar_prev, eta=eta, noise=z)
+                x, shown = after_step(hooks, ctx, x, pred_x0)  # 3. the hooks' x_{t−1}
+            phase = "sample" if ctx.repeat == 0 else "harmonize"
+            yield StepResult(ctx.index, ctx.total, ctx.timestep, x, shown, phase=phase)
+            with torch.inference_mode():
+                again = redo(hooks, ctx, x)  # 4. a hook may take the step again
+            if again is None:
+                break
+            x_t, ctx = again, replace(ctx, repeat=ctx.repeat + 1)
 
 
 def iter_invert(
@@ -165,7 +194,7 @@ def iter_invert(
     timesteps: Sequence[int] | None = None,
     clip_sample: bool = False,
     refine: int = 0,
-    tol: float = 1e-5,
+    tol: float = 0.0,
     acceleration: str = "anderson",
 ) -> Iterator[StepResult]:
     """Encode images x₀ into their latents x_T by running the DDIM ODE backwards.
@@ -181,7 +210,9 @@ def iter_invert(
             its input exactly (``core/inversion.py``); 0 is the paper's plain inversion. A step
             then costs at most 2 + K calls (``StepResult.calls``), and each image keeps its best
             iterate, so its step never decodes worse than the plain step.
-        tol: an image stops refining once its decode residual's RMS is at most this.
+        tol: an image stops refining once its decode residual's RMS is at most this; 0 (the
+            default) makes all K updates, keeping each image's best iterate. (A fixed 1e-5 stopped
+            S = 100 runs after the same few updates whatever K was: issue 26.)
         acceleration: ``anderson`` (default, measured best), ``fixed`` or ``damped``.
     """
     check_latents(model, x_0, "x_0")
@@ -220,7 +251,7 @@ def iter_invert(
                 )
                 calls += more
         x = x_next
-        yield StepResult(index=i, total=len(up), timestep=t, x_t=x, pred_x0=pred_x0, calls=calls)
+        yield StepResult(i, len(up), t, x, pred_x0, calls=calls, phase="invert")
 
 
 def _last(results: Iterator[StepResult]) -> torch.Tensor:
@@ -250,7 +281,7 @@ def reconstruct(
     spacing: str = "uniform",
     clip_sample: bool = False,
     refine: int = 0,
-    tol: float = 1e-5,
+    tol: float = 0.0,
     acceleration: str = "anderson",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode (refined with ``refine`` updates per step, see ``iter_invert``) then decode with η = 0.

@@ -34,7 +34,7 @@ from ddim_studio.operations.sample import LATENT_DTYPE
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
 
-#: The sampler an edit runs unless asked (``core.editing.EDIT_SAMPLERS`` lists those it can run).
+#: The sampler an edit runs unless asked (any registered sampler can run one).
 EDIT_SAMPLER = DEFAULT_SAMPLER
 NOTHING_WOULD_CHANGE = "Nothing would change: "
 _ALL_KEPT = "the mask keeps every pixel. Paint the region to regenerate (white) first."

@@ -75,3 +75,35 @@ def test_the_setting_round_trips_through_the_config() -> None:
     schedule = NoiseSchedule.from_diffusers_config(_config(False))
     assert schedule.to_diffusers_config()["set_alpha_to_one"] is False
     assert NoiseSchedule.from_diffusers_config({}).set_alpha_to_one  # diffusers' default: true
+
+
+def _diffusers_dpmpp(model: UNetModel, config: dict, timesteps: list[int], final: str) -> torch.Tensor:
+    from diffusers import DPMSolverMultistepScheduler
+
+    sched = DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+        algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True, final_sigmas_type=final,
+    )  # fmt: skip
+    sched.set_timesteps(timesteps=timesteps)
+    x = ImageNoise(SEEDS, model.sample_shape).draw()
+    with torch.no_grad():
+        for t in sched.timesteps:
+            x = sched.step(model.unet(x, t).sample, t, x).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("steps", [3, 14, 15, 16, 50])
+def test_dpmpp_2m_with_set_alpha_to_one_false_is_diffusers_sigma_min(steps: int) -> None:
+    """Issue 26: ending at ᾱ_0 is diffusers' ``final_sigmas_type="sigma_min"``, whose last step is second
+    order from S = 15 on (``lower_order_final`` applies below 15)."""
+    from ddim_studio.core.samplers.dpmpp_2m import sample_dpmpp_2m
+    from ddim_studio.core.schedule import make_timesteps
+
+    config = _config(False)
+    model = UNetModel(tiny_unet(), NoiseSchedule.from_diffusers_config(config))
+    seq = make_timesteps(steps, 1000, "trailing", 0)
+    ours = sample_dpmpp_2m(model, ImageNoise(SEEDS, model.sample_shape).draw(), timesteps=seq)
+    expected = _diffusers_dpmpp(model, config, seq, "sigma_min")
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=2e-4)
+    zero = _diffusers_dpmpp(model, config, seq, "zero")  # the other mode ends elsewhere: the test can fail
+    assert float((zero - expected).abs().max()) > 1e-3

@@ -57,7 +57,7 @@ def test_edit_matches_the_core_per_seed_and_keeps_the_unmasked_pixels(model: UNe
         ({"start": "invert"}, "Nothing would change"),
         ({"mask": torch.zeros(1, 1, 8, 8)}, "keeps every pixel"),
         ({"harmonize": 1}, "needs a mask"),
-        ({"sampler": "plms"}, "cannot edit"),
+        ({"sampler": "plms"}, "Unknown sampler .plms.; choose one of"),
     ],
 )
 def test_bad_edits_fail_before_running(model: UNetModel, kwargs: dict, message: str) -> None:

@@ -134,3 +134,33 @@ def test_a_registered_mode_gets_rail_menus_shortcuts_and_the_window_keys(qtbot, 
     finally:
         unregister_mode("throwaway")
     assert "throwaway" not in mode_names()
+
+
+def test_a_registered_sampler_appears_in_every_mode_and_the_samplers_view(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20: one registration line reaches Generate, Encode, Interpolate, Edit and the Samplers view."""
+    spec = SamplerSpec("throwaway", "Throwaway(1S)", _throwaway, False, "A test sampler.", short_label="Thr")
+    register_sampler(spec)
+    CALLS.clear()
+    try:
+        window.services.model.ready.emit(window.services.model.info)  # every mode reads the registry
+        combos = {
+            "generate": window.generate_view.sampler,
+            "encode": window.encode_view.sampler,
+            "interpolate": window.interpolate_view.sampler,
+            "edit": window.edit_view.sampler,
+        }
+        for mode, combo in combos.items():
+            names = [combo.itemData(i) for i in range(combo.count())]
+            assert "throwaway" in names, mode
+            assert combo.itemText(names.index("throwaway")) == "Throwaway(1S)", mode
+        edit_view = window.edit_view
+        edit_view.sampler.set_name("throwaway")
+        edit_view.update_sampler_rules()
+        assert not edit_view.eta.isEnabled()  # the registry says η does not apply to it
+        window.generate.paper.samplers()
+        wait_idle(qtbot, window)
+        captions = window.generate_view.paper_strip._captions
+        assert [c for c in captions if c.startswith("Thr ")] == ["Thr 5", "Thr 10", "Thr 20", "Thr 50"]
+        assert len(CALLS) == 4  # the Samplers view ran it at each S
+    finally:
+        unregister_sampler("throwaway")

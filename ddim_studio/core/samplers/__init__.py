@@ -3,11 +3,17 @@
 A sampler is a function with the signature of :func:`ddim_studio.core.sampling.iter_sample`::
 
     fn(model, x_T, *, steps=50, eta=0.0, spacing="uniform", timesteps=None, noise=None,
-       clip_sample=False) -> Iterator[StepResult]
+       clip_sample=False, hooks=()) -> Iterator[StepResult]
+
+It calls the model through ``core.models.denoiser.Denoiser`` (never converting the network's
+output itself) and the per-step ``hooks`` (``core/hooks.py``) at their places, so editing methods
+(mask replacement, harmonize, restoration, guidance) run over every sampler. Its registry entry
+declares what it can do: η (``supports_eta``) and re-noising a step to redo it (``supports_renoise``).
 
 To add one, write one module in this package (e.g. ``dpmpp_2m.py``) and add one
 :func:`register_sampler` line at the bottom of this file. Operations, the command line
-(``--sampler NAME``), the Generate panel and the saved parameters read the registry.
+(``--sampler NAME``), every mode's sampler list, the Samplers paper view and the saved parameters
+read the registry.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Protocol
 
 import torch
 
+from ddim_studio.core.hooks import StepHook
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import ImageNoise
@@ -40,6 +47,7 @@ class SamplerFn(Protocol):
         timesteps: Sequence[int] | None = None,
         noise: ImageNoise | None = None,
         clip_sample: bool = False,
+        hooks: Sequence[StepHook] = (),
     ) -> Iterator[StepResult]: ...
 
 
@@ -55,6 +63,10 @@ class SamplerSpec:
         description: one sentence for help texts.
         default_spacing: the timestep spacing used when a person names none (the command line
             without ``--spacing``; the window while its spacing is still the default).
+        supports_renoise: whether a step can be re-noised and taken again (RePaint's harmonize);
+            False for multistep solvers, whose history would no longer match.
+        short_label: a short name for small captions (the Samplers view's cells); the label's
+            part before any parenthesis by default.
     """
 
     name: str
@@ -63,6 +75,12 @@ class SamplerSpec:
     supports_eta: bool
     description: str
     default_spacing: str = "uniform"
+    supports_renoise: bool = True
+    short_label: str = ""
+
+    def caption(self) -> str:
+        """The short name for small captions."""
+        return self.short_label or self.label.split("(")[0].strip() or self.label
 
 
 _REGISTRY: dict[str, SamplerSpec] = {}
@@ -118,5 +136,7 @@ register_sampler(
         supports_eta=bool(_DPMPP_2M["supports_eta"]),
         description=str(_DPMPP_2M["description"]),
         default_spacing="trailing",
+        supports_renoise=False,
+        short_label="DPM++",
     )
 )

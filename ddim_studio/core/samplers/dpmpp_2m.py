@@ -28,9 +28,13 @@ prediction extrapolated linearly in λ):
                                       x_t = (σ_t/σ_s) x_s + α_t (1 − e^{−h}) D
 
 with α_t (1 − e^{−h}) = α_t − α_s σ_t / σ_s, so the last step down to ᾱ = 1 (σ = 0, λ = ∞)
-needs no logarithm and lands on x_θ exactly. The first step (no previous call) and the last one
-are first order, as diffusers' ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver++",
-solver_order=2, lower_order_final=True, final_sigmas_type="zero")``, whose results these match.
+needs no logarithm and lands on x_θ exactly. The first step (no previous call) is first order. The
+last one is first order when it lands on ᾱ = 1, as diffusers'
+``DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True,
+final_sigmas_type="zero")``, whose results these match. With ``set_alpha_to_one: false`` the run
+ends at ᾱ_0 < 1 instead; that is diffusers' ``final_sigmas_type="sigma_min"``, whose last step is
+second order once the run has 15 steps or more (``lower_order_final`` applies below 15), and this
+solver does the same.
 
 A repeated timestep (h = 0) is an identity step, and the history skips it, so the result equals
 that of the list without the repeat (diffusers divides by h = 0 there). All coefficients are
@@ -45,17 +49,21 @@ from dataclasses import dataclass
 
 import torch
 
-from ddim_studio.core.ddim import split_output
+from ddim_studio.core.hooks import StepHook, after_step, check_hooks, correct_x0
+from ddim_studio.core.models.denoiser import Denoiser
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise
 from ddim_studio.core.sampling import (
     StepResult,
     _levels,
-    _timestep_batches,
     check_eta,
     check_latents,
     resolve_timesteps,
+    step_contexts,
 )
+
+#: diffusers' ``lower_order_final`` makes the last step first order only in runs shorter than this.
+LOWER_ORDER_FINAL_BELOW = 15
 
 SAMPLER_INFO = dict(
     name="dpmpp-2m",
@@ -86,12 +94,16 @@ def step_coefficients(levels: Sequence[float]) -> list[Coefficients]:
     """The coefficients of every step of a run over ᾱ levels ``levels`` (the last one 1).
 
     Args:
-        levels: ᾱ at each timestep of the run followed by the clean level 1 (``_levels``).
+        levels: ᾱ at each timestep of the run followed by the clean level (``_levels``): 1, or
+            ᾱ_0 for a schedule with ``set_alpha_to_one: false``.
 
     Returns:
         One ``Coefficients`` per model call, ``len(levels) − 1`` in all.
     """
     coefficients = []
+    # the last step is first order when it lands on x₀ (ᾱ = 1, diffusers' final sigma "zero"), or in
+    # a short run (lower_order_final); ending at ᾱ_0 < 1 ("sigma_min") it is second order otherwise
+    final_first_order = levels[-1] >= 1.0 or len(levels) - 1 < LOWER_ORDER_FINAL_BELOW
     last_lam: float | None = None  # λ of the last model call that moved x (the multistep history)
     for i in range(len(levels) - 1):
         s_bar, t_bar = levels[i], levels[i + 1]
@@ -103,11 +115,11 @@ def step_coefficients(levels: Sequence[float]) -> list[Coefficients]:
         b = alpha_t - alpha_s * a
         lam_s, lam_t = _lam(s_bar), _lam(t_bar)
         h = lam_t - lam_s
-        last_step = i == len(levels) - 2
+        last_step = i == len(levels) - 2 and final_first_order
         if h == 0.0:  # a repeated timestep: identity, and the history stays as it was
             coefficients.append(Coefficients(1.0, 0.0, 0.0))
             continue
-        if last_lam is None or last_step:  # 3a. first order: first step, last step (to ᾱ = 1)
+        if last_lam is None or last_step:  # 3a. first order: first step, last step (see above)
             coefficients.append(Coefficients(a, b, 0.0))
         else:  # 3b. second order, Algorithm 2: D = (1 + 1/(2r)) x_θ(s) − 1/(2r) x_θ(s'), r = h'/h
             half_inv_ratio = 0.5 * h / (lam_s - last_lam)
@@ -134,6 +146,7 @@ def iter_sample_dpmpp_2m(
     timesteps: Sequence[int] | None = None,
     noise: ImageNoise | None = None,
     clip_sample: bool = False,
+    hooks: Sequence[StepHook] = (),
 ) -> Iterator[StepResult]:
     """Run DPM-Solver++(2M) from x_T down to x₀, yielding one StepResult per model call.
 
@@ -148,35 +161,36 @@ def iter_sample_dpmpp_2m(
         timesteps: an explicit non-increasing list (a repeated timestep is an identity step).
         noise: unused (the solver draws no noise); accepted for the same reason as ``eta``.
         clip_sample: clip pred_x0 to [−1, 1] at every step, before it enters the update.
+        hooks: per-step changes (``core/hooks.py``): a corrected data prediction enters the update
+            and the history; x_t may be replaced after the update. Hooks that redo steps are
+            refused (the multistep history cannot be re-noised).
 
     Raises:
-        ValueError: η > 0, latents of the wrong shape, or a bad timestep list.
+        ValueError: η > 0, latents of the wrong shape, a bad timestep list or a redoing hook.
     """
     del noise
     check_dpmpp_eta(eta)
     check_latents(model, x_T, "x_T")
     seq = resolve_timesteps(model, steps, spacing, timesteps)
+    hooks = check_hooks(hooks, str(SAMPLER_INFO["label"]), supports_renoise=False)
     levels = _levels(model, seq)
     coefficients = step_coefficients(levels)
-    t_batches = _timestep_batches(seq, x_T)
-    prediction_type = model.schedule.prediction_type
+    denoiser = Denoiser(model, clip_sample=clip_sample)
     x = x_T
     prev_x0: torch.Tensor | None = None
-    for i, t in enumerate(seq):
-        k = coefficients[i]
+    for ctx in step_contexts(levels, seq):
+        k = coefficients[ctx.index]
         with torch.inference_mode():
-            output = model(x, t_batches[i])
-            # 1. the data prediction x_θ(x_s, s) from the network's ε, v or x₀ output
-            _, pred_x0 = split_output(output.to(x.dtype), x, levels[i], prediction_type)
-            if clip_sample:
-                pred_x0 = pred_x0.clamp(-1.0, 1.0)
+            # 1. the data prediction x_θ(x_s, s), as the hooks correct it
+            pred_x0 = correct_x0(hooks, ctx, x, denoiser(x, ctx.timestep, ctx.alpha_bar_t).pred_x0)
             # 2. x_t = (σ_t/σ_s) x_s + α_t(1 − e^{−h}) D (eq. 9 / Algorithm 2)
-            if k.b != 0.0:
+            if k.b != 0.0:  # 0 only for a repeated timestep: an identity step
                 x = k.a * x + k.b * pred_x0
                 if k.c != 0.0 and prev_x0 is not None:
                     x = x - k.c * prev_x0
                 prev_x0 = pred_x0
-        yield StepResult(index=i, total=len(seq), timestep=t, x_t=x, pred_x0=pred_x0)
+            x, shown = after_step(hooks, ctx, x, pred_x0)  # 3. the hooks' x_t
+        yield StepResult(ctx.index, ctx.total, ctx.timestep, x, shown)
 
 
 def sample_dpmpp_2m(model: DiffusionModel, x_T: torch.Tensor, **kwargs: object) -> torch.Tensor:

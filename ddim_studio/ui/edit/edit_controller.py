@@ -183,8 +183,7 @@ class EditController(PictureSource, QObject):
 
     def _model_ready(self) -> None:
         self.view.steps.set_maximum(self.services.model.num_train_timesteps())
-        rows = [row for row in registry_rows() if row.name in editing.EDIT_SAMPLERS]  # torch is loaded
-        self.view.sampler.set_rows(rows)
+        self.view.sampler.set_rows(registry_rows())  # every sampler can edit; torch is loaded
         self.view.update_sampler_rules()
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:

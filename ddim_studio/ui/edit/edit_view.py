@@ -360,14 +360,14 @@ class EditView(FileDropMixin, QWidget):
         """Enable undo/redo and harmonize as the canvas and the sampler allow."""
         self.undo_button.setEnabled(self.canvas.can_undo())
         self.redo_button.setEnabled(self.canvas.can_redo())
-        multistep = not self.sampler.supports_eta()  # DPM-Solver++: no η, no harmonize
+        multistep = not self.sampler.supports_renoise()  # DPM-Solver++: its history cannot be redone
         self.harmonize.setEnabled(self.canvas.has_mask and not multistep)
         self.harmonize.setToolTip(
             HARMONIZE_TOOLTIP
             if self.canvas.has_mask and not multistep
             else "Harmonize needs a mask: paint one with Mask."
             if not multistep
-            else "Harmonize redoes DDIM steps; choose DDIM to use it."
+            else f"{self.sampler.currentText()} cannot redo a step; choose DDIM to use harmonize."
         )
         self._update_caption()
 
@@ -375,9 +375,11 @@ class EditView(FileDropMixin, QWidget):
         """η and harmonize apply to DDIM only: disable them for DPM-Solver++ and say why."""
         applies = self.sampler.supports_eta()
         self.eta.setEnabled(applies)
-        note = "" if applies else eta_note(self.sampler.currentText()) + " Harmonize is DDIM's too."
+        note = "" if applies else eta_note(self.sampler.currentText())
+        if not self.sampler.supports_renoise():
+            note += (" " if note else "") + "It cannot harmonize."
         self.sampler_note.setText(note)
-        self.sampler_note.setVisible(not applies)
+        self.sampler_note.setVisible(bool(note))
         self.update_history()
 
     def _update_caption(self) -> None:

@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 
 SWEEP_ETAS = (0.0, 0.2, 0.5, 1.0)
 SAMPLER_STEPS = (5, 10, 20, 50)
-#: The samplers compared by the Samplers view, in its order (rows of the strip).
-COMPARED_SAMPLERS = ("ddim", "dpmpp-2m")
-#: Short names for the Samplers view's small cells (captioned "DDIM 10": the sampler and S).
-CAPTION_NAMES = {"ddim": "DDIM", "dpmpp-2m": "DPM++"}
 
 
 def eta_caption(eta: float) -> str:
@@ -102,34 +98,31 @@ class PaperViews(QObject):
         self._start("eta", seed, runs, f"seed {seed} · S = {p.steps}")
 
     def samplers(self) -> None:
-        """Decode the selected seed's x_T with DDIM and DPM-Solver++ at S = 5, 10, 20, 50 (η = 0).
+        """Decode the selected seed's x_T with every registered sampler at S = 5, 10, 20, 50 (η = 0).
 
-        Each sampler runs with the spacing that suits it (its registry default: uniform for DDIM,
-        trailing for DPM-Solver++), so the strip shows both at their best and how fast each settles.
+        One row per sampler, in registry order. Each runs with the spacing that suits it (its
+        registry default: uniform for DDIM, trailing for DPM-Solver++), so the strip shows each at
+        its best and how fast each settles.
         """
         p = self.view.params()
         seed = self.owner.selected_seed()
         limit = self.services.model.num_train_timesteps()
-        rows = {row.name: row for row in registry_rows()}
+        rows = registry_rows()
         runs = []
-        for name in COMPARED_SAMPLERS:
-            row = rows.get(name)
-            if row is None:
-                continue
+        for row in rows:
             for steps in (s for s in SAMPLER_STEPS if s <= limit):
                 job = SampleJob(
                     (seed,), steps=steps, eta=0.0, spacing=row.default_spacing, batch_size=1,
-                    clip_sample=p.clip_sample, sampler=name,
+                    clip_sample=p.clip_sample, sampler=row.name,
                 )  # fmt: skip
-                runs.append((f"{CAPTION_NAMES.get(name, short_label(row.label))} {steps}", job))
-        spacings = ", ".join(
-            f"{short_label(rows[n].label)} {rows[n].default_spacing}" for n in rows if n in COMPARED_SAMPLERS
-        )
-        title = f"S = 5, 10, 20, 50: DDIM (top), DPM-Solver++ (bottom) · seed {seed}"
+                runs.append((f"{row.caption or short_label(row.label)} {steps}", job))
+        spacings = ", ".join(f"{row.caption or short_label(row.label)} {row.default_spacing}" for row in rows)
+        order = ", ".join(short_label(row.label) for row in rows)
+        title = f"S = 5, 10, 20, 50 · rows: {order} · seed {seed}"
         self._start("samplers", seed, runs, title)
         self.view.paper_title.setToolTip(
             f"Seed {seed}, η = 0: the same x_T decoded at S = 5, 10, 20 and 50 with each sampler "
-            f"(spacing: {spacings}). Both reach the same picture; DPM-Solver++ gets there in fewer steps."
+            f"(spacing: {spacings}). They reach the same picture; the higher-order ones in fewer steps."
         )
 
     def cancel(self) -> bool:

@@ -19,6 +19,7 @@ from ddim_studio.core.names import DEFAULT_SAMPLER
 
 SUPPORTS_ETA_ROLE = Qt.ItemDataRole.UserRole + 1
 SPACING_ROLE = Qt.ItemDataRole.UserRole + 2
+RENOISE_ROLE = Qt.ItemDataRole.UserRole + 3
 SAMPLER_TOOLTIP = "How the picture is computed from its starting noise x_T."
 
 
@@ -31,6 +32,8 @@ class SamplerRow:
     description: str
     supports_eta: bool = True
     default_spacing: str = "uniform"
+    supports_renoise: bool = True
+    caption: str = ""
 
 
 def registry_rows() -> list[SamplerRow]:
@@ -40,8 +43,12 @@ def registry_rows() -> list[SamplerRow]:
     rows = []
     for name in sampler_names():
         spec = get_sampler(name)
-        spacing = getattr(spec, "default_spacing", "uniform")
-        rows.append(SamplerRow(spec.name, spec.label, spec.description, spec.supports_eta, spacing))
+        rows.append(
+            SamplerRow(
+                spec.name, spec.label, spec.description, spec.supports_eta, spec.default_spacing,
+                spec.supports_renoise, spec.caption(),
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -75,6 +82,7 @@ class SamplerCombo(QComboBox):
                 self.setItemData(index, row.description, Qt.ItemDataRole.ToolTipRole)
                 self.setItemData(index, row.supports_eta, SUPPORTS_ETA_ROLE)
                 self.setItemData(index, row.default_spacing, SPACING_ROLE)
+                self.setItemData(index, row.supports_renoise, RENOISE_ROLE)
             self.setCurrentIndex(max(self.findData(current), 0))
         finally:
             self.blockSignals(False)
@@ -90,6 +98,11 @@ class SamplerCombo(QComboBox):
     def supports_eta(self) -> bool:
         """Whether η applies to the chosen sampler (True until the registry is read)."""
         value = self.currentData(SUPPORTS_ETA_ROLE)
+        return True if value is None else bool(value)
+
+    def supports_renoise(self) -> bool:
+        """Whether the chosen sampler can redo a re-noised step (harmonize; True until read)."""
+        value = self.currentData(RENOISE_ROLE)
         return True if value is None else bool(value)
 
     def default_spacing(self, index: int | None = None) -> str | None:
