@@ -14,7 +14,8 @@ formats. Paths must be regular files (:func:`core.limits.check_regular_file`), s
 FIFO or ``/dev/zero`` never blocks the reader.
 
 Transparent pixels are composited over **white**, the background most pictures with alpha (logos,
-stickers, scans) are drawn for.
+stickers, scans) are drawn for. A *mask* (:func:`load_mask_image`) is composited over black
+instead: its alpha is coverage, so a transparent pixel keeps the picture there.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ PARAMS_KEY = "ddim_studio"
 
 DEFAULT_MAX_PIXELS = 64_000_000
 BACKGROUND = (255, 255, 255)
+#: A mask's background: transparent = black = keep (white strokes on transparent regenerate the strokes).
+MASK_BACKGROUND = (0, 0, 0)
 
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _KINDS = ("too_large", "corrupt", "unsupported", "missing")
@@ -165,7 +168,12 @@ def _open(source: ImageSource, notes: list[str] | None = None) -> tuple[Image.Im
         raise ImageLoadError("corrupt", f"{label} is damaged and cannot be opened ({exc}).") from exc
 
 
-def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    background: tuple[int, int, int] = BACKGROUND,
+) -> LoadedImage:
     """Load a file or bytes as an 8-bit sRGB RGB image, safely.
 
     The declared size is checked before decoding. EXIF orientation is applied, animations give
@@ -175,6 +183,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     Args:
         source: a path or the file's bytes.
         max_pixels: the largest width × height accepted.
+        background: the colour transparent pixels are composited over (white; black for masks).
 
     Returns:
         The image and any warnings.
@@ -203,7 +212,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         if img.format == "PNG" and not _ends_with_iend(source):
             result.warnings.append("The PNG file is incomplete (its end is missing); check the picture.")
         result.original_mode = img.mode
-        result.image = _to_display_rgb(img, result.warnings)
+        result.image = _to_display_rgb(img, result.warnings, background)
         return result
     except ImageLoadError:
         raise
@@ -235,7 +244,16 @@ def _is_animated(img: Image.Image) -> bool:
         return False
 
 
-def _to_display_rgb(img: Image.Image, warnings: list[str]) -> Image.Image:
+def load_mask_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Load a mask picture (white = regenerate, black = keep) as :func:`load_image` does, with its
+    alpha read as coverage: transparent pixels are black (keep), so white strokes on a transparent
+    background regenerate only the strokes."""
+    return load_image(source, max_pixels=max_pixels, background=MASK_BACKGROUND)
+
+
+def _to_display_rgb(
+    img: Image.Image, warnings: list[str], background: tuple[int, int, int] = BACKGROUND
+) -> Image.Image:
     """Orientation, bit depth, colour profile and alpha: a decoded image to 8-bit sRGB RGB."""
     icc = img.info.get("icc_profile")
     try:
@@ -253,7 +271,7 @@ def _to_display_rgb(img: Image.Image, warnings: list[str]) -> Image.Image:
         raise ImageLoadError("unsupported", f"Images in colour mode {img.mode} are not supported.") from exc
     if alpha is None:
         return rgb
-    return Image.composite(rgb, Image.new("RGB", rgb.size, BACKGROUND), alpha)
+    return Image.composite(rgb, Image.new("RGB", rgb.size, background), alpha)
 
 
 def to_8bit(img: Image.Image) -> Image.Image:

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from ddim_studio.core.names import MAX_HARMONIZE  # noqa: F401 - the edit bound, re-exported here
+
 #: Images: a 64-megapixel PNG or TIFF can be a few hundred MB; nothing a person drops is larger.
 MAX_IMAGE_FILE_BYTES = 512 * 1024**2
 #: Latent files (x_T of many pictures in one file): 1 GiB.

@@ -18,6 +18,10 @@ PRECISION_NAMES = ("auto", "exact", "fast")
 DEFAULT_SAMPLER = "ddim"
 #: The suffix of a latent file written beside its picture.
 LATENT_SUFFIX = ".safetensors"
+#: The most harmonize repeats R an edit takes (each multiplies its decode's model calls by R + 1),
+#: the same bound at the command line, in the window and in saved parameters
+#: (``core.limits.MAX_HARMONIZE`` re-exports it next to the studio's other bounds).
+MAX_HARMONIZE = 10
 #: ``app`` in the parameters of every saved picture, and their format version.
 APP = "ddim-studio"
 PARAMS_VERSION = 1

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ddim_studio.core.names import MAX_HARMONIZE
+
 # This module must not import torch: the window reads saved parameters before torch is loaded (its
 # first frame is drawn without it). The three bounds below are those of ``core.noise.MAX_SEED``,
 # ``core.schedule.MAX_TRAIN_TIMESTEPS`` and ``core.schedule.SPACINGS``; a test keeps them equal.
@@ -87,7 +89,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "refine": _int_in(0, 100),
     "strength": lambda v: _number_in(0.0, 1.0)(v) and v > 0,
     "start": lambda v: v in ("noise", "invert"),
-    "harmonize": _int_in(0, 1000),
+    "harmonize": _int_in(0, MAX_HARMONIZE),
     "t_start": _int_in(0, MAX_TRAIN_TIMESTEPS),
     "mask": lambda v: isinstance(v, bool),
 }

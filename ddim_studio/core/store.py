@@ -118,8 +118,30 @@ def _png_writer(picture: Image.Image) -> Writer:
     return write
 
 
+def beside(png: str | os.PathLike[str], suffix: str) -> Path | None:
+    """The file ``<stem><suffix>`` saved beside ``png`` (its latent, an edit's source or mask), or None.
+
+    Only a regular file in the picture's own folder counts: a symlink, or a name that resolves
+    outside the folder, is ignored, so *Reuse params* never reads a file the gallery did not write
+    (a ``<name>.source.png`` linked to ``~/.ssh/…`` or to a picture elsewhere).
+    """
+    picture = Path(png)
+    path = picture.with_name(picture.stem + suffix)
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        if path.resolve().parent != picture.parent.resolve():
+            return None
+    except (OSError, RuntimeError):  # a loop of links, a folder that cannot be read
+        return None
+    return path
+
+
 def companions(png: Path) -> list[Path]:
-    """The files saved beside ``png`` (an edit's source and mask) that exist."""
+    """The files saved beside ``png`` (an edit's source and mask) that exist, to move or delete with it.
+
+    Links are included here (a link is moved or deleted, never followed); readers use :func:`beside`.
+    """
     found = [png.with_name(png.stem + suffix) for suffix in COMPANION_SUFFIXES]
     return [p for p in found if p.is_file()]
 

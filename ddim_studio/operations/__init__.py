@@ -3,7 +3,7 @@
 Each operation returns a :class:`~ddim_studio.operations.run.Run`: an iterator of core
 ``StepResult`` steps (one per model call) whose typed result is ``run.result`` once iterated to
 the end; ``run.stage`` tells the phase and chunk of the latest step. The command line drains a run
-under a progress bar (``ddim_studio.commands``); the window's worker drains it under an abort flag
+under a progress bar (``ddim_studio.cli``); the window's worker drains it under an abort flag
 and makes previews (``ddim_studio.workers.execution``). To add an operation (as ``edit`` was), write
 one module here with a ``_body`` generator (yield ``Stage`` then steps via ``phase``; return the
 result dataclass) and a public function wrapping it in ``Run``.

@@ -20,12 +20,12 @@ from PIL import Image
 
 from ddim_studio.core import editing
 from ddim_studio.core.inversion import check_refine
-from ddim_studio.core.limits import check_finite
+from ddim_studio.core.limits import MAX_HARMONIZE, check_finite
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
 from ddim_studio.core.sampling import check_eta
-from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, OutputStore, SavedItem
+from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, OutputStore, SavedItem, beside
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.params import build_params
 from ddim_studio.operations.run import Body, Run, Stage, chunks, phase
@@ -96,6 +96,19 @@ def fit_mask(mask: Image.Image | torch.Tensor, size: tuple[int, int]) -> tuple[t
     return fitted[:1], note
 
 
+def check_harmonize(harmonize: Any) -> int:
+    """``harmonize`` R if a whole number from 0 to :data:`~ddim_studio.core.limits.MAX_HARMONIZE`.
+
+    Raises:
+        ValueError: one line with the bound (the same at the command line and in the window).
+    """
+    if isinstance(harmonize, bool) or not isinstance(harmonize, int) or not 0 <= harmonize <= MAX_HARMONIZE:
+        raise ValueError(
+            f"Harmonize repeats each step 0 to {MAX_HARMONIZE} times; {harmonize!r} is outside that range."
+        )
+    return harmonize
+
+
 def check_edit(
     mask: torch.Tensor | None, *, strength: float, start: str, eta: float, harmonize: int, sampler: str
 ) -> None:
@@ -105,6 +118,7 @@ def check_edit(
     editing.check_edit_sampler(sampler, eta, harmonize)
     if start not in editing.STARTS:
         raise ValueError(f"The start must be 'noise' or 'invert', got {start!r}.")
+    check_harmonize(harmonize)
     if harmonize and mask is None:
         raise ValueError("Harmonize blends a regenerated region into the kept rest, so it needs a mask.")
     if not editing.would_change(mask, start, eta):
@@ -234,7 +248,6 @@ def mask_picture(mask: torch.Tensor) -> Image.Image:
 
 
 def edit_files(png: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
-    """The painted source and the mask saved beside an edit's picture (None where absent)."""
-    path = Path(png)
-    found = [path.with_name(path.stem + suffix) for suffix in (SOURCE_SUFFIX, MASK_SUFFIX)]
-    return tuple(p if p.is_file() else None for p in found)  # type: ignore[return-value]
+    """The painted source and the mask saved beside an edit's picture (None where absent, and where
+    a symlink or a file outside the picture's folder: see ``core.store.beside``)."""
+    return beside(png, SOURCE_SUFFIX), beside(png, MASK_SUFFIX)

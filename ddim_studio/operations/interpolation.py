@@ -23,7 +23,7 @@ from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import check_seed, initial_noise
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
 from ddim_studio.core.sampling import resolve_timesteps
-from ddim_studio.core.store import LATENT_SUFFIX
+from ddim_studio.core.store import LATENT_SUFFIX, beside
 from ddim_studio.operations.encode import invert_phase
 from ddim_studio.operations.params import is_studio
 from ddim_studio.operations.run import Body, Run, Stage, phase
@@ -105,9 +105,29 @@ def single(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def _latent_file(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+def one_latent(x_T: torch.Tensor, name: str, index: int | None = None, hint: str = "") -> torch.Tensor:
+    """The one (C, H, W) latent of a file's x_T, or its ``index``-th (0-based) of several.
+
+    Raises:
+        ValueError: the file holds several latents and no ``index`` was given (one line, ending
+            with ``hint``: how to pick one), or ``index`` is not one of them.
+    """
+    count = 1 if x_T.ndim == 3 else int(x_T.shape[0])
+    if index is not None and not 0 <= index < count:
+        which = "one latent (#0)" if count == 1 else f"{count} latents (#0 to #{count - 1})"
+        raise ValueError(f"{name} holds {which}; there is no latent #{index}.")
+    if x_T.ndim == 3:
+        return x_T
+    if index is None and count != 1:
+        raise ValueError(f"{name} holds {count} latents; an end needs one — {hint}")
+    return x_T[index or 0]
+
+
+def _latent_file(path: Path, shape: tuple[int, ...], index: int | None = None) -> torch.Tensor:
     x_T, _ = load_latent(path)
-    x_T = x_T if x_T.ndim == 3 else x_T[0]
+    count = 1 if x_T.ndim == 3 else int(x_T.shape[0])
+    hint = f"pick one with {path.name}#N, N from 0 to {count - 1} (the order decode numbers them in)."
+    x_T = one_latent(x_T, path.name, index, hint)
     if tuple(x_T.shape) != tuple(shape):
         raise ValueError(f"{path.name} holds a latent of shape {tuple(x_T.shape)}; this model needs {shape}.")
     return x_T
@@ -122,16 +142,25 @@ def saved_latent(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, dict
         return None
     if not is_studio(params):
         return None
-    beside = path.with_suffix(LATENT_SUFFIX)
-    if beside.is_file():
+    latent_path = beside(path, LATENT_SUFFIX)  # a symlink or a file outside the folder is ignored
+    if latent_path is not None:
         try:
-            return _latent_file(beside, shape), params
+            return _latent_file(latent_path, shape), params
         except (LatentLoadError, ValueError):
             pass
     seed = params.get("seed")
     if params.get("kind") == "sample" and isinstance(seed, int) and not isinstance(seed, bool):
         return initial_noise([check_seed(seed)], shape)[0][0], params
     return None
+
+
+def _latent_pick(text: str) -> tuple[Path, int | None]:
+    """``NAME.safetensors#N`` as (the file, N); any other text (or a file so named) as (its path, None)."""
+    base, sep, number = text.rpartition("#")
+    path = Path(text)
+    if sep and number.isdigit() and base.lower().endswith(LATENT_SUFFIX) and not path.exists():
+        return Path(base), int(number)
+    return path, None
 
 
 def resolve_endpoint(
@@ -144,6 +173,9 @@ def resolve_endpoint(
     model: str | None = None,
 ) -> Endpoint:
     """An endpoint from ``seed:N``, a latent file, a gallery picture or a picture, for ``shape`` (C, H, W).
+
+    A latent file must hold one latent; ``NAME.safetensors#N`` picks the N-th (0-based, the order
+    ``decode`` numbers them in) of a file holding several.
 
     A gallery picture's saved x_T is used only when it reproduces the picture with the run's
     ``timesteps``, ``clip_sample``, ``sampler`` and ``model`` (see :func:`latent_reproduces`); otherwise the
@@ -159,9 +191,9 @@ def resolve_endpoint(
         except ValueError:
             raise ValueError(f"{text!r} is not a seed; write seed:N with N a non-negative integer.") from None
         return Endpoint(initial_noise([seed], shape)[0][0], False, text, "seed")
-    path = Path(text)
+    path, index = _latent_pick(text)
     if path.suffix.lower() == LATENT_SUFFIX:
-        return Endpoint(_latent_file(path, shape), False, path.stem, "latent file")
+        return Endpoint(_latent_file(path, shape, index), False, path.stem, "latent file")
     own = saved_latent(path, shape) if path.suffix.lower() == ".png" else None
     if own is not None and (
         timesteps is None

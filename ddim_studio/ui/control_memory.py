@@ -8,11 +8,12 @@ scrubbers). Values are stored under ``controls/<mode>/<attribute>``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 
-from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.settings import INT_LIMIT, AppSettings
 from ddim_studio.ui.widgets.controls import EtaControl, StepsControl
 
 PREFIX = "controls"
@@ -42,30 +43,44 @@ def read(widget: QWidget) -> Any:
     return widget.isChecked()
 
 
+def _write_number(widget: QWidget, number: float) -> bool:
+    """Set a number control, clamped to its range; False for ``nan``."""
+    if math.isnan(number):
+        return False
+    if isinstance(widget, (StepsControl, QSpinBox)):
+        whole = int(min(INT_LIMIT, max(-INT_LIMIT - 1, number)))  # a spin box takes 32 bits
+        if isinstance(widget, StepsControl):
+            widget.set_value(whole)
+        else:
+            widget.setValue(min(widget.maximum(), max(widget.minimum(), whole)))
+    elif isinstance(widget, EtaControl):
+        widget.set_value(number)
+    elif isinstance(widget, QDoubleSpinBox):
+        widget.setValue(min(widget.maximum(), max(widget.minimum(), number)))
+    return True
+
+
 def write(widget: QWidget, value: Any) -> bool:
-    """Set one control from a stored value (INI files give text back); False when it does not fit."""
+    """Set one control from a stored value (INI files give text back); False when it does not fit.
+
+    A number out of the control's range (``99999999999``, ``inf``) is clamped to it; ``nan`` does not fit.
+    """
     try:
-        if isinstance(widget, (StepsControl, QSpinBox)):
-            number = int(float(value))
-            setter = widget.set_value if isinstance(widget, StepsControl) else widget.setValue
-            setter(number)
-        elif isinstance(widget, EtaControl):
-            widget.set_value(float(value))
-        elif isinstance(widget, QDoubleSpinBox):
-            widget.setValue(float(value))
-        elif isinstance(widget, QComboBox):
+        if isinstance(widget, (StepsControl, QSpinBox, EtaControl, QDoubleSpinBox)):
+            return _write_number(widget, float(value))
+        if isinstance(widget, QComboBox):
             index = widget.findData(str(value))
             index = index if index >= 0 else widget.findText(str(value))
             if index < 0:
                 return False
             widget.setCurrentIndex(index)
-        elif isinstance(widget, QAbstractButton):
+        if isinstance(widget, QAbstractButton):
             checked = value if isinstance(value, bool) else str(value).lower() in ("true", "1")
             if widget.isChecked() != checked:
                 widget.setChecked(checked)
             else:
                 widget.toggled.emit(checked)  # let a controller attached meanwhile catch up
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     return True
 

@@ -2,17 +2,25 @@
 
 Organisation "DDIM Studio", application "ddim-studio". Tests point the INI location at a temp
 folder with ``QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)``.
+
+The file is the person's to edit, so every value read is checked: a number is clamped to the range
+of the control that shows it (:data:`RANGES`; ``frames=99999999999`` or ``preview_fps=inf`` becomes
+the control's maximum, ``nan`` or text the default), a name not in its list (:data:`CHOICES`) is the
+default, and no value can stop the window from starting.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
-from ddim_studio.core.names import BACKEND_NAMES, DTYPE_NAMES, PRECISION_NAMES
+from ddim_studio.core.names import BACKEND_NAMES, DTYPE_NAMES, PRECISION_NAMES, SPACINGS
+from ddim_studio.ui.theme import THEMES
 
 ORGANIZATION = "DDIM Studio"
 APPLICATION = "ddim-studio"
@@ -42,21 +50,62 @@ DEFAULTS: dict[str, Any] = {
     "model/last": "",
 }
 
+#: The most a widget's 32-bit integer takes; a larger number in the file is clamped to it first.
+INT_LIMIT = 2**31 - 1
+#: (lowest, highest) of each numeric setting: the range of the control that shows it (the
+#: settings dialog, and the mode views the defaults go to). Threads: 0 (all cores) to the cores.
+RANGES: dict[str, tuple[float, float]] = {
+    "preview_fps": (1, 60),
+    "defaults/steps": (1, 1000),
+    "defaults/eta": (0.0, 1.0),
+    "defaults/batch": (1, 64),
+    "defaults/encode_steps": (1, 1000),
+    "defaults/frames": (2, 64),
+    "defaults/interpolate_batch": (1, 64),
+    "compute/threads": (0, max(1, os.cpu_count() or 1)),
+}
+#: The names a setting may hold (another name reads as the default).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "theme": THEMES,
+    "defaults/spacing": SPACINGS,
+    "model/device": DEVICES,
+    "model/dtype": DTYPES,
+    "compute/backend": BACKENDS,
+    "compute/precision": PRECISIONS,
+}
+
 
 def _coerce(value: Any, default: Any) -> Any:
-    """``value`` as read from an INI file, converted to the type of ``default``."""
+    """``value`` as read from an INI file, converted to the type of ``default``.
+
+    Whole numbers are clamped to ±:data:`INT_LIMIT` (``inf`` and ``1e400`` included); ``nan`` and
+    text that is not a number give ``default``.
+    """
     if value is None:
         return default
     try:
         if isinstance(default, bool):
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(float(value))
-        if isinstance(default, float):
-            return float(value)
-    except (TypeError, ValueError):
+        if isinstance(default, (int, float)):
+            number = float(value)
+            if math.isnan(number):
+                return default
+            if isinstance(default, float):
+                return number
+            return int(min(INT_LIMIT, max(-INT_LIMIT - 1, number)))
+    except (TypeError, ValueError, OverflowError):
         return default
     return str(value)
+
+
+def _in_range(key: str, value: Any, default: Any) -> Any:
+    """``value`` clamped to the range of ``key``'s control, or ``default`` when not one of its names."""
+    if key in RANGES:
+        low, high = RANGES[key]
+        return type(default)(min(high, max(low, value)))
+    if key in CHOICES and value not in CHOICES[key]:
+        return default
+    return value
 
 
 class AppSettings(QObject):
@@ -80,9 +129,9 @@ class AppSettings(QObject):
         return self._qs.fileName()
 
     def get(self, key: str) -> Any:
-        """The value of ``key`` (one of :data:`DEFAULTS`), typed like its default."""
+        """The value of ``key`` (one of :data:`DEFAULTS`), typed like its default and within its range."""
         default = DEFAULTS[key]
-        return _coerce(self._qs.value(key, default), default)
+        return _in_range(key, _coerce(self._qs.value(key, default), default), default)
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` and emit ``changed`` when it differs."""

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ddim_studio import progress
-from ddim_studio.cli import main
+from ddim_studio.cli import main, progress
 from ddim_studio.core.imaging import read_params
 
 

@@ -60,7 +60,7 @@ def main() -> None:
         )
 
     import ddim_studio.cli  # noqa: F401
-    import ddim_studio.commands  # noqa: F401
+    import ddim_studio.cli.session  # noqa: F401
 
     torch.set_num_threads(1)
     statuses = []

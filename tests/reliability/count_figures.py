@@ -35,6 +35,8 @@ FILES = [
     "tests/reliability/test_kill.py",
     "tests/reliability/test_latents_params_hostile.py",
     "tests/reliability/test_cli_round_two.py",
+    "tests/reliability/test_round_three_cli.py",
+    "tests/reliability/test_round_three_window.py",
     "tests/core/models/test_models_safe_load.py",
     "tests/core/test_imaging.py",
     "tests/core/test_latents.py",
@@ -88,6 +90,7 @@ _NON_FINITE = "NaN / Inf results refused (check_finite)"
 _SIZES = "hostile sizes and counts → CLI and operations (batch memory, --num, --frames)"
 _LATENT_CLI = "hostile latent file → CLI (decode, interpolate)"
 _OUT = "hostile --out and --seed → CLI (one line, nothing created)"
+_SETTINGS = "hostile settings file → the window's start (values clamped)"
 
 #: (file, test-name prefix or "*", categoriser) → the category of each collected case, in order;
 #: the first matching rule wins, a categoriser returning None leaves the case uncounted.
@@ -174,6 +177,19 @@ RULES: list[Rule] = [
     ("test_cli_round_two.py", "test_a_claim", lambda i: "concurrent sample runs into one folder"),
     ("test_cli_round_two.py", "test_a_rerun", lambda i: "rerun into a folder made with other parameters"),
     ("test_cli_round_two.py", "test_disk_full", lambda i: "OSError ENOSPC while saving"),
+    ("test_round_three_cli.py", "test_edit_a_billion", lambda i: _SIZES),
+    ("test_round_three_cli.py", "test_edit_refuses_seeds", lambda i: _OUT),
+    ("test_round_three_cli.py", "test_a_sample_size_that_fits", lambda i: None),  # a control
+    ("test_round_three_cli.py", "test_a_sample_size", lambda i: "hostile checkpoint → load_model"),
+    ("test_round_three_cli.py", "test_harmonize", lambda i: _SIZES),
+    ("test_round_three_cli.py", "test_a_file_of_several", lambda i: _LATENT_CLI),
+    ("test_round_three_cli.py", "test_a_transparent_mask", lambda i: "hostile mask → edit (alpha)"),
+    ("test_round_three_cli.py", "test_white_strokes", lambda i: "hostile mask → edit (alpha)"),
+    ("test_round_three_cli.py", "test_sigterm_during", lambda i: "SIGTERM mid-run (subprocess)"),
+    ("test_round_three_window.py", "test_every_setting", lambda i: _SETTINGS),
+    ("test_round_three_window.py", "test_the_window_starts", lambda i: _SETTINGS),
+    ("test_round_three_window.py", "test_a_symlinked", lambda i: "hostile companion file → Reuse params"),
+    ("test_round_three_window.py", "test_the_edit_views_harmonize", lambda i: _SIZES),
     ("test_hostile_params.py", "*", lambda i: "hostile saved parameters → window (Reuse params/seed, drop)"),
     ("test_saved_files.py", "test_latent", lambda i: "round trip of what the app writes"),
     ("test_saved_files.py", "test_a_non_contiguous", lambda i: "round trip of what the app writes"),

@@ -99,7 +99,7 @@ def main() -> None:
     from diffusers import UNet2DModel  # noqa: F401  (imported once, inherited by every child)
 
     import ddim_studio.cli  # noqa: F401
-    import ddim_studio.commands  # noqa: F401
+    import ddim_studio.cli.session  # noqa: F401
     import ddim_studio.core.store  # noqa: F401
 
     torch.set_num_threads(1)

@@ -173,6 +173,29 @@ def check_sample_size(value: Any) -> tuple[int, int]:
     )
 
 
+#: Resolution levels of a ``UNet2DModel`` whose config lists none (diffusers' four default blocks).
+DEFAULT_LEVELS = 4
+
+
+def check_size_fits_levels(config: Mapping[str, Any]) -> None:
+    """Refuse a ``sample_size`` the UNet's down and up path cannot take (one ModelLoadError line).
+
+    Every level but the last halves the picture (rounding up) and the up path doubles it back,
+    so each side must be a multiple of 2^(levels − 1); any other size fails at the first model
+    call with mismatched tensor sizes.
+    """
+    value = config.get("sample_size")
+    height, width = check_sample_size(value)
+    listed = config.get("down_block_types") or config.get("block_out_channels")
+    levels = len(listed) if isinstance(listed, (list, tuple)) and listed else DEFAULT_LEVELS
+    step = 2 ** (levels - 1)
+    if height % step or width % step:
+        raise ModelLoadError(
+            f"The UNet config's sample_size {show(value)} does not fit its {levels} resolution levels: "
+            f"each side must be a multiple of {step} ({step}, {2 * step}, {3 * step}, …)."
+        )
+
+
 def check_unet_config(config: Mapping[str, Any]) -> None:
     """Bound every size field of a ``UNet2DModel`` config before the network is built.
 
@@ -200,3 +223,4 @@ def check_unet_config(config: Mapping[str, Any]) -> None:
             )
     for channels in config.get("block_out_channels", ()):
         check_int(channels, "block_out_channels entry", 1, MAX_CHANNELS)
+    check_size_fits_levels(config)

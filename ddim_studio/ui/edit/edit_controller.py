@@ -15,7 +15,13 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QColorDialog
 
 from ddim_studio.core import editing
-from ddim_studio.core.imaging import ImageLoadError, fit_to_model, load_image, tensor_to_uint8
+from ddim_studio.core.imaging import (
+    ImageLoadError,
+    fit_to_model,
+    load_image,
+    load_mask_image,
+    tensor_to_uint8,
+)
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
@@ -157,7 +163,7 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Open a picture first, then its mask.")
             return False
         try:
-            mask = self._fitted_mask(load_image(path).image)
+            mask = self._fitted_mask(load_mask_image(path).image)
         except ImageLoadError as exc:
             self.services.notifier.error(exc.message)
             return False
@@ -317,7 +323,7 @@ class EditController(PictureSource, QObject):
             source = load_image(source_path).image
             self.set_source(source, str(params.get("source", source_path.name)))
             if mask_path is not None and params.get("mask", True):
-                self.view.canvas.set_mask(self._fitted_mask(load_image(mask_path).image))
+                self.view.canvas.set_mask(self._fitted_mask(load_mask_image(mask_path).image))
         except (ImageLoadError, ValueError) as exc:
             self.services.notifier.error(getattr(exc, "message", str(exc)))
             return False

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import MAX_HARMONIZE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
@@ -217,7 +218,7 @@ class EditView(FileDropMixin, QWidget):
         self.sampler_note.setWordWrap(True)
         self.sampler_note.setVisible(False)
         self.harmonize = QSpinBox()
-        self.harmonize.setRange(0, 10)
+        self.harmonize.setRange(0, MAX_HARMONIZE)
         self.harmonize.setToolTip(HARMONIZE_TOOLTIP)
         strength = QVBoxLayout()
         strength.setSpacing(2)

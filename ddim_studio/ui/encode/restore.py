@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QWidget
 
 from ddim_studio.core.latents import LatentLoadError, load_latent
 from ddim_studio.core.names import LATENT_SUFFIX
+from ddim_studio.core.store import beside
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.params import is_studio
 
@@ -51,8 +52,8 @@ class RestorePlan:
 
 def _latent_beside(path: Path, shape: tuple[int, ...] | None) -> tuple[torch.Tensor | None, str]:
     """The x_T stored next to ``path`` if it loads and fits ``shape``; else None and why not."""
-    latent_path = path.with_suffix(LATENT_SUFFIX)
-    if not latent_path.is_file():
+    latent_path = beside(path, LATENT_SUFFIX)  # a symlink or a file outside the folder is ignored
+    if latent_path is None:
         return None, "no latent file beside it"
     try:
         x_T, _params = load_latent(latent_path)

@@ -19,7 +19,7 @@ from ddim_studio.core.noise import initial_noise
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem, StoreError
 from ddim_studio.operations import export
-from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, saved_latent
+from ddim_studio.operations.interpolation import ENCODED, SAVED_LATENT, one_latent, saved_latent
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
@@ -225,7 +225,11 @@ class InterpolateController(QObject):
         except LatentLoadError as exc:
             self.services.notifier.error(exc.message)
             return False
-        latent = x_T[0] if x_T.ndim == 4 else x_T
+        try:
+            latent = one_latent(x_T, path.name, hint="choose a file that holds one.")
+        except ValueError as exc:
+            self.services.notifier.error(str(exc))
+            return False
         shape = (
             tuple(self.services.model.info.sample_shape) if self.services.model.info else tuple(latent.shape)
         )
