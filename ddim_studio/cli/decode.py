@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "decode",
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "timesteps": session.timesteps,
         "files": written,

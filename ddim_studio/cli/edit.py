@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "edit",
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": out.sampler,
         "strength": out.strength,
         "start": out.start,

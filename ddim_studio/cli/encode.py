@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "encode",
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "spacing": args.spacing,
         "refine": args.refine,

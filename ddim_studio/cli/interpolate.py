@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clip_sample": args.clip_sample,
         "sampler": session.sampler,
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
     }
     a, b = (resolve_endpoint(spec, shape, **run_settings) for spec in (args.a, args.b))
     run = interpolate(
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "interpolate",
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "timesteps": session.timesteps,
         "method": args.method,

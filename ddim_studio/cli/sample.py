@@ -200,6 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "sample",
         "model": session.info.name,
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "rank": rank,
         "world_size": world,
