@@ -81,7 +81,7 @@ def main() -> None:
             print(f"{name}: {time.perf_counter() - start:.0f} s (load {load})", flush=True)
             if name == "float32":
                 ref = images
-                print(f"\nSWD ×10³ of {args.num} samples (DDIM S = {args.steps}, η = 0) vs float32, same seeds:\n")
+                print(f"\nSWD ×10³, {args.num} samples (DDIM S = {args.steps}, η = 0), same seeds:\n")
                 print("| set | SWD mean | per level | max |Δ| pixel | mean |Δ| pixel |")
                 print("|---|---|---|---|---|")
                 continue
