@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ddim_studio import __version__
-from ddim_studio.cli import decode, edit, encode, interpolate, sample, train
+from ddim_studio.cli import decode, edit, encode, interpolate, models, restore, sample, train
 from ddim_studio.cli.common import OneLineParser, user_errors
 from ddim_studio.core.names import DTYPE_NAMES, SPACINGS
 
@@ -42,7 +42,9 @@ COMMANDS = {
     "decode": decode,
     "interpolate": interpolate,
     "edit": edit,
+    "restore": restore,
     "train": train,
+    "models": models,
 }
 
 

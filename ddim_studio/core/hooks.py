@@ -53,6 +53,10 @@ class StepHook:
 
     #: True when :meth:`redo` may return a state (needs a sampler that ``supports_renoise``).
     renoises: bool = False
+    #: True for DDNM's noise handling in DDIM: with a corrected pred_x0 the update keeps the
+    #: network's own pred_eps (instead of recomputing it from x_t) and draws σ = η·√(1 − ᾱ_prev)
+    #: (DDNM's c1/c2 split, ``core/restore.py``). Samplers that draw no noise ignore it.
+    ddnm_noise: bool = False
 
     def correct_x0(self, ctx: StepContext, x_t: torch.Tensor, pred_x0: torch.Tensor) -> torch.Tensor:
         """The predicted x₀ the update will use (before the update)."""
@@ -72,6 +76,11 @@ class StepHook:
 def corrects_x0(hooks: Sequence[StepHook]) -> bool:
     """Whether any hook overrides :meth:`StepHook.correct_x0` (the update must then use its result)."""
     return any(type(h).correct_x0 is not StepHook.correct_x0 for h in hooks)
+
+
+def ddnm_noise(hooks: Sequence[StepHook]) -> bool:
+    """Whether any hook asks for DDNM's noise handling (:attr:`StepHook.ddnm_noise`)."""
+    return any(h.ddnm_noise for h in hooks)
 
 
 def correct_x0(

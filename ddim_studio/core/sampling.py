@@ -31,6 +31,7 @@ from ddim_studio.core.hooks import (
     check_hooks,
     correct_x0,
     corrects_x0,
+    ddnm_noise,
     redo,
 )
 from ddim_studio.core.inversion import RefineOptions, refine_inverse_step
@@ -150,6 +151,8 @@ def iter_sample(
         hooks: per-step changes (``core/hooks.py``): a corrected pred_x0 makes the step use
             the noise recomputed from it, x_{t−1} may be replaced after the update, and a redo
             takes the step again from a re-noised state (one more model call, phase ``harmonize``).
+            A hook with ``ddnm_noise`` (DDNM) keeps the network's pred_eps instead and makes σ
+            = η·√(1 − ᾱ_{t−1}) (DDNM's split of the step's noise, ``core/restore.py``).
     """
     eta = check_eta(eta)
     check_latents(model, x_T, "x_T")
@@ -159,7 +162,7 @@ def iter_sample(
             "Sampling with eta > 0 needs the images' noise streams: pass noise=ImageNoise(seeds, …)."
         )
     hooks = check_hooks(hooks, "DDIM", supports_renoise=True)
-    corrected = corrects_x0(hooks)
+    corrected, keep_eps = corrects_x0(hooks), ddnm_noise(hooks)
     denoiser = Denoiser(model, clip_sample=clip_sample)
     x = x_T
     for ctx in step_contexts(_levels(model, seq), seq):
@@ -171,10 +174,14 @@ def iter_sample(
                 pred_x0, pred_eps = pred.pred_x0, pred.pred_eps
                 if corrected:  # 1. the hooks' pred_x0, and the noise that goes with it (if changed)
                     corrected_x0 = correct_x0(hooks, ctx, x_t, pred_x0)
-                    if corrected_x0 is not pred_x0:
-                        pred_x0, pred_eps = corrected_x0, eps_from_x0(x_t, corrected_x0, ctx.alpha_bar_t)
+                    if corrected_x0 is not pred_x0 and not keep_eps:
+                        pred_eps = eps_from_x0(x_t, corrected_x0, ctx.alpha_bar_t)
+                    pred_x0 = corrected_x0
                 # 2. eq. (12): x_{t−1} = √ᾱ_{t−1} pred_x0 + √(1 − ᾱ_{t−1} − σ²) pred_eps + σ z
-                x = ddim_update(pred_x0, pred_eps, ctx.alpha_bar_t, ctx.alpha_bar_prev, eta=eta, noise=z)
+                if keep_eps:
+                    x = ddnm_update(pred_x0, pred_eps, ctx.alpha_bar_prev, eta, z)
+                else:
+                    x = ddim_update(pred_x0, pred_eps, ctx.alpha_bar_t, ctx.alpha_bar_prev, eta=eta, noise=z)
                 x, shown = after_step(hooks, ctx, x, pred_x0)  # 3. the hooks' x_{t−1}
             phase = "sample" if ctx.repeat == 0 else "harmonize"
             yield StepResult(ctx.index, ctx.total, ctx.timestep, x, shown, phase=phase)
@@ -183,6 +190,19 @@ def iter_sample(
             if again is None:
                 break
             x_t, ctx = again, replace(ctx, repeat=ctx.repeat + 1)
+
+
+def ddnm_update(
+    pred_x0: torch.Tensor, pred_eps: torch.Tensor, alpha_bar_prev: float, eta: float, z: torch.Tensor | None
+) -> torch.Tensor:
+    """DDNM's step (``svd_ddnm.py``): √ᾱ_p x̂₀ + c1 z + c2 ε̂, c1 = η√(1 − ᾱ_p), c2 = √(1 − η²)√(1 − ᾱ_p).
+
+    It is eq. (12) with σ = η√(1 − ᾱ_p) in place of σ_t(η): the total variance stays 1 − ᾱ_p, and
+    η = 1 re-noises the corrected x̂₀ with fresh noise only.
+    """
+    s = (1.0 - alpha_bar_prev) ** 0.5
+    x_prev = alpha_bar_prev**0.5 * pred_x0 + s * (1.0 - eta * eta) ** 0.5 * pred_eps
+    return x_prev if z is None or eta == 0 else x_prev + eta * s * z
 
 
 def iter_invert(

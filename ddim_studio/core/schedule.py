@@ -136,7 +136,11 @@ class NoiseSchedule:
 
     @classmethod
     def from_diffusers_config(cls, config: Mapping[str, Any]) -> NoiseSchedule:
-        """Build from a diffusers ``scheduler_config.json`` mapping (missing keys: diffusers' defaults)."""
+        """Build from a diffusers ``scheduler_config.json`` mapping (missing keys: diffusers' defaults).
+
+        The legacy ``GaussianDDPMScheduler`` configs of early ``google/ddpm-*`` revisions name T
+        ``timesteps``; it is read when ``num_train_timesteps`` is absent.
+        """
         if config.get("trained_betas") is not None:
             trained = config["trained_betas"]
             if not isinstance(trained, list) or not all(
@@ -149,7 +153,7 @@ class NoiseSchedule:
                 str(config.get("beta_schedule", "linear")),
                 float(config.get("beta_start", 1e-4)),
                 float(config.get("beta_end", 0.02)),
-                int(config.get("num_train_timesteps", 1000)),
+                int(config.get("num_train_timesteps", config.get("timesteps", 1000))),  # legacy key
             )
         prediction_type = str(config.get("prediction_type", "epsilon"))
         check_prediction_type(prediction_type)

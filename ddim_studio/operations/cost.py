@@ -135,3 +135,49 @@ def suggested_defaults(num_parameters: int, sample_shape: tuple[int, ...], devic
     if device == "cpu":
         return Defaults(steps=50, batch=4, interpolate_batch=8)
     return Defaults(steps=50, batch=8, interpolate_batch=8)
+
+
+#: The network timed by :func:`machine_rate`: the CIFAR-10 DDPM layout at half the width (≈ 3 GFLOP).
+REFERENCE_UNET = {
+    "sample_size": 32, "in_channels": 3, "out_channels": 3, "layers_per_block": 2,
+    "block_out_channels": [64, 128, 128, 128],
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+}  # fmt: skip
+
+
+def machine_rate(device: str = "cpu", architecture: dict | None = None, calls: int = 3) -> float:
+    """GFLOP per second this machine runs a diffusion UNet at (the median of ``calls`` timed calls).
+
+    A model not yet downloaded is estimated from it: its GFLOP per call (in the catalogue) over
+    this rate is its seconds per step (``core.catalogue.estimated_step_seconds``).
+
+    Args:
+        device: ``cpu``, ``cuda``… where the models would run.
+        architecture: the ``UNet2DModel`` config timed (default :data:`REFERENCE_UNET`).
+        calls: timed calls after one warm-up call.
+    """
+    from diffusers import UNet2DModel
+
+    from ddim_studio.core.catalogue import count_unet
+
+    config = dict(architecture or REFERENCE_UNET)
+    _params, gflops = count_unet(config)
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    unet = UNet2DModel(**config).to(dev).eval()
+    model = _Timed(unet, (int(config.get("in_channels", 3)), config["sample_size"], config["sample_size"]))
+    measure_call(model, dev)  # warm-up: allocations, kernels
+    times = sorted(measure_call(model, dev).seconds for _ in range(max(1, calls)))
+    return gflops / max(times[len(times) // 2], 1e-9)
+
+
+class _Timed:
+    """A bare UNet behind ``model(x, t)`` for :func:`measure_call`."""
+
+    def __init__(self, unet: object, sample_shape: tuple[int, int, int]) -> None:
+        self.unet = unet
+        self.sample_shape = sample_shape
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t).sample  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from PIL import Image
 from ddim_studio.core import editing
 from ddim_studio.core.inversion import check_refine
 from ddim_studio.core.limits import MAX_HARMONIZE, check_finite
+from ddim_studio.core.masks import check_feather, composite, feathered
 from ddim_studio.core.models.protocol import DiffusionModel
 from ddim_studio.core.noise import ImageNoise, check_seed
 from ddim_studio.core.samplers import DEFAULT_SAMPLER
@@ -62,6 +63,8 @@ class EditOutput:
         eta: η.
         sampler: ``ddim`` or ``dpmpp-2m``.
         refine: K fixed-point updates per inversion step (invert start; 0 = the paper's inversion).
+        feather: pixels the mask was feathered outward by for the run (``core.masks``); ``mask`` is
+            the mask as given, before feathering.
     """
 
     images: torch.Tensor
@@ -77,6 +80,7 @@ class EditOutput:
     eta: float
     sampler: str = EDIT_SAMPLER
     refine: int = 0
+    feather: int = 0
 
 
 def fit_mask(mask: Image.Image | torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, str]:
@@ -137,6 +141,10 @@ def _edit_body(
 ) -> Body[EditOutput]:
     shape = tuple(model.sample_shape)
     x_0 = source.to(device=device, dtype=LATENT_DTYPE)
+    given = None if mask is None else mask.to("cpu", torch.float32)
+    feather, blend = settings.pop("feather"), None
+    if mask is not None and feather:  # sample with the ring regenerated, composite with the ramp
+        mask, blend = feathered(mask, feather)
     m = None if mask is None else mask.to(device=device, dtype=LATENT_DTYPE)
     cost = editing.edit_cost(
         model, settings["steps"], settings["strength"], start=settings["start"],
@@ -154,12 +162,13 @@ def _edit_body(
             job_total=cost.model_calls * len(parts),
         )  # fmt: skip
         last = yield from phase(stage, steps)
-        images.append(check_finite(last.x_t, "The edited picture").to("cpu", torch.float32))
+        image = last.x_t if blend is None else composite(last.x_t, chunk_source, blend)
+        images.append(check_finite(image, "The edited picture").to("cpu", torch.float32))
         sources.append(chunk_source.to("cpu", torch.float32))
     return EditOutput(
-        torch.cat(images), torch.cat(sources), None if m is None else m.to("cpu", torch.float32), seeds,
-        seq, seq[0], cost.model_calls, settings["strength"], settings["start"], settings["harmonize"],
-        settings["eta"], sampler=settings["sampler"], refine=settings["refine"],
+        torch.cat(images), torch.cat(sources), given, seeds, seq, seq[0], cost.model_calls,
+        settings["strength"], settings["start"], settings["harmonize"], settings["eta"],
+        sampler=settings["sampler"], refine=settings["refine"], feather=feather,
     )  # fmt: skip
 
 
@@ -180,6 +189,7 @@ def edit_images(
     sampler: str = EDIT_SAMPLER,
     device: torch.device | str = "cpu",
     refine: int = 0,
+    feather: int = 0,
 ) -> Run[EditOutput]:
     """Edit ``source`` once per seed (one picture (1, 3, H, W) repeated, or one picture per seed).
 
@@ -187,6 +197,9 @@ def edit_images(
     checked before the run starts (:func:`check_edit`), so a ValueError comes at once. Phase
     ``edit``: one stage per chunk, ``Stage.total`` = model calls per picture. ``refine`` K refines
     the inversion of ``invert`` start (``core/inversion.py``); it does nothing for ``noise`` start.
+    ``feather`` f feathers the mask outward by f pixels (``core.masks.feathered``): the ring is
+    regenerated and the final picture composited from the source with the linear ramp; pixels
+    farther than f from the mask stay the source.
     """
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
@@ -203,6 +216,7 @@ def edit_images(
     settings = {
         "strength": strength, "start": start, "steps": int(steps), "eta": float(eta), "spacing": spacing,
         "harmonize": int(harmonize), "clip_sample": bool(clip_sample), "refine": refine, "sampler": sampler,
+        "feather": check_feather(feather) if mask is not None else 0,
     }  # fmt: skip
     chunks(len(checked), batch_size)  # a bad batch size fails here, not inside the run
     return Run(_edit_body(model, x_0, checked, mask, settings, batch_size, torch.device(device)))
@@ -217,7 +231,8 @@ def edit_params(
         "edit", info=info, steps=steps, spacing=spacing, sampler=out.sampler, timesteps=out.timesteps,
         eta=out.eta, clip_sample=clip_sample, seed=out.seeds[index], strength=out.strength,
         start=out.start, harmonize=out.harmonize, t_start=out.t_start, model_calls=out.calls,
-        mask=out.mask is not None, **({"refine": out.refine} if out.refine else {}), **extra,
+        mask=out.mask is not None, **({"refine": out.refine} if out.refine else {}),
+        **({"feather": out.feather} if out.feather else {}), **extra,
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from ddim_studio.core.names import APP, DEFAULT_SAMPLER, PARAMS_VERSION
 
 if TYPE_CHECKING:
     from ddim_studio.core.models.protocol import ModelInfo
-KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit")
+KINDS = ("sample", "variation", "encode", "decode", "interpolate", "edit", "restore")
 
 
 def build_params(

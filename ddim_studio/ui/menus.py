@@ -138,6 +138,7 @@ def _choices(menu: QMenu, w: MainWindow, names: dict[str, str], current: str, sl
 
 
 def _model_menu(w: MainWindow, menu: QMenu) -> tuple[QActionGroup, QActionGroup]:
+    _action(menu, "Library…", w.open_model_library, None, "model", "Known models: download, delete, open")
     _action(
         menu, "Open Model Folder…", w.open_model_folder, None, "model", "Open a diffusers UNet2DModel folder"
     )

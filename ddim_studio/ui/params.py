@@ -24,6 +24,7 @@ KIND_NAMES = {
     "interpolate": "Interpolation frame",
     "decode": "Decoded latent",
     "edit": "Edit",
+    "restore": "Restoration",
 }
 
 _LABELS = (

@@ -52,6 +52,17 @@ class WindowActions:
         if repo:
             self.services.model.load(repo)
 
+    def open_model_library(self: MainWindow) -> None:
+        """Model ▸ Library…: the known models, what is on disk, downloads (one window at a time)."""
+        from ddim_studio.ui.model_library import open_library
+
+        view = getattr(self, "model_library_view", None)
+        if view is not None and view.isVisible():
+            view.raise_()
+            view.activateWindow()
+            return
+        self.model_library_view = open_library(self, self.services.model, self.services.settings)
+
     def rebuild_recent_menu(self: MainWindow) -> None:
         """Fill File ▸ Recent Models."""
         menu = self.menus.recent

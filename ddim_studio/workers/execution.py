@@ -28,6 +28,7 @@ from ddim_studio.operations.cost import measure_call
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.interpolation import single
+from ddim_studio.operations.restore import RestoreOutput, restore_images
 from ddim_studio.workers.faults import NO_MODEL_MESSAGE, JobCancelled
 from ddim_studio.workers.jobs import (
     EditJob,
@@ -37,6 +38,7 @@ from ddim_studio.workers.jobs import (
     InterpolateResult,
     LoadModelJob,
     LoadModelResult,
+    RestoreJob,
     SampleJob,
     SampleResult,
     StepEvent,
@@ -204,6 +206,8 @@ def execute(ctx: JobContext, job: object) -> object:
         return run_interpolate(ctx, job)
     if isinstance(job, EditJob):
         return run_edit(ctx, job)
+    if isinstance(job, RestoreJob):
+        return run_restore(ctx, job)
     if isinstance(job, LoadModelJob):
         return run_load(ctx, job)
     raise TypeError(f"Not a job: {type(job).__name__}")
@@ -275,6 +279,19 @@ def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
         model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
         eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
         batch_size=job.batch_size, sampler=job.sampler, device=device, refine=job.refine,
+        feather=job.feather,
+    )  # fmt: skip
+    out, _ = ctx.drive(run)
+    return out
+
+
+def run_restore(ctx: JobContext, job: RestoreJob) -> RestoreOutput:
+    """Restore the picture once per seed (``operations.restore``), with pred_x0 previews."""
+    model, device = ctx.require_model()
+    run = restore_images(
+        model, job.picture, job.seeds, task=job.task, factor=job.factor, mask=job.mask, steps=job.steps,
+        eta=job.eta, sampler=job.sampler, method=job.method, clip_sample=job.clip_sample,
+        batch_size=job.batch_size, device=device, feather=job.feather,
     )  # fmt: skip
     out, _ = ctx.drive(run)
     return out

@@ -111,6 +111,25 @@ class EditJob:
     clip_sample: bool = False
     sampler: str = "ddim"
     refine: int = 0
+    feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
+
+
+@dataclass(frozen=True)
+class RestoreJob:
+    """Restore a picture once per seed (``operations.restore``); ``picture`` at the task's input size."""
+
+    picture: torch.Tensor
+    seeds: tuple[int, ...]
+    task: str = "upscale"
+    factor: int = 4
+    mask: torch.Tensor | None = None
+    steps: int = 50
+    eta: float = 0.0
+    sampler: str = "ddim"
+    method: str = "ddnm"
+    batch_size: int = 8
+    clip_sample: bool = False
+    feather: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,13 +145,14 @@ class LoadModelJob:
     precision: str = "auto"  # auto, exact (float32) or fast (bf16 / float16)
 
 
-Job = SampleJob | EncodeJob | InterpolateJob | EditJob | LoadModelJob
+Job = SampleJob | EncodeJob | InterpolateJob | EditJob | RestoreJob | LoadModelJob
 
 _KINDS: dict[type, str] = {
     SampleJob: "sample",
     EncodeJob: "encode",
     InterpolateJob: "interpolate",
     EditJob: "edit",
+    RestoreJob: "restore",
     LoadModelJob: "load",
 }
 

@@ -112,6 +112,14 @@ def test_wheel_contains_the_icons_and_style_sheets(wheel: zipfile.ZipFile) -> No
         assert f"ddim_studio/resources/style/{sheet}" in names
 
 
+def test_wheel_contains_the_model_catalogue(wheel: zipfile.ZipFile) -> None:
+    """Model ▸ Library… and ``models list`` read it from the installed package."""
+    import json
+
+    data = json.loads(wheel.read("ddim_studio/resources/models/catalogue.json"))
+    assert "google/ddpm-cifar10-32" in {m["id"] for m in data["models"]}
+
+
 def test_wheel_contains_every_source_file_and_resource(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     expected = {p.relative_to(ROOT).as_posix() for p in _source_files(PACKAGE)}

@@ -67,12 +67,19 @@ def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Pa
     """
     from huggingface_hub import snapshot_download
 
+    from ddim_studio.core.hub_cache import default_cache_dir
+    from ddim_studio.core.model_library import default_endpoint
+
+    offline = _offline_requested()
+    if not offline:
+        precheck(repo_id, cache_dir, allow_pickle=allow_pickle)
     try:
         folder = snapshot_download(
             repo_id,
             allow_patterns=hub_allow_patterns(allow_pickle),
-            cache_dir=cache_dir,
-            local_files_only=_offline_requested(),
+            cache_dir=cache_dir or default_cache_dir(),
+            local_files_only=offline,
+            endpoint=default_endpoint(),  # HF_ENDPOINT read now, not when huggingface_hub was imported
         )
     except Exception as exc:  # offline, not found, gated, HTTP and connection errors alike
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -81,6 +88,27 @@ def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Pa
             f"open it with --model PATH. ({type(exc).__name__}: {reason})"
         ) from None
     return Path(folder)
+
+
+def precheck(repo_id: str, cache_dir: Path | None = None, *, allow_pickle: bool = False) -> None:
+    """Refuse a repository the studio cannot drive from its configs, before its weights are fetched.
+
+    Only a verdict is acted on: when the check itself cannot reach the hub, the download below
+    says so in its own words.
+
+    Raises:
+        UnsupportedModel: a pipeline, UNet or scheduler the studio cannot drive (named in words).
+    """
+    from ddim_studio.core.model_library import UnsupportedModel, inspect_repo
+
+    try:
+        inspect_repo(repo_id, cache_dir=cache_dir, allow_pickle=allow_pickle)
+    except UnsupportedModel as exc:
+        if "no safetensors weights" in str(exc) and not allow_pickle:  # the loader may still open .bin
+            raise UnsupportedModel(f"{repo_id}: {missing_weights_hint(False)}.") from None
+        raise
+    except ModelLoadError:
+        return
 
 
 def missing_weights_hint(allow_pickle: bool) -> str:

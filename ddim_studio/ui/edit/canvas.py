@@ -6,7 +6,9 @@ rasterised once (pen of ``size`` pixels, no antialiasing) and composited on the 
 stroke, so the opacity of a stroke does not pile up where it crosses itself.
 
 Tools: ``brush`` (colour at an opacity), ``eraser`` (restores the source), ``mask`` (white =
-regenerate), ``unmask`` (back to keep), ``eyedropper`` (picks the colour under the cursor).
+regenerate), ``unmask`` (back to keep), ``eyedropper`` (picks the colour under the cursor). The
+mask tools have a hardness (1 = a hard edge; lower fades the stroke's rim, :func:`soft_stroke_alpha`),
+so a mask can hold values between keep and regenerate.
 """
 
 from __future__ import annotations
@@ -55,6 +57,24 @@ def stroke_alpha(size: tuple[int, int], points: list[tuple[float, float]], width
     return raw.reshape(h, w, 4)[:, :, 3] > 0
 
 
+def soft_stroke_alpha(
+    size: tuple[int, int], points: list[tuple[float, float]], width: int, hardness: float
+) -> np.ndarray:
+    """A stroke's coverage in [0, 1] for a brush of ``hardness`` (1 hard … 0 soft).
+
+    The mean of hard strokes whose widths run from ``hardness·width`` to ``width``: full inside the
+    hard core, falling linearly to the rim (a cone at hardness 0).
+
+    Returns:
+        (H, W) float32.
+    """
+    if hardness >= 1.0 or width <= 1:
+        return stroke_alpha(size, points, width).astype(np.float32)
+    core = max(1.0, hardness * width)
+    widths = np.linspace(core, width, num=max(2, min(8, width)))
+    return np.mean([stroke_alpha(size, points, round(float(w))) for w in widths], axis=0).astype(np.float32)
+
+
 class EditCanvas(QWidget):
     """Paints the picture and its mask overlay; mouse strokes edit them with the current tool.
 
@@ -77,6 +97,7 @@ class EditCanvas(QWidget):
         self.color = QColor(230, 60, 50)
         self.brush_size = 3
         self.opacity = 1.0
+        self.hardness = 1.0  # the mask tools' brush: 1 hard … 0 soft
         self.show_mask = True
         self.zoom = 0  # 0 = fit the widget, else screen pixels per picture pixel
         self._undo: list[tuple[np.ndarray, np.ndarray, bool]] = []
@@ -216,12 +237,13 @@ class EditCanvas(QWidget):
         assert self._base is not None and self.source is not None
         base_painted, base_mask, base_has = self._base
         h, w = base_mask.shape
-        hit = stroke_alpha((w, h), self._points, self.brush_size)
         if self.tool in ("mask", "unmask"):
-            mask = base_mask.copy()
-            mask[hit] = 255 if self.tool == "mask" else 0
-            self.mask_array, self.has_mask = mask, True
+            cover = soft_stroke_alpha((w, h), self._points, self.brush_size, self.hardness)
+            base = base_mask.astype(np.float32)
+            mask = np.maximum(base, 255 * cover) if self.tool == "mask" else base * (1 - cover)
+            self.mask_array, self.has_mask = np.clip(np.rint(mask), 0, 255).astype(np.uint8), True
         else:
+            hit = stroke_alpha((w, h), self._points, self.brush_size)
             if self.tool == "eraser":
                 fill, alpha = np.asarray(self.source, np.float32)[hit], 1.0
             else:

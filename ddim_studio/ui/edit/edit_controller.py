@@ -26,14 +26,16 @@ from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
 from ddim_studio.operations.edit import EditOutput, check_edit, edit_files, edit_params, fit_mask
+from ddim_studio.operations.restore import RestoreOutput
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
+from ddim_studio.ui.edit import restore_tool
 from ddim_studio.ui.edit.edit_view import EditView
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.source_loading import PictureSource
 from ddim_studio.ui.tasks import JobTracker, guarded, spawn, step_progress
 from ddim_studio.ui.widgets.sampler_choice import registry_rows
-from ddim_studio.workers.jobs import EditJob, StepEvent
+from ddim_studio.workers.jobs import EditJob, RestoreJob, StepEvent
 
 CHUNK = 8
 
@@ -97,6 +99,9 @@ class EditController(PictureSource, QObject):
     def update_cost(self) -> None:
         """'strength 0.4 · 20 of 50 steps' (plus the extra model calls) under the strength slider."""
         v = self.view
+        if v.task_panel.is_restore():
+            v.strength_label.setText(f"restore · {v.steps.value()} model calls (one sampling run)")
+            return
         schedule = SimpleNamespace(
             num_train_timesteps=self.services.model.num_train_timesteps(),
             steps_offset=self.services.model.steps_offset(),
@@ -217,9 +222,10 @@ class EditController(PictureSource, QObject):
         check_edit(mask, harmonize=harmonize, **settings)  # type: ignore[arg-type]
         count = v.count.value()
         seeds = tuple(seeds_for(v.seed.for_run(), count))
+        feather = v.feather.value() if mask is not None else 0
         return EditJob(_tensor(painted), seeds, mask=mask, steps=v.steps.value(), harmonize=harmonize,
                        batch_size=min(CHUNK, count), refine=self._refine(), spacing=self._spacing(),
-                       **settings)  # type: ignore[arg-type]  # fmt: skip
+                       feather=feather, **settings)  # type: ignore[arg-type]  # fmt: skip
 
     def _spacing(self) -> str:
         """The spacing that suits the chosen sampler (Edit has no spacing control of its own)."""
@@ -235,17 +241,22 @@ class EditController(PictureSource, QObject):
             self.services.model.run_when_ready(self.edit, "Edit")
             return
         try:
-            job = self.make_job()
+            if self.view.task_panel.is_restore():
+                job, painted, notes = restore_tool.make_restore_job(self)
+            else:
+                job, notes = self.make_job(), []
+                painted = self.view.canvas.painted.copy()  # type: ignore[union-attr]
         except ValueError as exc:
             self.services.notifier.info(str(exc))
             self.view.progress.finish(str(exc), full=False)
             return
+        for note in notes:
+            self.services.notifier.info(note)
         self.cancel()
         self._serial += 1
-        painted = self.view.canvas.painted.copy()  # type: ignore[union-attr]
         self._task = spawn(self._run(job, painted, self._serial), self.services.notifier)
 
-    async def _run(self, job: EditJob, painted: np.ndarray, serial: int) -> None:
+    async def _run(self, job: EditJob | RestoreJob, painted: np.ndarray, serial: int) -> None:
         v = self.view
         v.results.set_count(len(job.seeds), [f"seed {s}" for s in job.seeds])
         v.compare.set_images(to_qimage(painted), None)
@@ -262,7 +273,9 @@ class EditController(PictureSource, QObject):
         v.results.set_selected(0)
         self._show_result(0)
         v.summary.setText(
-            f"strength {value.strength:g} · {value.start} start · {value.calls} model calls"
+            restore_tool.summary(value)
+            if isinstance(value, RestoreOutput)
+            else f"strength {value.strength:g} · {value.start} start · {value.calls} model calls"
             f" · t₀ = {value.t_start}"
         )
         v.progress.finish(f"Done · {len(value.seeds)} result{'s' if len(value.seeds) > 1 else ''}")
@@ -284,11 +297,13 @@ class EditController(PictureSource, QObject):
         done, total, text = step_progress(event)
         self.view.progress.step(done, total, text)
 
-    def save_results(self, job: EditJob) -> int:
+    def save_results(self, job: EditJob | RestoreJob) -> int:
         """Save the results in the gallery with the painted source and the mask beside each."""
         out, painted = self.result, self.result_painted
         if out is None or painted is None:
             return 0
+        if isinstance(job, RestoreJob) and isinstance(out, RestoreOutput):
+            return restore_tool.save_results(self, job, out)
         source = Image.fromarray(painted)
         mask = (
             None
@@ -319,6 +334,7 @@ class EditController(PictureSource, QObject):
                 "its parameters alone cannot restore the edit."
             )
             return False
+        kind = params.get("kind")
         try:
             source = load_image(source_path).image
             self.set_source(source, str(params.get("source", source_path.name)))
@@ -327,13 +343,20 @@ class EditController(PictureSource, QObject):
         except (ImageLoadError, ValueError) as exc:
             self.services.notifier.error(getattr(exc, "message", str(exc)))
             return False
-        self.apply_params(params)
-        self.services.notifier.info(f"Restored the edit of {item.png.name}: source, mask and controls.")
+        if kind == "restore":
+            restore_tool.apply_params(self, params)
+            self.update_cost()
+        else:
+            self.apply_params(params)
+        what = "restoration" if kind == "restore" else "edit"
+        self.services.notifier.info(f"Restored the {what} of {item.png.name}: source, mask and controls.")
         return True
 
     def apply_params(self, params: dict[str, Any]) -> None:
         """Set the edit controls from saved parameters (missing ones stay as they are)."""
         v = self.view
+        v.task_panel.set_choice("edit")
+        v.feather.setValue(int(params.get("feather", 0)))
         if "strength" in params:
             v.set_strength(float(params["strength"]))
         if params.get("start") in ("noise", "invert"):

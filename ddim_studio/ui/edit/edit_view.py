@@ -24,6 +24,7 @@ from ddim_studio.core.names import MAX_HARMONIZE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
+from ddim_studio.ui.edit.restore_panel import RestorePanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
     ProgressRow,
@@ -174,7 +175,28 @@ class EditView(FileDropMixin, QWidget):
         row.addWidget(self.opacity, 1)
         row.addWidget(self.opacity_label)
         brush.addLayout(row, 1, 1)
+        self._make_softness(brush, 2)
         return brush
+
+    def _make_softness(self, grid: QGridLayout, row: int) -> None:
+        """Mask brush hardness (0 soft … 1 hard) and the mask's feather in pixels."""
+        self.hardness = QSlider(Qt.Orientation.Horizontal)
+        self.hardness.setRange(0, 100)
+        self.hardness.setValue(100)
+        self.hardness.setToolTip(
+            "Mask brush hardness: 100 % paints a hard edge, lower fades the stroke's rim"
+        )
+        self.feather = QSpinBox()
+        self.feather.setRange(0, 32)
+        self.feather.setSuffix(" px")
+        self.feather.setToolTip(
+            "Feather the mask outward by this many pixels: the result blends into the kept picture "
+            "with no seam; pixels farther away stay exactly as they are"
+        )
+        grid.addWidget(caption("Hardness"), row, 0)
+        grid.addWidget(self.hardness, row, 1)
+        grid.addWidget(caption("Feather"), row + 1, 0)
+        grid.addWidget(self.feather, row + 1, 1)
 
     def _make_mask_row(self) -> QHBoxLayout:
         mask_row = QHBoxLayout()
@@ -203,6 +225,8 @@ class EditView(FileDropMixin, QWidget):
 
     def _make_edit_form(self) -> QVBoxLayout:
         column = form()
+        self.task_panel = RestorePanel()
+        column.addRow(self.task_panel)
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(1, 100)
         self.strength.setValue(50)
@@ -308,6 +332,9 @@ class EditView(FileDropMixin, QWidget):
         for name, button in self.tool_buttons.items():
             button.clicked.connect(lambda _=False, n=name: self.set_tool(n))
         self.brush_size.valueChanged.connect(self._set_size)
+        self.hardness.valueChanged.connect(lambda v: setattr(self.canvas, "hardness", v / 100))
+        self.task_panel.changed.connect(self._task_changed)
+        self.feather.valueChanged.connect(lambda *_: self.controlsChanged.emit())
         self.opacity.valueChanged.connect(self._set_opacity)
         self.show_mask.toggled.connect(self._set_show_mask)
         self.invert_mask.clicked.connect(self.canvas.invert_mask)
@@ -405,6 +432,17 @@ class EditView(FileDropMixin, QWidget):
     def _set_show_mask(self, on: bool) -> None:
         self.canvas.show_mask = on
         self.canvas.update()
+
+    def _task_changed(self) -> None:
+        """Restore tasks have no strength, start, refine or harmonize; the run button says what runs."""
+        restore = self.task_panel.is_restore()
+        for widget in (self.strength, self.strength_label, self.start, self.refine, self.harmonize):
+            widget.setEnabled(not restore)
+        if not restore:
+            self.refine.setEnabled(self.start.currentText() == "invert")
+            self.update_history()
+        self.edit_button.setText("Restore" if restore else "Edit")
+        self.controlsChanged.emit()
 
     def set_busy(self, busy: bool) -> None:
         """Disable the run button while a job runs."""

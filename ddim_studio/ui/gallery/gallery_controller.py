@@ -94,7 +94,7 @@ class GalleryController(QObject):
 
     def _reuse_params(self, item: SavedItem) -> None:
         params = self._checked(item)
-        if params.get("kind") == "edit":
+        if params.get("kind") in ("edit", "restore"):
             self.reuseEdit.emit(item, params)
             return
         self.reuseParams.emit(params)

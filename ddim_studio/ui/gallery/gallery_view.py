@@ -220,7 +220,7 @@ class GalleryView(QWidget):
             return
         has_seed = "seed" in item.params or "seed" in item.bad_fields  # a bad one is named on click
         self.reuse_seed_button.setEnabled(has_seed)
-        self.reuse_params_button.setEnabled(item.params.get("kind") in ("sample", "edit"))
+        self.reuse_params_button.setEnabled(item.params.get("kind") in ("sample", "edit", "restore"))
         self.preview.set_image(QImage(str(item.png)))
         self.file_label.setText(item.png.name)
         latent = ("Latent", "saved" if item.latent else "none")
