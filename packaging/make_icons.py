@@ -4,10 +4,11 @@
 
 Writes, from ``resources/icons/app.svg`` (rendered by Qt's QSvgRenderer, offscreen):
 
-* ``ddim-studio-<N>.png`` for N in 16 … 512: the freedesktop hicolor sizes (Linux; 256 and 512
-  are also what the AppStream metainfo and the PyInstaller bundle use),
-* ``ddim-studio.ico``: Windows, 16–256 px in one file (Pillow),
-* ``ddim-studio.icns``: macOS, 16–1024 px in one file (Pillow).
+* ``io.github.ddimstudio.DDIMStudio-<N>.png`` for N in 16 … 512: the freedesktop hicolor sizes
+  (Linux, installed as ``hicolor/NxN/apps/io.github.ddimstudio.DDIMStudio.png``: Flathub wants the
+  icon named after the app id; 256 is also what the PyInstaller bundle carries),
+* ``io.github.ddimstudio.DDIMStudio.ico``: Windows, 16–256 px in one file (Pillow),
+* ``io.github.ddimstudio.DDIMStudio.icns``: macOS, 16–1024 px in one file (Pillow).
 
 Each size is rendered from the vector, not scaled from a bitmap. The outputs are committed; run
 this again after changing app.svg.
@@ -30,7 +31,7 @@ from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SVG = HERE.parent / "resources" / "icons" / "app.svg"
 OUT = HERE / "icons"
-NAME = "ddim-studio"
+NAME = "io.github.ddimstudio.DDIMStudio"  # the AppStream id: Flathub wants the icon named after it
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
 ICNS_SIZES = (16, 32, 64, 128, 256, 512, 1024)

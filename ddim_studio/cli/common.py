@@ -16,13 +16,11 @@ from ddim_studio.core.names import (
     DEFAULT_SAMPLER,
     DTYPE_NAMES,
     MAX_HARMONIZE,
+    MAX_REFINE,
     PRECISION_NAMES,
     SPACINGS,
 )
 from ddim_studio.core.saved_params import utf8_text
-
-#: The most refinement iterations the front ends offer (the core takes up to ``MAX_REFINE``).
-MAX_CLI_REFINE = 10
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -86,12 +84,10 @@ def strength_arg(text: str) -> float:
 
 
 def refine_arg(text: str) -> int:
-    """``--refine``: fixed-point updates per inversion step, 0 to ``MAX_CLI_REFINE``."""
+    """``--refine``: fixed-point updates per inversion step, 0 to ``core.names.MAX_REFINE``."""
     value = int(text)
-    if not 0 <= value <= MAX_CLI_REFINE:
-        raise argparse.ArgumentTypeError(
-            f"refine must be a whole number from 0 to {MAX_CLI_REFINE}, got {text}"
-        )
+    if not 0 <= value <= MAX_REFINE:
+        raise argparse.ArgumentTypeError(f"refine must be a whole number from 0 to {MAX_REFINE}, got {text}")
     return value
 
 

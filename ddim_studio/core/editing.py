@@ -40,6 +40,7 @@ from PIL import Image
 from ddim_studio.core.hooks import StepContext, StepHook
 from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import MAX_SEED, ImageNoise
 from ddim_studio.core.samplers import SamplerSpec, get_sampler
 from ddim_studio.core.sampling import StepResult, _last, check_eta, iter_invert
@@ -367,7 +368,7 @@ def iter_edit(
     noise: ImageNoise | None = None,
     clip_sample: bool = False,
     refine: int = 0,
-    sampler: str = "ddim",
+    sampler: str = DEFAULT_SAMPLER,
 ) -> Iterator[EditStep]:
     """Edit pictures: take them to t₀ and decode, regenerating where the mask says.
 

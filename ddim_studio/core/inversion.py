@@ -35,9 +35,9 @@ import torch
 
 from ddim_studio.core.ddim import ddim_step
 from ddim_studio.core.models.protocol import DiffusionModel
+from ddim_studio.core.names import MAX_REFINE
 
 ACCELERATIONS = ("anderson", "fixed", "damped")
-MAX_REFINE = 100
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ BACKEND_NAMES = ("auto", "torch", "openvino")
 PRECISION_NAMES = ("auto", "exact", "fast")
 #: The sampler used when none is named (``core.samplers``).
 DEFAULT_SAMPLER = "ddim"
+#: The most refinement iterations K per inversion step: the window's Refine controls offer 0 … this,
+#: and the core, the command line and saved parameters take no more.
+MAX_REFINE = 10
 #: The suffix of a latent file written beside its picture.
 LATENT_SUFFIX = ".safetensors"
 #: The most harmonize repeats R an edit takes (each multiplies its decode's model calls by R + 1),

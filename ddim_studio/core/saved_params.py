@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ddim_studio.core.names import MAX_HARMONIZE
+from ddim_studio.core.names import MAX_HARMONIZE, MAX_REFINE
 
 # This module must not import torch: the window reads saved parameters before torch is loaded (its
 # first frame is drawn without it). The three bounds below are those of ``core.noise.MAX_SEED``,
@@ -86,7 +86,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "mse": _number,
     "psnr": _number,
     "size": _size,
-    "refine": _int_in(0, 100),
+    "refine": _int_in(0, MAX_REFINE),
     "strength": lambda v: _number_in(0.0, 1.0)(v) and v > 0,
     "start": lambda v: v in ("noise", "invert"),
     "harmonize": _int_in(0, MAX_HARMONIZE),

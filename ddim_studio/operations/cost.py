@@ -1,24 +1,33 @@
 """What a job costs before it runs: model calls, seconds, and sensible defaults per model and device.
 
 Every operation's cost is a number of model calls (each one forward pass of the network on a
-batch). :func:`measure_call` times one call of a model (a probe while it loads, or the first step
-of a run); a :class:`CallRate` turns that into seconds for any batch size, and
-:func:`estimate_label` into the words shown next to Run ("≈ 14 min on this CPU"). No Qt here:
-the window and the command line share it.
+batch). :func:`measure_calls` times the model at a few batch sizes while it loads (the probe);
+a :class:`CostModel` turns that into seconds for a run of any batch size, refined only by runs of
+the same kind and batch (a paper view at S = 1000 says nothing about Interpolate's batch of 8),
+and :func:`estimate_label` into the words shown next to Run ("≈ 14 min on this CPU").
+:class:`RunClock` reads a running job's steps into those refinements. No Qt here: the window and
+the command line share it.
+
+Why per batch size: a call's cost is not linear in the batch. A small model on a CPU spends most
+of a call in fixed work, so 8 pictures cost far less than 8 × one; a big one is compute-bound.
+Measuring 1, 2, 4 and 8 (as far as a short budget allows) and interpolating between them is
+right for both, where scaling one measured batch by a fixed growth was off by up to 10×.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 
 from ddim_studio.durations import clock, format_duration
 
 __all__ = [
-    "CallRate", "Defaults", "clock", "format_duration", "estimate_label", "measure_call", "sample_calls",
+    "CallRate", "CostModel", "RunClock", "measure_calls", "Defaults", "clock",
+    "format_duration", "estimate_label", "measure_call", "sample_calls",
     "encode_calls", "interpolate_calls", "suggested_defaults", "is_large", "is_slow", "batches",
 ]  # fmt: skip
 
@@ -30,6 +39,12 @@ LARGE_SIDE = 128
 #: How the cost of one call grows per extra picture in a batch, relative to one picture:
 #: a CPU is compute-bound (cost ∝ batch); an accelerator runs a small batch almost for free.
 BATCH_GROWTH = {"cpu": 1.0, "cuda": 0.15, "mps": 0.35}
+#: The probe's batch sizes, its time budget (seconds) and its calls per batch size (the fastest counts).
+PROBE_BATCHES = (1, 2, 4, 8)
+PROBE_BUDGET_S = 1.5
+PROBE_REPEATS = 3
+#: A model slower than this per call (seconds) is timed once, while loading, and not again.
+SLOW_CALL_S = 2.0
 
 
 def batches(count: int, batch_size: int) -> int:
@@ -91,6 +106,135 @@ def measure_call(model: object, device: torch.device | str = "cpu", batch: int =
         float(out.flatten()[0])  # the value is ready (MPS, lazy backends)
         seconds = time.perf_counter() - start
     return CallRate(seconds, int(x.shape[0]), dev.type)
+
+
+def measure_calls(
+    model: object,
+    device: torch.device | str = "cpu",
+    batches: tuple[int, ...] = PROBE_BATCHES,
+    budget_s: float = PROBE_BUDGET_S,
+) -> dict[int, float]:
+    """Seconds of one model call per batch size (the probe run while a model loads).
+
+    A first call warms the model up and is not counted, unless the model is too slow to call again
+    (over :data:`SLOW_CALL_S`: then it is the only figure, for batch 1). Batch 1 is always timed
+    once more; then each batch size up to :data:`PROBE_REPEATS` times within ``budget_s``, and the
+    fastest call counts (a busy machine only ever adds time). A batch size whose call would not fit
+    in what is left of the budget is left out (:class:`CostModel` extrapolates to it).
+    """
+    first = measure_call(model, device, 1).seconds
+    if first > SLOW_CALL_S:
+        return {1: first}
+    kind = str(torch.device(device).type)
+    table: dict[int, float] = {}
+    spent = 0.0
+    for batch in sorted(batches):
+        guess = CostModel(kind, table or {1: first}).per_call(batch)
+        if table and spent + guess > budget_s:
+            break
+        times: list[float] = []
+        while len(times) < PROBE_REPEATS and (not times or spent + times[-1] <= budget_s):
+            times.append(measure_call(model, device, batch).seconds)
+            spent += times[-1]
+        table[batch] = min(times)
+    return table
+
+
+@dataclass
+class CostModel:
+    """Seconds per model call by batch size: the probe's, refined by runs of the same kind and batch.
+
+    Attributes:
+        device: ``cpu``, ``cuda`` or ``mps`` (how to extrapolate beyond the probe's largest batch).
+        probe: batch size → seconds per call, measured while the model loaded.
+        runs: (job kind, batch size) → seconds per call measured in the last run of that kind and batch.
+        overhead: job kind → seconds of the last run of that kind beyond its model calls (start, saving).
+    """
+
+    device: str = "cpu"
+    probe: dict[int, float] = field(default_factory=dict)
+    runs: dict[tuple[str, int], float] = field(default_factory=dict)
+    overhead: dict[str, float] = field(default_factory=dict)
+
+    def probe_per_call(self, batch: int) -> float:
+        """Seconds of one call on ``batch`` pictures from the probe alone (interpolated, extrapolated)."""
+        if not self.probe:
+            return 0.0
+        batch = max(1, int(batch))
+        sizes = sorted(self.probe)
+        if batch in self.probe:
+            return self.probe[batch]
+        if batch < sizes[0]:
+            return self.probe[sizes[0]] * batch / sizes[0]
+        below = [b for b in sizes if b < batch]
+        above = [b for b in sizes if b > batch]
+        if above:  # between two measured sizes: a straight line
+            lo, hi = below[-1], above[0]
+            return self.probe[lo] + (self.probe[hi] - self.probe[lo]) * (batch - lo) / (hi - lo)
+        top = sizes[-1]
+        if len(sizes) >= 2:  # beyond: the last measured slope (at least the device's growth from one)
+            prev = sizes[-2]
+            slope = (self.probe[top] - self.probe[prev]) / (top - prev)
+            return self.probe[top] + max(slope, 0.0) * (batch - top)
+        return CallRate(self.probe[top], top, self.device).per_call(batch)
+
+    def per_call(self, batch: int, kind: str | None = None) -> float:
+        """Seconds of one call on ``batch`` pictures in a job of ``kind`` (its own runs when measured)."""
+        measured = self.runs.get((kind, max(1, int(batch)))) if kind is not None else None
+        return measured if measured is not None else self.probe_per_call(batch)
+
+    def seconds(self, calls: int, batch: int, kind: str | None = None) -> float:
+        """Seconds of a run of ``kind``: ``calls`` model calls on ``batch`` pictures, and its overhead."""
+        extra = self.overhead.get(kind, 0.0) if kind is not None else 0.0
+        return max(0, int(calls)) * self.per_call(batch, kind) + extra
+
+    def plan_seconds(self, parts: list[tuple[int, int]], kind: str | None = None) -> float:
+        """Seconds of a ``kind`` run made of ``parts`` (model calls, pictures per call); 0 without calls."""
+        calls = sum(max(0, int(c)) for c, _b in parts)
+        if not calls:
+            return 0.0
+        extra = self.overhead.get(kind, 0.0) if kind is not None else 0.0
+        return sum(max(0, int(c)) * self.per_call(b, kind) for c, b in parts) + extra
+
+    def learn(self, kind: str, clock: RunClock, wall_s: float | None = None) -> None:
+        """Take a run's measured pace per batch size (and, once it ended, its overhead)."""
+        for batch, rate in clock.rates().items():
+            self.runs[(kind, batch)] = rate
+        if wall_s is not None and clock.calls:
+            model_s = sum(n * self.per_call(b, kind) for b, n in clock.calls.items())
+            self.overhead[kind] = max(0.0, float(wall_s) - model_s)
+
+
+@dataclass
+class RunClock:
+    """A running job's pace, read from its step reports (which may skip steps: previews are throttled).
+
+    Only the time between two reports of the same phase and chunk counts towards the pace of its
+    batch size; the first report of a chunk also holds the chunk's start, so it counts towards the
+    job's overhead instead. ``calls`` counts every call, by batch size.
+    """
+
+    calls: dict[int, int] = field(default_factory=dict)
+    _paced: dict[int, list[float]] = field(default_factory=dict)  # batch → [seconds, calls]
+    _last: tuple[object, int, float] = (None, 0, 0.0)  # (phase and chunk, job calls done, elapsed)
+
+    def step(self, where: object, batch: int, done: int, elapsed_s: float) -> None:
+        """A report: ``where`` (phase and chunk) ran ``done`` calls of the job in ``elapsed_s`` seconds."""
+        last_where, last_done, last_elapsed = self._last
+        new_calls = int(done) - last_done
+        if new_calls <= 0:
+            return
+        batch = max(1, int(batch))
+        self.calls[batch] = self.calls.get(batch, 0) + new_calls
+        if where == last_where:
+            paced = self._paced.setdefault(batch, [0.0, 0])
+            paced[0] += float(elapsed_s) - last_elapsed
+            paced[1] += new_calls
+        self._last = (where, int(done), float(elapsed_s))
+
+    def rates(self) -> Mapping[int, float]:
+        """Seconds per call by batch size, where at least two calls were paced."""
+        return {b: s / n for b, (s, n) in self._paced.items() if n >= 2 and s > 0}
 
 
 def device_words(device: str) -> str:

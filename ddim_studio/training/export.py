@@ -20,7 +20,7 @@ a random two-colour vertical gradient; fresh scenes every step, never the held-o
 
 | | |
 |---|---|
-| architecture | diffusers `UNet2DModel`, channels {channels}, {layers} ResNet layer(s) per block, no attention, {params:,} parameters |
+| architecture | diffusers `UNet2DModel`, channels {channels}, {layers} ResNet layer(s) per block, {attention}, {params:,} parameters |
 | schedule | linear β 1e-4 … 0.02, T = 1000 |
 | parameterisation | {prediction_type}, loss weighted by Min-SNR-{gamma} |
 | optimiser | AdamW, lr {lr:g} (warm-up {warmup} steps, cosine to {lr_min:g}), batch {batch}, grad-norm clip 1 |
@@ -33,6 +33,10 @@ a random two-colour vertical gradient; fresh scenes every step, never the held-o
 
 ## Limits
 {limits}
+
+## Licence
+MIT, like the rest of DDIM Studio: these weights were trained by this repository (`ddim-studio
+train`) on scenes it draws itself, with no outside data or pretrained weights.
 """
 
 
@@ -40,6 +44,26 @@ def _unet_config(model: torch.nn.Module) -> dict[str, Any]:
     config: dict[str, Any] = dict(model.config)  # type: ignore[arg-type]
     config["_class_name"] = "UNet2DModel"
     return {k: v for k, v in config.items() if not k.startswith("_") or k == "_class_name"}
+
+
+def attention_description(model: torch.nn.Module, image_size: int, levels: int) -> str:
+    """Where the UNet has self-attention and how many parameters it takes, for the model card.
+
+    diffusers' ``UNet2DModel`` puts one attention layer in its mid-block unless ``add_attention``
+    is false (the default model keeps it: 8×8 for 32×32 pictures over three levels).
+    """
+    counts: dict[str, int] = {}
+    for name, param in model.named_parameters():
+        if ".attentions." in name:
+            block = name.split(".attentions.")[0]
+            counts[block] = counts.get(block, 0) + param.numel()
+    if not counts:
+        return "no attention"
+    total = sum(counts.values())
+    if set(counts) == {"mid_block"}:
+        side = image_size // 2 ** (levels - 1)
+        return f"self-attention in the mid-block only (at {side}×{side}, {total:,} parameters)"
+    return f"self-attention in {', '.join(sorted(counts))} ({total:,} parameters)"
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -74,6 +98,7 @@ def export_model(
         held_out=10_000,
         channels=list(cfg.block_out_channels),
         layers=cfg.layers_per_block,
+        attention=attention_description(model, cfg.image_size, len(cfg.block_out_channels)),
         params=sum(p.numel() for p in model.parameters()),
         prediction_type=cfg.prediction_type,
         gamma=cfg.min_snr_gamma,

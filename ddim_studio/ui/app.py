@@ -20,6 +20,8 @@ from ddim_studio.ui import theme
 from ddim_studio.ui.settings import APPLICATION, ORGANIZATION, AppSettings
 
 SELF_TEST_STEPS = 10
+#: The AppStream id: packaging/<APP_ID>.desktop, <APP_ID>.metainfo.xml and the icon are named after it.
+APP_ID = "io.github.ddimstudio.DDIMStudio"
 #: Imported in a background thread while the window is first drawn (the slow part of a start).
 HEAVY_MODULES = (
     "torch",
@@ -52,7 +54,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("DDIM Studio")
-    app.setDesktopFileName("ddim-studio")  # matches packaging/ddim-studio.desktop (Wayland icon)
+    app.setDesktopFileName(APP_ID)  # packaging/<APP_ID>.desktop: Wayland finds the icon through it
     app.setWindowIcon(theme.app_icon())
     return app
 
@@ -116,6 +118,7 @@ def run_app(argv: list[str] | None = None, *, model: str | None = None) -> int:
     window = MainWindow(settings=settings, model_source=model, defer_attach=True)
     window.show()
     app.processEvents()
+    QTimer.singleShot(300, window.fit_to_screen)  # again once the window manager has framed it
     import_in_background(HEAVY_MODULES, window.attach, window)
     with loop:
         code = loop.run_forever()

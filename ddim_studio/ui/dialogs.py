@@ -13,6 +13,11 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QPushButto
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
 LATENT_FILTER = "Latents (*.safetensors);;All files (*)"
+#: Encode's "Open an image or latent": the first (default) filter shows both kinds.
+IMAGE_OR_LATENT_FILTER = (
+    "Images and latents (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff *.safetensors);;"
+    + IMAGE_FILTER.replace(";;All", ";;Latents (*.safetensors);;All")
+)
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.ckpt *.pth *.pt *.bin);;All files (*)"
 
 

@@ -29,6 +29,7 @@ from ddim_studio.ui.gallery.gallery_view import GalleryView
 from ddim_studio.ui.menus import build_menus
 from ddim_studio.ui.modes import ModeController, ModeSpec, modes
 from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.widgets import wheel_guard
 from ddim_studio.ui.widgets.banner import Banner
 from ddim_studio.ui.widgets.controls import ElidedLabel
 from ddim_studio.ui.widgets.mode_rail import ModeRail
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from ddim_studio.workers.runner import JobRunner
 
 STATUS_MS = 8000
+FRAME_GUESS = (0, 40)  # px a window manager's frame adds (thin borders; a title bar) until known
 STATUS_LABEL_MAX = 420  # px: a longer model name is elided (full text in the tooltip)
 
 
@@ -82,6 +84,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.setWindowTitle("DDIM Studio")
         self.setWindowIcon(theme.app_icon())
         self.setObjectName("MainWindow")
+        wheel_guard.install()  # the wheel scrolls the panels, never a setting under the pointer
         self.settings = settings or AppSettings(parent=self)
         self.model_source: str | None = None
         self.attached = False
@@ -229,18 +232,27 @@ class MainWindow(WindowActions, QMainWindow):
         self.set_mode(self.settings.value("window/mode", self.mode_specs[0].name))
 
     def fit_to_screen(self) -> None:
-        """Shrink and move the window into the available screen (a saved geometry may be larger)."""
+        """Shrink and move the window, frame included, into the available screen.
+
+        Before a window manager has framed the window its frame is unknown: a title bar's worth
+        (:data:`FRAME_GUESS`) is kept free, so the status bar is not pushed off a 1280×720 screen.
+        """
         if self.isMaximized() or self.isFullScreen():
             return
         screen = self.screen() or QGuiApplication.primaryScreen()
         if screen is None:
             return
         room = screen.availableGeometry()
-        width, height = min(self.width(), room.width()), min(self.height(), room.height())
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        if extra_h <= 0:  # not framed yet
+            extra_w, extra_h = FRAME_GUESS
+        width = min(self.width(), room.width() - extra_w)
+        height = min(self.height(), room.height() - extra_h)
         if (width, height) != (self.width(), self.height()):
             self.resize(width, height)
-        x = max(room.left(), min(self.x(), room.right() + 1 - width))
-        y = max(room.top(), min(self.y(), room.bottom() + 1 - height))
+        x = max(room.left(), min(self.x(), room.right() + 1 - width - extra_w))
+        y = max(room.top(), min(self.y(), room.bottom() + 1 - height - extra_h))
         if (x, y) != (self.x(), self.y()):
             self.move(x, y)
 

@@ -28,7 +28,11 @@ def shortcut_rows(specs: list[ModeSpec]) -> list[tuple[str, str]]:
         ("Ctrl+G", "Show or hide the gallery"),
         ("Arrow keys", "Move through the gallery"),
         ("Delete", "Move the selected gallery picture to the trash"),
+        ("Ctrl+Z", "Undo: Edit's last stroke, or put the last deleted gallery picture back"),
+        ("Ctrl+Shift+Z", "Redo Edit's last undone stroke"),
+        ("B / E / M / K / I", "Edit's tools: brush, eraser, mask, unmask, eyedropper (canvas focused)"),
         ("Ctrl+,", "Settings"),
+        ("F1", "This list of keyboard shortcuts"),
         ("Ctrl+Q", "Quit"),
     ]
 

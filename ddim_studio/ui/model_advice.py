@@ -2,8 +2,9 @@
 
 :class:`ModelAdvisor` is attached to the main window once its services exist. It
 
-- keeps the model's measured seconds per call (the probe timed while loading, then the running
-  jobs' own pace) and shows the estimate next to the Run button of every mode
+- keeps the model's measured seconds per call (the probe timed per batch size while loading, then
+  the pace and overhead of the last run of the same kind and batch: ``operations.cost.CostModel``)
+  and shows the estimate next to the Run button of every mode
   ("≈ 14 min on this CPU"), marked as a warning above :data:`~ddim_studio.operations.cost.WARN_SECONDS`;
 - picks defaults for a large model (S = 20 and batch 1 on a CPU) when one is opened;
 - reports a config's ``clip_sample: true`` in a banner with "Use the model's setting";
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +24,11 @@ from PySide6.QtWidgets import QLabel, QLayout, QWidget
 
 from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.operations.cost import (
-    CallRate,
-    encode_calls,
+    CostModel,
+    RunClock,
     estimate_label,
-    interpolate_calls,
     is_large,
     is_slow,
-    sample_calls,
     suggested_defaults,
 )
 from ddim_studio.ui.widgets.image_grid import ImageGrid
@@ -47,16 +47,27 @@ CLIP_MESSAGE = (
     "(Encode, Interpolate). Generate can use it."
 )
 WAIT_MESSAGE = "The model will load when the current job ends (waiting for the current job…)."
-Plan = tuple[int, int]  # (model calls, pictures per call)
+Plan = list[tuple[int, int]]  # (model calls, pictures per call) of each part of a run
+
+
+def chunked(count: int, chunk: int, calls_per_chunk: int) -> Plan:
+    """``count`` pictures in chunks of at most ``chunk`` (full ones, the rest), ``calls_per_chunk`` each."""
+    full, rest = divmod(max(0, int(count)), max(1, int(chunk)))
+    parts = [(full * calls_per_chunk, chunk)] if full else []
+    return parts + ([(calls_per_chunk, rest)] if rest else [])
 
 
 def _generate_plan(window: MainWindow) -> Plan | None:
     p = window.generate_view.params()
-    return sample_calls(p.batch, GENERATE_CHUNK, p.steps), min(GENERATE_CHUNK, p.batch)
+    return chunked(p.batch, GENERATE_CHUNK, p.steps)
 
 
 def _encode_plan(window: MainWindow) -> Plan | None:
-    return encode_calls(window.encode_view.steps.value()), 1
+    from ddim_studio.core.inversion import inversion_calls  # torch: only once a model is there
+
+    view = window.encode_view
+    steps, refine = view.steps.value(), view.refine.value()
+    return [(inversion_calls(steps, refine) + steps, 1)]  # invert (refined: up to K more a step), decode
 
 
 def _interpolate_plan(window: MainWindow) -> Plan | None:
@@ -65,7 +76,8 @@ def _interpolate_plan(window: MainWindow) -> Plan | None:
     batch = max(1, int(window.services.settings.get("defaults/interpolate_batch")))
     slots = getattr(getattr(window, "interpolate", None), "slots", {})
     pictures = sum(1 for c in slots.values() if c is not None and not getattr(c, "ready", True))
-    return pictures * steps + interpolate_calls(frames, batch, steps), min(batch, frames)
+    encode = [(steps, pictures)] if pictures else []  # the picture ends, encoded together
+    return encode + chunked(frames, batch, steps)
 
 
 def _edit_plan(window: MainWindow) -> Plan | None:
@@ -79,10 +91,11 @@ def _edit_plan(window: MainWindow) -> Plan | None:
     harmonize = view.harmonize.value() if view.harmonize.isEnabled() else 0
     decode = steps_run(steps, view.strength.value() / 100)
     invert = inversion_calls(decode, view.refine.value()) if view.start.currentText() == "invert" else 0
-    per_picture = decode * (1 + harmonize) + invert
-    return sample_calls(count, EDIT_CHUNK, per_picture), min(EDIT_CHUNK, count)
+    return chunked(count, EDIT_CHUNK, decode * (1 + harmonize) + invert)  # each chunk inverts its copies
 
 
+#: mode name → the kind of job its Run starts (estimates are refined by runs of the same kind only)
+JOB_KINDS = {"generate": "sample", "encode": "encode", "interpolate": "interpolate", "edit": "edit"}
 #: mode name → (the Run button's attribute on the view, the plan of the run it starts)
 PLANS: dict[str, tuple[str, Callable[[Any], Plan | None]]] = {
     "generate": ("generate_button", _generate_plan),
@@ -134,7 +147,8 @@ class ModelAdvisor(QObject):
         super().__init__(window)
         self.window = window
         s = window.services
-        self.rate: CallRate | None = None
+        self.costs: CostModel | None = None  # None until the probe of a loaded model
+        self._clocks: dict[int, tuple[str, RunClock, float]] = {}  # job id → (kind, its pace, start)
         self.labels: dict[str, QLabel] = {}
         self.waiting = False
         for name, (button, _plan) in PLANS.items():
@@ -152,6 +166,8 @@ class ModelAdvisor(QObject):
         s.runner.started.connect(self._on_started)
         s.runner.finished.connect(self._on_finished)
         s.runner.step.connect(self._on_step)
+        s.runner.cancelled.connect(lambda job_id: self._clocks.pop(job_id, None))
+        s.runner.failed.connect(lambda job_id, *_: self._clocks.pop(job_id, None))
         s.settings.changed.connect(self._on_setting)
         self._apply_threads()
         self._timer = QTimer(self)
@@ -163,24 +179,35 @@ class ModelAdvisor(QObject):
     def _device(self) -> str:
         return self.window.services.runner.device.type
 
-    def _on_finished(self, _job_id: int, result: object) -> None:
+    def _on_finished(self, job_id: int, result: object) -> None:
+        ended = self._clocks.pop(job_id, None)
         if isinstance(result, LoadModelResult):
-            seconds = float(result.seconds_per_call)
-            self.rate = CallRate(seconds, 1, result.device.type) if seconds > 0 else None
+            table = dict(result.call_seconds) or {1: float(result.seconds_per_call)}
+            table = {b: s for b, s in table.items() if s > 0}
+            self.costs = CostModel(result.device.type, table) if table else None  # a new model: new costs
             self.refresh()
+        elif ended is not None and self.costs is not None:
+            kind, clock, start = ended
+            self.costs.learn(kind, clock, time.perf_counter() - start)
 
     def _on_step(self, event: StepEvent) -> None:
-        done, elapsed = int(event.job_done), float(event.elapsed_s)
-        if done >= 2 and elapsed > 0 and event.preview.shape[0] > 0:  # the job's own pace, warm-up averaged
-            self.rate = CallRate(elapsed / done, int(event.preview.shape[0]), self._device())
+        entry = self._clocks.get(event.job_id)
+        if entry is None or event.preview.shape[0] <= 0:
+            return
+        kind, clock, _start = entry
+        clock.step((event.phase, event.chunk), int(event.preview.shape[0]), event.job_done, event.elapsed_s)
+        if self.costs is not None:
+            self.costs.learn(kind, clock)  # the pace of this kind and batch, while it runs
 
     def estimate(self, mode: str) -> float | None:
         """Seconds the Run of ``mode`` would take now; None when unknown."""
         entry = PLANS.get(mode)
-        if entry is None or self.rate is None:
+        if entry is None or self.costs is None:
             return None
         plan = entry[1](self.window)
-        return None if plan is None else self.rate.seconds_for(*plan)
+        if plan is None:
+            return None
+        return self.costs.plan_seconds(plan, JOB_KINDS.get(mode))
 
     def refresh(self) -> None:
         """Update the estimates next to Run and the preview size for the visible mode."""
@@ -191,7 +218,7 @@ class ModelAdvisor(QObject):
                 continue
             slow = is_slow(seconds)
             label.setText(
-                ("⚠ " if slow else "") + estimate_label(seconds, self.rate.device if self.rate else "cpu")
+                ("⚠ " if slow else "") + estimate_label(seconds, self.costs.device if self.costs else "cpu")
             )
             label.setStyleSheet("color: #e0af68;" if slow else "")
             label.setToolTip(
@@ -262,6 +289,8 @@ class ModelAdvisor(QObject):
             runner.cancel(job_id)
 
     def _on_started(self, job_id: int, kind: str) -> None:
+        if kind != "load":
+            self._clocks[job_id] = (kind, RunClock(), time.perf_counter())
         if kind == "load" and self.waiting:
             self.waiting = False
             self.window.update_model_label()

@@ -33,6 +33,9 @@ def startup_source(explicit: str | None, settings: AppSettings) -> str | None:
     return None
 
 
+LOAD_FAILED = "The model could not be loaded"
+
+
 class ModelController(QObject):
     """Loads models through the runner and keeps what the window shows about the current one.
 
@@ -55,6 +58,7 @@ class ModelController(QObject):
         self.notifier = notifier
         self.info: ModelInfo | None = None
         self.source: str | None = None
+        self.fallback = False  # the current load is the default model opened after a failed one
         self._pending: dict[int, tuple[str | None, bool, bool]] = {}
         self._queued: Callable[[], None] | None = None  # a run asked for before the model was ready
         runner.finished.connect(self._on_finished)
@@ -142,6 +146,7 @@ class ModelController(QObject):
         )
         job_id = self.runner.replace(job, group="model")
         self._pending = {job_id: (source, fallback, remember)}
+        self.fallback = False
         self.source = source
         self.loading.emit(source or "default model")
         return job_id
@@ -168,12 +173,13 @@ class ModelController(QObject):
         if job_id not in self._pending:
             return
         source, fallback, _remember = self._pending.pop(job_id)
-        self.notifier.error(f"The model could not be loaded: {message}")
+        self.notifier.error(f"{LOAD_FAILED}: {message}")
         if not (fallback and source is not None) and self._queued is not None:
             self._queued = None
             self.notifier.info("The run that was waiting for the model was dropped.")
         if fallback and source is not None:
             self.notifier.info("Opening the default model instead.")
             self.load(None, remember=False)
+            self.fallback = True  # the error stays in view: this load did not open what was asked
             return
         self.failed.emit(message)

@@ -95,14 +95,6 @@ def mode_names() -> list[str]:
     return [m.name for m in _MODES]
 
 
-def get_mode(name: str) -> ModeSpec:
-    """The mode called ``name``; ValueError listing the known names otherwise."""
-    for spec in _MODES:
-        if spec.name == name:
-            return spec
-    raise ValueError(f"Unknown mode {name!r}; choose one of: {', '.join(mode_names())}.")
-
-
 # ---- built-in modes: a view factory, a controller factory and one registration each ----------------
 def _generate_view() -> QWidget:
     from ddim_studio.ui.generate.generate_view import GenerateView

@@ -103,7 +103,8 @@ def details_html(params: Mapping[str, Any], extra: list[tuple[str, str]] | None 
 
 
 def short_label(params: Mapping[str, Any]) -> str:
-    """A few words under a thumbnail: ``seed 42 · S 50`` or ``frame 3/9``."""
+    """A few words under a thumbnail: ``seed 42`` or ``frame 3/9``; what differs between pictures stays in
+    view when the gallery elides the middle."""
     kind = params.get("kind")
     if kind == "interpolate" and isinstance(params.get("frame"), int):
         return f"frame {params['frame'] + 1}/{params.get('frames', '?')}"
@@ -111,7 +112,8 @@ def short_label(params: Mapping[str, Any]) -> str:
         psnr = params.get("psnr")
         return f"recon · {psnr:.1f} dB" if isinstance(psnr, (int, float)) and math.isfinite(psnr) else "recon"
     if kind == "variation" and isinstance(params.get("eta"), (int, float)):
-        return f"var · η {params['eta']:.1f}"
+        noise = params.get("noise_seed")  # what tells variations of one picture apart, last (kept by "…")
+        return f"var · η {params['eta']:.2f}" + (f" · {noise}" if isinstance(noise, int) else "")
     if "seed" in params:
         return f"seed {params['seed']}"
     return "picture"

@@ -9,7 +9,6 @@ kept) or gets a pre-scaled pixmap from :func:`to_pixmap`.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QPixmap
 
@@ -34,11 +33,6 @@ def to_qimage(array: np.ndarray) -> QImage:
     return image.copy()  # detach from the numpy buffer
 
 
-def pil_to_qimage(img: Image.Image) -> QImage:
-    """A PIL image (any mode) as an RGB QImage."""
-    return to_qimage(np.asarray(img.convert("RGB")))
-
-
 def qimage_to_array(image: QImage) -> np.ndarray:
     """A QImage as an ``(H, W, 3)`` uint8 array (for tests and exports)."""
     rgb = image.convertToFormat(QImage.Format.Format_RGB888)
@@ -46,13 +40,6 @@ def qimage_to_array(image: QImage) -> np.ndarray:
     ptr = rgb.constBits()
     raw = np.frombuffer(ptr, dtype=np.uint8, count=rgb.bytesPerLine() * height)
     return raw.reshape(height, rgb.bytesPerLine())[:, : width * 3].reshape(height, width, 3).copy()
-
-
-def integer_scale(src: QSize, box: QSize) -> int:
-    """The largest whole-number zoom of ``src`` that fits ``box`` (at least 1)."""
-    if src.width() <= 0 or src.height() <= 0:
-        return 1
-    return max(1, min(box.width() // src.width(), box.height() // src.height()))
 
 
 def to_pixmap(image: QImage | np.ndarray, size: int | None = None) -> QPixmap:
@@ -105,16 +92,6 @@ def draw_image(painter: QPainter, image: QImage, box: QRect) -> QRect:
     target, smooth = display_rect(image.size(), box)
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-    painter.drawImage(QRectF(target), image)
-    painter.restore()
-    return target
-
-
-def draw_pixelated(painter: QPainter, image: QImage, box: QRect, *, whole_pixels: bool = False) -> QRect:
-    """Draw ``image`` fitted into ``box`` with nearest-neighbour scaling; returns the rect used."""
-    target = fit_rect(image.size(), box, whole_pixels=whole_pixels)
-    painter.save()
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
     painter.drawImage(QRectF(target), image)
     painter.restore()
     return target

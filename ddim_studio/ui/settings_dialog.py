@@ -27,6 +27,15 @@ from ddim_studio.ui.theme import THEMES
 from ddim_studio.ui.widgets.controls import SPACING_CHOICES
 
 
+def memory_words(n: int) -> str:
+    """``1.25 GiB``, ``3.4 MiB``, ``12 KiB``: a small model's batch is not "0.00 GiB"."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if n >= size:
+            value = n / size
+            return f"{value:.2f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{max(1, round(n / 1024))} KiB"
+
+
 class SettingsDialog(QDialog):
     """Edits :class:`AppSettings`; :meth:`apply` writes the values back."""
 
@@ -151,8 +160,8 @@ class SettingsDialog(QDialog):
             ("Generate", self.batch.value()),
             ("Interpolate", self.interpolate_batch.value()),
         ):
-            gib = estimate_batch_bytes(self.sample_shape, batch) / 1024**3
-            parts.append(f"{what}: batch of {batch} at {size} ≈ {gib:.2f} GiB")
+            need = memory_words(estimate_batch_bytes(self.sample_shape, batch))
+            parts.append(f"{what}: batch of {batch} at {size} ≈ {need}")
         self.memory.setText("\n".join(parts))
 
     def _browse(self) -> None:

@@ -69,10 +69,6 @@ class JobTracker(QObject):
         """Whether a job of this tracker has not ended."""
         return bool(self._handles)
 
-    def job_ids(self) -> list[int]:
-        """Ids of this tracker's unfinished jobs."""
-        return list(self._handles)
-
     async def run(
         self, job: Job, *, group: str | None = None, on_start: Callable[[int], None] | None = None
     ) -> Any:

@@ -13,9 +13,10 @@ from PySide6.QtCore import QObject
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.gallery.gallery_controller import GalleryController
 from ddim_studio.ui.gallery.library import Library
-from ddim_studio.ui.model_controller import ModelController, startup_source
+from ddim_studio.ui.model_controller import LOAD_FAILED, ModelController, startup_source
 from ddim_studio.ui.notify import Notifier
 from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.widgets.controls import ProgressRow
 from ddim_studio.workers.async_api import AsyncRunner
 from ddim_studio.workers.runner import JobRunner
 
@@ -72,5 +73,17 @@ def route(w: MainWindow) -> None:
     s.model.loading.connect(lambda _src: w.update_model_label())
     s.model.ready.connect(lambda _info: w.update_model_label())
     s.model.failed.connect(lambda _msg: w.update_model_label())
+    rows = [getattr(v, "progress", None) for v in w.mode_views.values()]
+    rows = [row for row in rows if isinstance(row, ProgressRow)]
+    s.model.loading.connect(lambda _src: [row.model_loading(True) for row in rows])  # not "Ready" yet
+    s.model.ready.connect(lambda _info: clear_load_error(w))
+    for signal in (s.model.ready, s.model.failed):
+        signal.connect(lambda *_: [row.model_loading(s.model.is_loading) for row in rows])
     s.runner.busy_changed.connect(lambda busy: w.busy_label.setText("● working" if busy else ""))
     s.settings.changed.connect(w.setting_changed)
+
+
+def clear_load_error(w: MainWindow) -> None:
+    """A model opened as asked: an earlier "could not be loaded" banner is out of date."""
+    if not w.services.model.fallback and w.banner.message().startswith(LOAD_FAILED):
+        w.banner.dismiss()

@@ -24,7 +24,7 @@ from ddim_studio.core.models.loader import DTYPES, load_model, resolve_device
 from ddim_studio.core.models.protocol import DiffusionModel, ModelInfo, ModelLoadError
 from ddim_studio.core.sampling import resolve_timesteps
 from ddim_studio.operations import Endpoint, Run, decode_latents, encode_images, interpolate, sample_seeds
-from ddim_studio.operations.cost import measure_call
+from ddim_studio.operations.cost import measure_calls
 from ddim_studio.operations.edit import EditOutput, edit_images
 from ddim_studio.operations.encode import image_batch
 from ddim_studio.operations.interpolation import single
@@ -309,10 +309,12 @@ def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:
         model, info, backend=job.backend, precision=job.precision, device=device, batch=1
     )
     ctx.check_cancelled()
-    rate = None
-    if job.probe:  # one timed call: the cost shown before Run (a cancel stops it mid-call)
+    table: dict[int, float] = {}
+    if job.probe:  # timed calls per batch size: the cost shown before Run (a cancel stops it mid-call)
         with interruptible(model, ctx.token.is_set, error=JobCancelled):
-            rate = measure_call(model, device)
+            table = measure_calls(model, device)
     ctx.slot.put(model, info, device, dtype)
-    seconds = rate.seconds if rate is not None else 0.0
-    return LoadModelResult(info=info, device=device, dtype=dtype, seconds_per_call=seconds)
+    seconds = table.get(1, 0.0)
+    return LoadModelResult(
+        info=info, device=device, dtype=dtype, seconds_per_call=seconds, call_seconds=table
+    )

@@ -21,11 +21,11 @@ Jobs
 - :class:`EditJob` ``(source, seeds, strength=0.5, mask=None, start="noise", steps=50, eta=0.0,
   spacing="uniform", harmonize=0, batch_size=8, clip_sample=False)``: ``operations.edit_images``
   (phase ``"edit"``, previews of pred_x0 with the kept pixels already the source).
-- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``"ddim"``).
+- Every sampling job takes ``sampler`` (a name in ``core.samplers``; default ``DEFAULT_SAMPLER``, DDIM).
 - :class:`LoadModelJob` ``(source=None, device="auto", dtype="float32", config=None, probe=True)``: opens a
   model with ``core.models.loader.load_model`` in the worker; it replaces the runner's model when
-  it succeeds. With ``probe`` one model call on a batch of 1 is timed after loading
-  (``LoadModelResult.seconds_per_call``: the cost estimate shown before Run).
+  it succeeds. With ``probe`` model calls on batches of 1, 2, 4 and 8 are timed after loading, as a
+  short budget allows (``LoadModelResult.call_seconds``: the cost estimate shown before Run).
 
 Results
 =======
@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from ddim_studio.core.models.protocol import ModelInfo
+from ddim_studio.core.names import DEFAULT_SAMPLER
 
 PHASES = ("sample", "encode", "decode", "edit")
 ERROR_KINDS = ("oom", "numerical", "model", "input", "error")
@@ -62,7 +63,7 @@ class SampleJob:
     batch_size: int = 8
     clip_sample: bool = False
     x_T: torch.Tensor | None = None
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class EncodeJob:
     steps: int = 50
     spacing: str = "uniform"
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     decode: bool = True  # False: only invert (x_T); no reconstruction, half the model calls
     refine: int = 0
 
@@ -91,7 +92,7 @@ class InterpolateJob:
     batch_size: int = 8
     a_is_image: bool = False
     b_is_image: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class EditJob:
     harmonize: int = 0
     batch_size: int = 8
     clip_sample: bool = False
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
     refine: int = 0
     feather: int = 0  # pixels the mask is feathered outward by (``core.masks``)
 
@@ -229,12 +230,16 @@ class InterpolateResult:
 
 @dataclass(frozen=True)
 class LoadModelResult:
-    """The loaded model's description, where it runs, and its measured seconds per call (batch 1)."""
+    """The loaded model's description, where it runs, and its measured seconds per call.
+
+    ``seconds_per_call`` is batch 1's; ``call_seconds`` has every batch size the probe timed.
+    """
 
     info: ModelInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     seconds_per_call: float = 0.0
+    call_seconds: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_encode_with_refine_reports_the_mse_and_the_calls(
 @pytest.mark.parametrize("value", ["11", "-1", "two"])
 def test_refine_outside_0_to_10_exits_2_with_one_line(value: str, capsys) -> None:  # type: ignore[no-untyped-def]
     for command in (["encode", "a.png"], ["interpolate", "a.png", "seed:1"]):
-        with pytest.raises(SystemExit) as exc:
+        with pytest.raises(SystemExit, match="^2$") as exc:  # the message is on stderr, checked below
             build_parser().parse_args([*command, "--refine", value])
         assert exc.value.code == 2
         err = capsys.readouterr().err
@@ -83,7 +83,7 @@ def test_dpmpp_defaults_to_trailing_spacing_unless_spacing_is_given(
 
 
 def test_help_says_dpmpp_uses_trailing_spacing(capsys) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^0$"):  # --help exits 0 after printing
         build_parser().parse_args(["sample", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "trailing with --sampler dpmpp-2m" in text

@@ -56,7 +56,7 @@ def test_every_sampling_command_takes_a_registered_sampler(command: str, throwaw
     }
     args = build_parser().parse_args([command, *extra[command], "--sampler", throwaway])
     assert args.sampler == "throwaway"
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(SystemExit, match="^2$") as exc:  # the message is on stderr, checked below
         build_parser().parse_args([command, *extra[command], "--sampler", "nope"])
     assert exc.value.code == 2
     err = capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from ddim_studio.core.models import DEFAULT_MODEL_DIR, DiffusersUNet, load_model
@@ -26,6 +27,7 @@ def test_model_folder_is_complete_and_honest() -> None:
     assert size < 15 * 2**20
 
 
+@pytest.mark.timeout(900)  # a hang guard: 176 s with two busy processes beside the suite
 def test_samples_are_much_closer_to_the_data_than_an_untrained_model() -> None:
     model, _ = load_model()
     assert isinstance(model, DiffusersUNet)

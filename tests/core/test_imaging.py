@@ -234,7 +234,7 @@ def test_crop_box_is_centred_with_the_target_aspect(img_size: Any, size: Any, bo
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ImageLoadError) as info:
+    with pytest.raises(ImageLoadError, match=r"nope\.png” does not exist") as info:
         load_image(tmp_path / "nope.png")
     assert info.value.kind == "missing" and "nope.png" in str(info.value)
 
@@ -291,5 +291,5 @@ def test_read_params_absent_or_invalid_is_none() -> None:
         info = PngImagePlugin.PngInfo()
         info.add_itxt(imaging.PARAMS_KEY, text)
         assert read_params(encode(Image.new("RGB", (4, 4)), "PNG", pnginfo=info)) is None
-    with pytest.raises(ImageLoadError):
+    with pytest.raises(ImageLoadError, match="is not an image DDIM Studio can read"):
         read_params(b"definitely not an image")

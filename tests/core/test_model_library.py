@@ -115,7 +115,7 @@ def test_cancel_leaves_nothing_the_loader_would_open(
 ) -> None:
     hub.state.throttle = 2_000_000  # ~0.5 s for the 1 MB weights
     events: list[DownloadProgress] = []
-    with pytest.raises(DownloadCancelled):
+    with pytest.raises(DownloadCancelled, match="The download of tests/tiny-ddpm was cancelled"):
         pull("tests/tiny-ddpm", on_progress=events.append, cancelled=lambda: len(events) > 5)
     assert 0 < events[-1].done_bytes < events[-1].total_bytes
     snapshots = list((hub_cache.repo_folder("tests/tiny-ddpm") / "snapshots").rglob(WEIGHTS))
@@ -123,14 +123,14 @@ def test_cancel_leaves_nothing_the_loader_would_open(
     listed = hub_cache.find_on_disk("tests/tiny-ddpm")
     assert listed is not None and not listed.complete and listed.partial_bytes > 0
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match="tests/tiny-ddpm"):
         load_model("tests/tiny-ddpm")
 
 
 def test_an_interrupted_download_resumes_where_it_stopped(hub: LoopbackHub, hub_root: Path) -> None:
     hub.state.throttle = 2_000_000
     seen: list[DownloadProgress] = []
-    with pytest.raises(DownloadCancelled):
+    with pytest.raises(DownloadCancelled, match="The download of tests/tiny-ddpm was cancelled"):
         pull("tests/tiny-ddpm", on_progress=seen.append, cancelled=lambda: len(seen) > 8)
     (partial,) = hub_cache.partial_files(hub_cache.repo_folder("tests/tiny-ddpm"))
     kept = partial.stat().st_size

@@ -59,7 +59,9 @@ def test_diffusers_spacings_identical(steps: int, spacing: str, offset: int) -> 
     sched.set_timesteps(steps)
     expected = [int(t) for t in sched.timesteps][:steps]  # diffusers' trailing can add a stray −1
     if len(set(expected)) != steps or max(expected) >= 1000:
-        with pytest.raises(ScheduleError):
+        with pytest.raises(
+            ScheduleError, match=f"The '{spacing}' spacing cannot give {steps} distinct timesteps"
+        ):
             make_timesteps(steps, 1000, spacing, offset)
     else:
         assert make_timesteps(steps, 1000, spacing, offset) == expected

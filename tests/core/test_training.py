@@ -90,12 +90,29 @@ def test_export_writes_a_folder_the_app_loads(tmp_path: Path) -> None:
     assert scheduler["beta_start"] == pytest.approx(1e-4) and scheduler["beta_end"] == pytest.approx(0.02)
     card = (folder / "README.md").read_text()
     assert "2 of 6 planned" in card and "raw (not EMA)" in card and "SWD 1.0" in card
+    assert "self-attention in the mid-block only" in card and "no attention" not in card
+    assert "## Licence\nMIT" in card
     model, info = load_model(folder)
     assert info.prediction_type == "v_prediction"
     x = sample(model, torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)), steps=3)
     assert x.shape == (2, 3, 8, 8) and torch.isfinite(x).all()
     loaded = dict(model.unet.state_dict())  # type: ignore[attr-defined]
     assert_same({k: v.float() for k, v in loaded.items()}, trainer.model.state_dict())
+
+
+def test_the_shipped_model_card_says_where_its_attention_is() -> None:
+    """issue 26: the card said "no attention" while config.json has add_attention: true."""
+    from diffusers import UNet2DModel
+
+    from ddim_studio.core.models import DEFAULT_MODEL_DIR
+    from ddim_studio.training.export import attention_description
+
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    unet = UNet2DModel.from_config(config)
+    words = attention_description(unet, config["sample_size"], len(config["block_out_channels"]))
+    assert config["add_attention"] is True
+    assert words == "self-attention in the mid-block only (at 8×8, 16,768 parameters)"
+    assert words in (DEFAULT_MODEL_DIR / "README.md").read_text(encoding="utf-8")
 
 
 def test_train_command_shows_progress_resumes_and_exports(tmp_path: Path) -> None:

@@ -125,5 +125,5 @@ def test_steps_yield_typed_results_in_order() -> None:
     assert [r.index for r in results] == [0, 1, 2, 3, 4]
     assert [r.timestep for r in results] == make_timesteps(5, 1000, "leading")
     assert all(r.total == 5 for r in results)
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot assign to field 'index'"):
         results[0].index = 3  # type: ignore[misc]

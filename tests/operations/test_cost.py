@@ -8,8 +8,12 @@ import torch
 from ddim_studio.core.schedule import NoiseSchedule
 from ddim_studio.operations import encode_images, interpolate, run_to_end, sample_seeds
 from ddim_studio.operations.cost import (
+    PROBE_BATCHES,
+    SLOW_CALL_S,
     CallRate,
+    CostModel,
     Defaults,
+    RunClock,
     clock,
     encode_calls,
     estimate_label,
@@ -18,6 +22,7 @@ from ddim_studio.operations.cost import (
     is_large,
     is_slow,
     measure_call,
+    measure_calls,
     sample_calls,
     suggested_defaults,
 )
@@ -116,3 +121,54 @@ def test_measure_call_times_one_real_call() -> None:
     rate = measure_call(counted.model, "cpu")
     assert counted.calls == 1 and counted.pictures == 1
     assert rate.seconds > 0 and rate.batch == 1 and rate.device == "cpu"
+
+
+def test_the_cost_of_a_call_follows_the_probe_per_batch_size() -> None:
+    """A small model: 8 pictures cost far less than 8 × one; between sizes a line, beyond the last slope."""
+    costs = CostModel("cpu", {1: 1.0, 2: 1.2, 4: 1.6, 8: 2.4})
+    assert costs.per_call(4) == pytest.approx(1.6)
+    assert costs.per_call(3) == pytest.approx(1.4)
+    assert costs.per_call(16) == pytest.approx(2.4 + 0.2 * 8)
+    big = CostModel("cpu", {1: 10.5})  # a slow model timed once: compute-bound on a CPU
+    assert big.plan_seconds([(50, 4)]) == pytest.approx(2100.0)
+    assert CostModel("cpu", {1: 1.0}).plan_seconds([]) == 0.0
+
+
+def test_runs_refine_only_the_estimate_of_their_own_kind_and_batch() -> None:
+    costs = CostModel("cpu", {1: 1.0, 8: 2.0})
+    clock = RunClock()
+    for done in range(1, 11):  # a sample job on batches of 8: 0.5 s per call
+        clock.step(("sample", 0), 8, done, 0.1 + 0.5 * done)
+    costs.learn("sample", clock, wall_s=7.0)
+    assert costs.per_call(8, "sample") == pytest.approx(0.5)
+    assert costs.per_call(8, "interpolate") == pytest.approx(2.0)  # another kind: the probe
+    assert costs.per_call(1, "sample") == pytest.approx(1.0)  # another batch: the probe
+    assert costs.overhead["sample"] == pytest.approx(7.0 - 10 * 0.5)
+    assert costs.plan_seconds([(20, 8)], "sample") == pytest.approx(20 * 0.5 + 2.0)
+    assert costs.plan_seconds([(20, 8)], "edit") == pytest.approx(40.0)
+
+
+def test_the_clock_paces_a_batch_only_within_one_phase_and_chunk() -> None:
+    clock = RunClock()
+    clock.step(("encode", 0), 2, 1, 5.0)  # the first report holds the job's start: not paced
+    clock.step(("encode", 0), 2, 3, 6.0)  # 2 calls in 1 s
+    clock.step(("decode", 0), 8, 4, 9.0)  # a new phase: its first call is not paced either
+    clock.step(("decode", 0), 8, 8, 11.0)  # 4 calls in 2 s
+    clock.step(("decode", 0), 8, 8, 12.0)  # no new call (a repeated report): ignored
+    assert clock.rates() == {2: pytest.approx(0.5), 8: pytest.approx(0.5)}
+    assert clock.calls == {2: 3, 8: 5}
+
+
+def test_the_probe_times_a_real_model_at_several_batch_sizes() -> None:
+    counted = Counted()
+    table = measure_calls(counted.model, "cpu", budget_s=5.0)
+    assert 1 in table and set(table) <= set(PROBE_BATCHES) and all(s > 0 for s in table.values())
+    assert counted.calls >= 2  # the warm-up call is not what counts
+
+
+def test_a_slow_model_is_timed_once() -> None:
+    from tests.helpers.slow import SlowUNet
+
+    slow = SlowUNet(sleep_s=0.3)  # 8 blocks × 0.3 s > SLOW_CALL_S
+    table = measure_calls(slow.model, "cpu")
+    assert list(table) == [1] and table[1] > SLOW_CALL_S and slow.calls_completed == 1

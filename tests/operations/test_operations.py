@@ -41,7 +41,7 @@ def model() -> UNetModel:
 
 def test_a_run_yields_steps_and_returns_its_result(model: UNetModel) -> None:
     run = sample_seeds(model, [1, 2, 3], steps=STEPS, batch_size=2)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="has not finished yet"):
         _ = run.result
     stages: list[Stage] = []
     steps = 0

@@ -160,12 +160,29 @@ def test_wheel_declares_the_entry_point_and_dependencies(wheel: zipfile.ZipFile)
         for k, v in (line.split("=", 1) for line in lines[section + 1 :] if "=" in line)
     )
     assert scripts.get("ddim-studio") == "ddim_studio.__main__:main"
+    section = lines.index("[gui_scripts]")  # Windows: a windowed ddim-studio-gui.exe, no console
+    gui = dict(
+        (k.strip(), v.strip())
+        for k, v in (line.split("=", 1) for line in lines[section + 1 :] if "=" in line and "[" not in line)
+    )
+    assert gui.get("ddim-studio-gui") == "ddim_studio.__main__:gui_main"
     metadata = wheel.read(f"{dist_info}/METADATA").decode()
     requires = {
         line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")
     }
     for dependency in _pyproject()["project"]["dependencies"]:
         assert dependency in requires, f"{dependency} not declared in METADATA"
+
+
+def test_wheel_and_sdist_carry_the_license(wheel: zipfile.ZipFile, built: tuple[Path, Path]) -> None:
+    dist_info = _dist_info()
+    license_text = (ROOT / "LICENSE").read_bytes()
+    assert wheel.read(f"{dist_info}/licenses/LICENSE") == license_text
+    metadata = wheel.read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    version = _pyproject()["project"]["version"]
+    with tarfile.open(built[1]) as tf:
+        assert f"ddim_studio-{version}/LICENSE" in tf.getnames()
 
 
 def test_sdist_carries_the_resources_too(built: tuple[Path, Path]) -> None:

@@ -176,7 +176,6 @@ def test_one_non_finite_value_in_a_given_input_is_refused_before_any_model_call(
 def test_a_batch_too_large_for_memory_is_refused_with_the_figure_and_a_size_that_fits(
     model_dir: Path, model: UNetModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = time.monotonic()
     with pytest.raises(ValueError, match=r"A batch of 400000 needs about 9\.2 GiB .* 349525 or less"):
         list(sample_seeds(model, range(400_000), steps=2, batch_size=400_000))
     out = tmp_path / "out"
@@ -184,7 +183,7 @@ def test_a_batch_too_large_for_memory_is_refused_with_the_figure_and_a_size_that
     code, _, err = cli(capsys, *argv, "--num", "400000", "--batch-size", "400000")
     line = one_error_line(err, "sample")
     assert code == 1 and "9.2 GiB" in line and "use a batch size of 349525 or less" in line
-    assert not out.exists() and time.monotonic() - start < 30  # refused before anything was made
+    assert not out.exists()  # refused before anything was made
 
 
 def test_sample_a_billion_streams_in_batches(model_dir: Path, tmp_path: Path) -> None:
@@ -217,7 +216,6 @@ def test_interpolate_refuses_more_frames_than_its_stated_limit_at_once(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], frames: int
 ) -> None:
     out = tmp_path / "out"
-    start = time.monotonic()
     code, _, err = cli(
         capsys,
         "interpolate",
@@ -232,7 +230,7 @@ def test_interpolate_refuses_more_frames_than_its_stated_limit_at_once(
     )
     line = one_error_line(err, "interpolate")
     assert code == 1 and f"at most {MAX_INTERPOLATION_FRAMES:,} frames" in line and f"{frames:,}" in line
-    assert not out.exists() and time.monotonic() - start < 30
+    assert not out.exists()
 
 
 def test_interpolate_refuses_frames_whose_pictures_would_not_fit_in_memory() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 import tracemalloc
 import warnings
 import zlib
@@ -22,7 +21,7 @@ from ddim_studio.core.imaging import ImageLoadError, LoadedImage, load_image, re
 
 FUZZ = settings(
     max_examples=300,
-    deadline=2000,
+    deadline=None,  # no wall-clock limit per example: the suite's per-test timeout guards hangs
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -66,8 +65,9 @@ def pillow_globals_unchanged() -> Iterator[None]:
     assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
 
 
-def refused(data: bytes, **kwargs: int) -> ImageLoadError:
-    with pytest.raises(ImageLoadError) as info:
+def refused(data: bytes, match: str, **kwargs: int) -> ImageLoadError:
+    """The error ``load_image`` raises for ``data``; its message must match ``match``."""
+    with pytest.raises(ImageLoadError, match=match) as info:
         load_image(data, **kwargs)
     return info.value
 
@@ -75,40 +75,54 @@ def refused(data: bytes, **kwargs: int) -> ImageLoadError:
 def test_declared_20000x20000_png_is_refused_without_allocating() -> None:
     data = declared_png(20_000, 20_000)
     tracemalloc.start()
-    start = time.perf_counter()
     try:
-        error = refused(data)
+        error = refused(data, "too large to open safely")
     finally:
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     assert error.kind == "too_large"
-    assert time.perf_counter() - start < 1.0
     assert peak < 50 * 1024**2
 
 
 def test_own_size_check_does_not_depend_on_pillows_global_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's own bomb check switched off
-    start = time.perf_counter()
-    error = refused(declared_png(20_000, 20_000))
+    tracemalloc.start()
+    try:
+        error = refused(declared_png(20_000, 20_000), "20000×20000 pixels, more than the 64,000,000")
+    finally:
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     assert error.kind == "too_large" and "20000×20000" in str(error)
-    assert time.perf_counter() - start < 1.0
+    assert peak < 50 * 1024**2  # refused from the header, never decoded
 
 
 def test_size_between_our_limit_and_pillows_is_refused_by_ours() -> None:
-    error = refused(declared_png(9_000, 9_000))  # 81 M pixels: under Pillow's 89 M, over our 64 M
+    error = refused(
+        declared_png(9_000, 9_000), "9000×9000 pixels, more than the 64,000,000"
+    )  # 81 M pixels: under Pillow's 89 M, over our 64 M
     assert error.kind == "too_large" and "9000×9000" in str(error)
-    assert refused(declared_png(1_001, 1_000), max_pixels=1_000_000).kind == "too_large"
+    assert (
+        refused(
+            declared_png(1_001, 1_000), "1001×1000 pixels, more than the 1,000,000", max_pixels=1_000_000
+        ).kind
+        == "too_large"
+    )
 
 
 def test_pillow_bomb_warning_raised_as_error_is_converted() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        error = refused(declared_png(10_000, 10_000), max_pixels=200_000_000)  # 100 M: Pillow warns
+        error = refused(
+            declared_png(10_000, 10_000), "too large to open safely", max_pixels=200_000_000
+        )  # Pillow warns
     assert error.kind == "too_large"
 
 
 def test_zero_sized_png_is_corrupt() -> None:
-    assert refused(declared_png(0, 10)).kind in ("corrupt", "unsupported")
+    assert refused(declared_png(0, 10), "not an image DDIM Studio can read|damaged or incomplete").kind in (
+        "corrupt",
+        "unsupported",
+    )
 
 
 @pytest.mark.parametrize("name", ["png", "jpeg", "progressive-jpeg", "gif", "webp", "tiff", "bmp"])
@@ -127,7 +141,10 @@ def test_truncated_files_are_refused_or_warned(name: str, keep: float) -> None:
 @pytest.mark.parametrize("name", ["png", "jpeg"])
 def test_truncated_png_and_jpeg_are_corrupt(name: str) -> None:
     data = SEEDS[name]
-    assert refused(data[: len(data) // 2]).kind == "corrupt"
+    assert (
+        refused(data[: len(data) // 2], "is damaged( or incomplete)? and cannot be (used|opened)").kind
+        == "corrupt"
+    )
 
 
 def test_intact_seeds_load() -> None:
@@ -238,14 +255,12 @@ def test_an_eps_or_pdf_is_refused_without_running_ghostscript(
     path = work / name
     path.write_bytes(data)
     for source in (path, data):
-        start = time.perf_counter()
-        with pytest.raises(ImageLoadError) as info:
+        with pytest.raises(ImageLoadError, match=EPS_REFUSED) as info:
             load_image(source)  # type: ignore[arg-type]
-        assert time.perf_counter() - start < 2.0
         assert info.value.kind == "unsupported"
         message = str(info.value)
         assert "\n" not in message and "PNG, JPEG, WebP, GIF, BMP or TIFF" in message
-        with pytest.raises(ImageLoadError):
+        with pytest.raises(ImageLoadError, match=EPS_REFUSED):
             read_params(source)  # type: ignore[arg-type]
     assert not fake_gs.exists(), "Ghostscript was started"
     assert sorted(p.name for p in work.iterdir()) == [name], "the PostScript wrote a file"
@@ -258,6 +273,19 @@ def test_only_in_process_formats_are_allowed() -> None:
     assert not {"EPS", "PDF", "PS"} & set(IMAGE_FORMATS)
 
 
+#: What the message says each path is, instead of an image.
+NOT_A_FILE = {
+    "fifo": r"is a named pipe \(FIFO\), not an image",
+    "dev-zero": "is a device, not an image",
+    "folder": "is a folder, not an image",
+    "dev-null": "is a device, not an image",
+}
+EPS_REFUSED = (
+    r"is (an EPS|a PostScript|a PostScript or EPS|a PDF) file, which DDIM Studio does not open "
+    r"\(opening it would run"
+)
+
+
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "folder", "dev-null"])
 def test_an_image_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path, kind: str) -> None:  # type: ignore[no-untyped-def]
     if kind == "fifo":
@@ -268,16 +296,16 @@ def test_an_image_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path, 
         path.mkdir()
     else:
         path = Path("/dev/zero" if kind == "dev-zero" else "/dev/null")
-    start = time.perf_counter()
-    error = refused_path(path)
-    assert time.perf_counter() - start < 2.0
+    what = NOT_A_FILE[kind]
+    error = refused_path(path, what)  # a FIFO opened for reading would block: the per-test timeout guards it
     assert error.kind == "unsupported" and "not an image" in str(error) and "\n" not in str(error)
-    with pytest.raises(ImageLoadError):
+    with pytest.raises(ImageLoadError, match=what):
         read_params(path)
 
 
-def refused_path(path: Path) -> ImageLoadError:
-    with pytest.raises(ImageLoadError) as info:
+def refused_path(path: Path, match: str) -> ImageLoadError:
+    """The error ``load_image`` raises for ``path``; its message must match ``match``."""
+    with pytest.raises(ImageLoadError, match=match) as info:
         load_image(path)
     return info.value
 
@@ -289,7 +317,7 @@ def test_a_latent_file_in_any_case_is_not_taken_for_an_image(tmp_path, name: str
     path = save_latent(tmp_path / "x.safetensors", torch.zeros(3, 4, 4), {})
     path = path.rename(tmp_path / name)
     assert is_latent_path(path)
-    error = refused_path(path)
+    error = refused_path(path, r"is a latent file \(\.safetensors\), not an image; open it as a latent")
     assert error.kind == "unsupported" and "latent file" in str(error)
 
 

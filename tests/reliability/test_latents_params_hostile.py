@@ -9,9 +9,9 @@ window call.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def test_a_latent_that_is_not_finite_noise_is_refused_on_load(
     path = tmp_path / "bad.safetensors"
     path.write_bytes(hand_written_latent(x))
     for source in (path, path.read_bytes()):
-        with pytest.raises(LatentLoadError) as info:
+        with pytest.raises(LatentLoadError, match=re.escape(match)) as info:
             load_latent(source)
         assert info.value.kind == "unsupported" and match in str(info.value) and "\n" not in str(info.value)
 
@@ -89,10 +89,8 @@ def test_a_latent_path_that_is_not_a_regular_file_is_refused_unopened(tmp_path: 
         path.mkdir()
     else:
         path = Path("/dev/zero")
-    start = time.perf_counter()
-    with pytest.raises(LatentLoadError) as info:
-        load_latent(path)
-    assert time.perf_counter() - start < 2.0
+    with pytest.raises(LatentLoadError, match="not a latent file") as info:
+        load_latent(path)  # a FIFO would block and /dev/zero never end: the per-test timeout guards both
     assert info.value.kind == "unsupported" and "not a latent file" in str(info.value)
 
 
@@ -189,7 +187,10 @@ def test_check_finite_passes_finite_values_and_names_non_finite_ones() -> None:
     assert check_finite(x, "The batch") is x
     x[0, 0, 0, 0] = float("nan")
     x[1, 0, 0, 0] = float("inf")
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(
+        ValueError,
+        match=r"The batch of seeds 3–4 holds 2 of .* values that are not numbers \(1 NaN, 1 infinite\)",
+    ) as info:
         check_finite(x, "The batch of seeds 3–4")
     assert "seeds 3–4" in str(info.value) and "1 NaN, 1 infinite" in str(info.value)
 
@@ -216,7 +217,7 @@ def test_the_batch_memory_estimate_and_its_refusal() -> None:
 
     assert estimate_batch_bytes(Model(), 4) == 4 * one
     check_batch_memory((3, 32, 32), 64)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"A batch of 1000000 needs about .* GiB") as info:
         check_batch_memory((3, 256, 256), 1_000_000)
     fits = MAX_BATCH_BYTES // one
     assert f"batch size of {fits} or less" in str(info.value) and "GiB" in str(info.value)
@@ -234,7 +235,7 @@ def test_a_name_with_double_dots_that_escapes_nothing_is_saved(tmp_path: Path, s
 
 @pytest.mark.parametrize("stem", ["..", ".", "a/b", "../x", "a\\b", "a\x00b", "C:x"])
 def test_a_name_that_escapes_the_folder_is_refused(stem: str) -> None:
-    with pytest.raises(StoreError) as info:
+    with pytest.raises(StoreError, match="is not allowed: a name may not be '..' or contain") as info:
         sanitize_stem(stem)
     assert info.value.kind == "bad_name"
 

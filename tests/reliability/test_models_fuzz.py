@@ -4,7 +4,8 @@ Random bytes and mutated real files (a small safetensors file, the tiny UNet's s
 a ``torch.save`` zip of a state dict with its ``data.pkl`` mutated, the legacy torch format) go to
 ``load_checkpoint`` / ``load_safetensors`` / ``load_pickle_checkpoint`` and, as the weights or the
 ``config.json`` of a model folder, to ``load_model``. The property: a value or a
-``ModelLoadError``, nothing else, each within 2 s (hypothesis' deadline). The image and latent
+``ModelLoadError``, nothing else (no wall-clock limit per example: the per-test timeout guards a
+hang, and ``benchmarks/bench_refusals.py`` measures how fast refusals are). The image and latent
 loaders are fuzzed in ``test_images_hostile.py`` and ``tests/core/test_latents.py``.
 """
 
@@ -43,7 +44,7 @@ from tests.reliability.hostile_models import (
 #: Fast loaders (a file of a few kB): many examples.
 FUZZ = settings(
     max_examples=300,
-    deadline=2000,
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -106,7 +107,7 @@ def with_data_pkl(members: list[tuple[zipfile.ZipInfo, bytes]], change: Callable
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder for the examples' files; diffusers' UNet is imported here, outside the deadlines."""
+    """A folder for the examples' files; diffusers' UNet is imported here, once."""
     folder = tmp_path_factory.mktemp("fuzz")
     load_model(write_good_folder(folder / "warm"), device="cpu")
     return folder

@@ -13,9 +13,9 @@ import fnmatch
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,13 +42,34 @@ from tests.reliability.hostile_models import (
 )
 
 FORCE_UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000  # a hang guard, not a speed limit
 
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_diffusers(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Import diffusers' UNet once, so that the 2 s limits below time the loads, not the imports."""
+    """Import diffusers' UNet once, so that a hang guard below never waits for the import.
+
+    How fast a bad model is refused is measured in ``benchmarks/bench_refusals.py`` (against the
+    load of a good one, in the same run); the tests here check what is refused and how it is said.
+    """
     load_model(write_good_folder(tmp_path_factory.mktemp("warm") / "model"), device="cpu")
+
+
+@pytest.fixture
+def unet_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts diffusers ``UNet2DModel`` constructions (the real constructor still runs): a bound
+    checked "before the network is built" shows as zero builds, whatever the machine's speed."""
+    from diffusers import UNet2DModel
+
+    builds: list[int] = []
+    real_init = UNet2DModel.__init__
+
+    def counting_init(self, *args: object, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
+        builds.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DModel, "__init__", counting_init)
+    return builds
 
 
 @pytest.fixture
@@ -57,10 +78,9 @@ def no_force_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def refused(source: Path, match: str, **kwargs: object) -> ModelLoadError:
-    start = time.perf_counter()
-    with pytest.raises(ModelLoadError) as info:
+    """The error ``load_model`` raises for ``source``; its message must contain ``match``."""
+    with pytest.raises(ModelLoadError, match=re.escape(match)) as info:
         load_model(source, device="cpu", **kwargs)  # type: ignore[arg-type]
-    assert time.perf_counter() - start < 2.0, "a bad model must be refused within 2 s"
     assert match in str(info.value), str(info.value)
     assert "Traceback" not in str(info.value)
     return info.value
@@ -164,29 +184,33 @@ def test_load_model_refuses_an_impossible_sample_size(tmp_path: Path, sample_siz
         pytest.param("attention_head_dim", -1, id="attention_head_dim--1"),
     ],
 )
-def test_load_model_refuses_a_huge_unet_config_at_once(tmp_path: Path, field: str, value: object) -> None:
+def test_load_model_refuses_a_huge_unet_config_at_once(
+    tmp_path: Path, unet_builds: list[int], field: str, value: object
+) -> None:
     """A size field is bounded before the UNet is built: ``layers_per_block`` 10 000 used to build
     10 000 blocks per level (≈ 4 ms each) before the weights could show it wrong."""
     folder = write_good_folder(tmp_path / "model")
     config = json.loads((folder / "config.json").read_text())
     config[field] = value
     (folder / "config.json").write_text(json.dumps(config))
-    start = time.perf_counter()
+    unet_builds.clear()  # writing the good folder built one
     with pytest.raises(ModelLoadError, match=field) as info:
         load_model(folder, device="cpu")
-    assert time.perf_counter() - start < 1.0, "a huge config must be refused before building"
+    assert unet_builds == [], "a huge config must be refused before the UNet is built"
     assert "is not" in str(info.value) and "Traceback" not in str(info.value)
 
 
-def test_a_huge_ddim_config_is_refused_at_once(tiny_ckpt: Path, tmp_path: Path) -> None:
+def test_a_huge_ddim_config_is_refused_at_once(
+    tiny_ckpt: Path, tmp_path: Path, unet_builds: list[int]
+) -> None:
     """The original-DDIM config's ``num_res_blocks`` is bounded the same way."""
     config = json.loads(tiny_ckpt.with_name("tiny_config.json").read_text())
     config["num_res_blocks"] = 10_000
     path = tmp_path / "huge.json"
     path.write_text(json.dumps(config))
-    start = time.perf_counter()
+    unet_builds.clear()
     refused(tiny_ckpt, "num_res_blocks 10000", config=path)
-    assert time.perf_counter() - start < 1.0
+    assert unet_builds == []
 
 
 def test_a_deeply_nested_scheduler_config_is_a_model_load_error(tmp_path: Path) -> None:
@@ -280,7 +304,7 @@ def runner(qapp) -> Iterator:  # type: ignore[no-untyped-def]
     runner.set_model(UNetModel(tiny_unet(seed=0), NoiseSchedule.linear()))
     runner.preview_fps = 1e9
     yield runner
-    assert runner.shutdown(5000)
+    assert runner.shutdown(60_000)  # ms: a hang guard
 
 
 def load_fails_then_sampling_works(qtbot, runner, folder: Path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -720,7 +744,7 @@ def test_a_zip_record_with_a_negative_element_count_is_one_line(tmp_path: Path) 
                 assert b"K\x05tq\x07Q" in data  # the storage record: (…, 'cpu', numel 5)
                 data = data.replace(b"K\x05tq\x07Q", b"J\xfb\xff\xff\xfftq\x07Q")  # numel -5
             zout.writestr(name, data)
-    with pytest.raises(ModelLoadError) as info:
+    with pytest.raises(ModelLoadError, match="impossible size") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value) and "impossible size" in str(info.value)
 

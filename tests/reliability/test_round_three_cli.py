@@ -145,7 +145,7 @@ def test_harmonize_above_the_bound_is_refused_in_one_line(
 ) -> None:
     out = tmp_path / "out"
     argv = ["edit", str(picture), "--model", str(model_dir), "--out", str(out), "--mask", str(picture)]
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^2$") as exit_info:  # the message is on stderr, checked below
         cli(capsys, *argv, "--harmonize", "1000000")
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1

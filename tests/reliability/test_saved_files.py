@@ -123,7 +123,7 @@ json_value = st.recursive(
 )
 ROUND_TRIP = settings(
     max_examples=60,
-    deadline=2000,
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -10,7 +10,7 @@ import shutil
 from PySide6.QtCore import QRect, QSize
 
 from ddim_studio.core.models.protocol import ModelInfo
-from ddim_studio.operations.cost import CallRate
+from ddim_studio.operations.cost import CostModel
 from ddim_studio.ui.model_advice import CLIP_MESSAGE, WAIT_MESSAGE, display_side
 from ddim_studio.ui.qt_image import display_rect
 from ddim_studio.ui.settings_dialog import SettingsDialog
@@ -23,11 +23,11 @@ ESTIMATE = re.compile(r"^(⚠ )?(≈ .+|< 1 s) on this CPU$")
 
 def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     advisor = window.advisor
-    qtbot.waitUntil(lambda: advisor.rate is not None, timeout=WAIT_MS)  # the probe timed at load
-    assert advisor.rate.seconds > 0 and advisor.rate.batch == 1
+    qtbot.waitUntil(lambda: advisor.costs is not None, timeout=WAIT_MS)  # the probe timed at load
+    assert advisor.costs.probe[1] > 0 and set(advisor.costs.probe) <= {1, 2, 4, 8}
     for mode in ("generate", "encode", "interpolate", "edit"):
         window.set_mode(mode)
-        qtbot.waitUntil(lambda m=mode: bool(advisor.labels[m].text()), timeout=5000)
+        qtbot.waitUntil(lambda m=mode: bool(advisor.labels[m].text()), timeout=WAIT_MS)
         assert ESTIMATE.match(advisor.labels[mode].text()), advisor.labels[mode].text()
     view = window.generate_view
     view.steps.set_value(10)
@@ -35,7 +35,7 @@ def test_estimate_next_to_run_in_every_mode(qtbot, window) -> None:  # type: ign
     ten = advisor.estimate("generate")
     view.steps.set_value(20)
     assert advisor.estimate("generate") == 2 * ten  # S calls per batch: twice the steps, twice the time
-    advisor.rate = CallRate(seconds=10.5, batch=1, device="cpu")  # a 256-px model on this CPU
+    advisor.costs = CostModel("cpu", {1: 10.5})  # a 256-px model on this CPU, timed once
     view.steps.set_value(50)
     view.batch.setValue(4)
     advisor.refresh()
@@ -87,7 +87,7 @@ def test_a_load_behind_a_job_says_so_and_can_cancel_it(qtbot, window, tiny_model
         window.generate.generate()
         qtbot.waitUntil(lambda: slow.blocks_run >= 1, timeout=WAIT_MS)
         window.services.model.load(str(tiny_model), remember=False)
-        qtbot.waitUntil(lambda: window.banner.message() == WAIT_MESSAGE, timeout=5000)
+        qtbot.waitUntil(lambda: window.banner.message() == WAIT_MESSAGE, timeout=WAIT_MS)
         assert "waiting for the current job" in window.model_label.text()
         window.banner.action_button.click()  # "Cancel the job and load"
         qtbot.waitUntil(
@@ -129,7 +129,7 @@ def test_compute_settings_and_memory_estimate(qtbot, window) -> None:  # type: i
     dialog.batch.setValue(4)
     dialog.interpolate_batch.setValue(2)
     text = dialog.memory.text()
-    assert "batch of 4 at 256 × 256 ≈ 0.09 GiB" in text and "batch of 2 at 256 × 256 ≈ 0.05 GiB" in text
+    assert "batch of 4 at 256 × 256 ≈ 96 MiB" in text and "batch of 2 at 256 × 256 ≈ 48 MiB" in text
     dialog.threads.setValue(1)
     dialog.apply()
     assert settings.get("compute/threads") == 1 and settings.get("defaults/interpolate_batch") == 2

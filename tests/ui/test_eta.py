@@ -37,7 +37,7 @@ def test_eta_of_a_slow_job_appears_and_is_sane(qtbot, window) -> None:  # type: 
         expected = per_call * (total - done)
         assert 0.4 * expected - 1 <= left <= 1.5 * expected + 1, (text, expected)
         before = row.label.text()
-        qtbot.waitUntil(lambda: row.label.text() != before, timeout=3000)  # the clock ticks between steps
+        qtbot.waitUntil(lambda: row.label.text() != before, timeout=WAIT_MS)  # the clock ticks between steps
         runner.cancel_all()
         wait_idle(qtbot, window)
         assert "left" not in row.label.text()

@@ -13,7 +13,7 @@ from ddim_studio.core.interpolation import interpolation_path
 from ddim_studio.core.models import DEFAULT_MODEL_DIR
 from ddim_studio.core.noise import initial_noise
 from ddim_studio.ui import dialogs
-from tests.ui.conftest import open_window, wait_idle
+from tests.ui.conftest import WAIT_MS, open_window, wait_idle
 from tests.ui.test_encode import drop_files
 
 
@@ -189,18 +189,21 @@ def test_seed_fields_show_a_placeholder_until_a_seed_fills_the_slot(qtbot, windo
     window.set_mode(2)
     view = window.interpolate_view
     for name in ("A", "B"):
-        assert view.slot(name).seed.text() == "type a seed" and window.interpolate.slots[name] is None
+        seed = view.slot(name).seed
+        assert seed.text() == "" and seed.lineEdit().placeholderText() == "type a seed"
+        assert window.interpolate.slots[name] is None
     spin = view.slot_a.seed
     spin.setFocus()
-    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    qtbot.waitUntil(spin.hasFocus, timeout=WAIT_MS)
     spin.lineEdit().selectAll()
     qtbot.keyClicks(spin, "42")
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     slot = window.interpolate.slots["A"]
     assert slot is not None and slot.kind == "seed" and slot.params["seed"] == 42
     assert view.slot_a.label.text() == "seed 42"
-    view.slot_b.seed_button.click()  # the button on the placeholder draws a default seed
-    assert window.interpolate.slots["B"].params["seed"] == 1 and view.slot_b.seed.value() == 1
+    view.slot_b.seed_button.click()  # the button on the placeholder draws a random seed
+    drawn = window.interpolate.slots["B"].params["seed"]
+    assert drawn >= 0 and view.slot_b.seed.value() == drawn
 
 
 def test_two_files_dropped_on_a_fill_a_and_b(qtbot, window, picture, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from ddim_studio.ui.widgets.controls import StepsControl
+from tests.ui.conftest import WAIT_MS
 
 
 def test_steps_typed_above_the_maximum_become_the_maximum(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -12,7 +13,7 @@ def test_steps_typed_above_the_maximum_become_the_maximum(qtbot) -> None:  # typ
     qtbot.addWidget(steps)
     steps.show()
     steps.spin.setFocus()
-    qtbot.waitUntil(steps.spin.hasFocus, timeout=2000)
+    qtbot.waitUntil(steps.spin.hasFocus, timeout=WAIT_MS)
     steps.spin.lineEdit().selectAll()
     qtbot.keyClicks(steps.spin, "5000")
     qtbot.keyClick(steps.spin, Qt.Key.Key_Return)

@@ -28,7 +28,7 @@ def test_closing_inside_a_long_model_call_stops_the_worker(qtbot, window) -> Non
         assert runner._thread.isFinished()  # the close path stopped the worker, mid-call
         assert slow.calls_completed == 0
         assert pre_hook_count(slow.unet) == 1  # only the test's own hook is left
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match="has been shut down"):
             runner.submit(SampleJob(seeds=(1,), steps=2))  # shut down: no more jobs
         wait_idle(qtbot, window)
     finally:

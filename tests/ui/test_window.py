@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_window_draws_at_once_then_loads_the_model(qtbot, aloop, settings) -> None:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+    """The window is shown before the model has loaded (the load runs in the background); how soon
+    it is drawn is measured by ``benchmarks/bench_startup.py``, not limited here."""
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
     window.show()
     QApplication.processEvents()
-    assert time.perf_counter() - start < 1.5
+    assert window.isVisible()
     assert window.model_label.text() == "loading model…"
     qtbot.waitUntil(lambda: window.services.model.is_loaded, timeout=WAIT_MS)
     assert window.model_label.text() == "tiny_model · 32×32 · cpu · float32"
@@ -90,9 +90,7 @@ def test_closing_while_a_job_runs_stops_the_worker(qtbot, window) -> None:  # ty
     view.batch.setValue(1)
     window.generate.generate()
     qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=WAIT_MS)
-    start = time.perf_counter()
-    window.close()
-    assert time.perf_counter() - start < 5
+    window.close()  # returns once the worker has stopped (a hang fails on the per-test timeout)
     assert window.services.runner._thread.isFinished()
     wait_idle(qtbot, window)
 
@@ -164,8 +162,50 @@ def test_run_app_quits_cleanly_while_a_job_runs(tiny_model, tmp_path) -> None:  
     proc = _run([str(Path(__file__).with_name("close_during_run.py"))], tiny_model, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "closed during step" in proc.stdout
-    shown = float(proc.stdout.split("shown after ")[1].split(" s")[0])
-    assert shown < 1.5, proc.stdout  # the window is drawn before torch is imported
-    assert "torch imported: False" in proc.stdout
+    assert "shown after" in proc.stdout, proc.stdout
+    assert "torch imported: False" in proc.stdout  # the window is drawn before torch is imported
     assert "QThread: Destroyed" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+_GUI_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from ddim_studio.ui import app as ui_app
+from ddim_studio.ui.main_window import MainWindow
+
+real_make_app = ui_app.make_app
+
+
+def make_app(argv=None):
+    qt_app = real_make_app(argv)
+
+    def check():
+        windows = [w for w in qt_app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].attached and windows[0].services.model.is_loaded:
+            print("model:", windows[0].model_label.text(), flush=True)
+            windows[0].close()
+        else:
+            QTimer.singleShot(50, check)
+
+    QTimer.singleShot(0, check)
+    return qt_app
+
+
+ui_app.make_app = make_app
+sys.argv = ["ddim-studio-gui", "--model", sys.argv[1]]
+from ddim_studio.__main__ import gui_main
+
+sys.exit(gui_main())
+"""
+
+
+def test_gui_script_opens_the_window_with_the_model_it_is_given(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``ddim-studio-gui`` (the Windows windowed entry point) opens the window; its ``--model``
+    wins over the environment's model (``_run`` sets DDIM_STUDIO_MODEL to the tiny one)."""
+    from ddim_studio.core.models import DEFAULT_MODEL_DIR
+
+    proc = _run(["-c", _GUI_SCRIPT, str(DEFAULT_MODEL_DIR)], tiny_model, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "model: shapes32 · 32×32 · cpu · float32" in proc.stdout, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr

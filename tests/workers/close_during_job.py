@@ -38,7 +38,7 @@ def main() -> int:
     def on_step(event: object) -> None:
         print("step", flush=True)
         if mode == "shutdown":
-            print("shutdown", holder["runner"].shutdown(5000), flush=True)
+            print("shutdown", holder["runner"].shutdown(60_000), flush=True)
         if mode == "drop":
             holder.clear()  # the last reference: the runner is collected without shutdown()
             gc.collect()

@@ -70,7 +70,7 @@ def bare_runner(qapp: QCoreApplication) -> Iterator[JobRunner]:
     """A runner with no model; shut down after the test."""
     runner = JobRunner()
     yield runner
-    assert runner.shutdown(5000)
+    assert runner.shutdown(60_000)  # ms: a hang guard
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def runner(bare_runner: JobRunner, counting_model: CountingModel) -> JobRunner:
     return bare_runner
 
 
-def wait_idle(qtbot, runner: JobRunner, timeout: int = 20_000) -> None:
+def wait_idle(qtbot, runner: JobRunner, timeout: int = 60_000) -> None:
     """Process events until the runner has no running and no queued job."""
     qtbot.waitUntil(lambda: not runner.is_busy and not runner.queued_ids(), timeout=timeout)
 

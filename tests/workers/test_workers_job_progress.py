@@ -44,14 +44,14 @@ def test_load_measures_one_call_and_threads_apply(qtbot, bare_runner, tmp_path) 
 
     tiny_unet(seed=1).save_pretrained(tmp_path)
     bare_runner.num_threads = 1
-    with qtbot.waitSignal(bare_runner.finished, timeout=20_000) as done:
+    with qtbot.waitSignal(bare_runner.finished, timeout=60_000) as done:
         bare_runner.submit(LoadModelJob(str(tmp_path), device="cpu"))
     assert done.args[1].seconds_per_call > 0
-    with qtbot.waitSignal(bare_runner.finished, timeout=20_000) as done:
+    with qtbot.waitSignal(bare_runner.finished, timeout=60_000) as done:
         bare_runner.submit(LoadModelJob(str(tmp_path), device="cpu", probe=False))
     assert done.args[1].seconds_per_call == 0.0
     assert bare_runner.num_threads == 1
     bare_runner.num_threads = 0  # back to the count the runner started with, for the tests that follow
-    with qtbot.waitSignal(bare_runner.finished, timeout=20_000) as done:
+    with qtbot.waitSignal(bare_runner.finished, timeout=60_000) as done:
         bare_runner.submit(LoadModelJob(str(tmp_path), device="cpu", probe=False))
     assert torch.get_num_threads() >= 1

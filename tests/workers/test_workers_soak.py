@@ -52,7 +52,7 @@ def test_soak_500_short_jobs_with_cancels(qtbot, qapp, runner):
                 ids.append(runner.submit(SampleJob(seeds=(i, i + 1), steps=2, eta=0.5)))
         runner.cancel(ids[2])  # queued
         if first % 30 == 0:
-            qtbot.waitUntil(lambda: runner.current_job_id is not None, timeout=10_000)
+            qtbot.waitUntil(lambda: runner.current_job_id is not None, timeout=60_000)
             runner.cancel(runner.current_job_id)  # running (or about to)
         wait_idle(qtbot, runner)
         submitted += ids

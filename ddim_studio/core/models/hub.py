@@ -82,12 +82,33 @@ def download_from_hub(repo_id: str, *, allow_pickle: bool = False, cache_dir: Pa
             endpoint=default_endpoint(),  # HF_ENDPOINT read now, not when huggingface_hub was imported
         )
     except Exception as exc:  # offline, not found, gated, HTTP and connection errors alike
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(
-            f"Could not reach the Hugging Face hub for '{repo_id}'; download the folder elsewhere and "
-            f"open it with --model PATH. ({type(exc).__name__}: {reason})"
-        ) from None
+        raise ModelLoadError(hub_failure_words(repo_id, exc)) from None
     return Path(folder)
+
+
+#: What went wrong, by the names of the hub library's exception classes (and their bases).
+_NOT_VALID = ("HFValidationError",)
+_NOT_FOUND = ("RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError")
+_GATED = ("GatedRepoError",)
+_NO_CONNECTION = ("LocalEntryNotFoundError", "OfflineModeIsEnabled")
+_NETWORK = ("ConnectionError", "ConnectError", "Timeout", "TimeoutException", "gaierror", "OSError")
+ELSEWHERE = "download the folder elsewhere and open it with --model PATH"  # the window says its menu
+
+
+def hub_failure_words(repo_id: str, exc: BaseException) -> str:
+    """One plain sentence for a failed hub download: no library text, error class or errno."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(_NOT_VALID):
+        return f"'{repo_id}' is not a model id: an id looks like owner/name (e.g. google/ddpm-cifar10-32)."
+    if names & set(_NO_CONNECTION):  # first: the hub's "not in the cache and offline" is a not-found too
+        return f"Could not reach the Hugging Face hub for '{repo_id}' (offline?); {ELSEWHERE}."
+    if names & set(_GATED):  # before not-found: a gated repository is a kind of it
+        return f"'{repo_id}' on the Hugging Face hub needs a login and accepted terms; {ELSEWHERE}."
+    if names & set(_NOT_FOUND):
+        return f"No model '{repo_id}' was found on the Hugging Face hub; check the id (owner/name)."
+    if names & set(_NETWORK):  # connection refused, name not resolved ("[Errno -2]"), timeouts
+        return f"Could not reach the Hugging Face hub for '{repo_id}' (offline?); {ELSEWHERE}."
+    return f"The Hugging Face hub did not provide '{repo_id}'; {ELSEWHERE}."
 
 
 def precheck(repo_id: str, cache_dir: Path | None = None, *, allow_pickle: bool = False) -> None:

@@ -14,12 +14,19 @@ so a mask can hold values between keep and regenerate.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ddim_studio.ui import theme
 from ddim_studio.ui.qt_image import to_qimage
+
+
+def _resize(pixels: np.ndarray, size: tuple[int, int], method: Image.Resampling) -> np.ndarray:
+    """(H, W) or (H, W, 3) uint8 resized to ``size`` (width, height)."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).resize(size, method), np.uint8)
+
 
 TOOLS = ("brush", "eraser", "mask", "unmask", "eyedropper")
 MAX_UNDO = 50
@@ -123,6 +130,32 @@ class EditCanvas(QWidget):
         self.mask_array = np.zeros((h, w), np.uint8) if mask is None else np.asarray(mask, np.uint8).copy()
         self._undo.clear()
         self._redo.clear()
+        self.update()
+        self.changed.emit()
+
+    def refit(self, pixels: np.ndarray) -> None:
+        """A new source size (another model): keep the paint, the mask and the undo history, resized.
+
+        ``pixels`` is the source fitted again to the new size; what was painted and masked is
+        resized to it (bilinear for paint, nearest for the mask), and so is every undo step.
+        """
+        if self.painted is None or self.mask_array is None:
+            self.set_source(pixels)
+            return
+        size = (int(pixels.shape[1]), int(pixels.shape[0]))
+
+        def resized(state: tuple[np.ndarray, np.ndarray, bool]) -> tuple[np.ndarray, np.ndarray, bool]:
+            painted, mask, has_mask = state
+            return (
+                _resize(painted, size, Image.Resampling.BILINEAR),
+                _resize(mask, size, Image.Resampling.NEAREST),
+                has_mask,
+            )
+
+        self.source = np.ascontiguousarray(pixels, np.uint8).copy()
+        self.painted, self.mask_array, self.has_mask = resized(self._state())
+        self._undo[:] = [resized(state) for state in self._undo]
+        self._redo[:] = [resized(state) for state in self._redo]
         self.update()
         self.changed.emit()
 

@@ -22,6 +22,7 @@ from ddim_studio.core.imaging import (
     load_mask_image,
     tensor_to_uint8,
 )
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
 from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
@@ -76,6 +77,7 @@ class EditController(PictureSource, QObject):
         self.original: Image.Image | None = None  # the picture as loaded, before fitting
         self.result: EditOutput | None = None
         self.result_painted: np.ndarray | None = None
+        self._intro = view.summary.text()  # the header before any run (shown again for a new source)
         self.saved_items: list[SavedItem] = []
         self._serial = 0
         self._task: asyncio.Task[Any] | None = None
@@ -154,7 +156,24 @@ class EditController(PictureSource, QObject):
         self.view.canvas.set_source(fitted, mask=mask)
         self.view.source_label.setText(f"{name} · {image.width}×{image.height} → {width}×{height}")
         self.view.compare.set_images(to_qimage(fitted), None)
+        self.clear_results()
         self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
+
+    def refit_source(self) -> None:
+        """Another model size: the picture is fitted again, its paint, mask and undo history kept."""
+        height, width = self.services.model.size()
+        old_w, old_h = self.view.canvas.picture_size()
+        fitted = np.asarray(fit_to_model(self.original, (width, height)), np.uint8)
+        if old_w * height != old_h * width:  # another shape: strokes would land elsewhere, start over
+            self.set_source(self.original, self.source_name)
+            self.services.notifier.info("The model's picture shape changed: the picture was fitted again.")
+            return
+        self.view.canvas.refit(fitted)
+        self.view.compare.set_images(to_qimage(fitted), None)
+        self.clear_results()
+        self.services.notifier.info(
+            f"The picture, its paint and mask were fitted to the model's {width}×{height}."
+        )
 
     def load_mask_dialog(self) -> None:
         """Ask for a mask picture and use it."""
@@ -198,10 +217,7 @@ class EditController(PictureSource, QObject):
         self.view.update_sampler_rules()
         self.update_cost()
         if self.original is not None and self.view.canvas.picture_size() != self.services.model.size()[::-1]:
-            self.set_source(self.original, self.source_name)
-            self.services.notifier.info(
-                "The model's size changed: the picture was fitted again (paint is reset)."
-            )
+            self.refit_source()
 
     # ---- running ------------------------------------------------------------------------------
     def make_job(self) -> EditJob:
@@ -280,6 +296,13 @@ class EditController(PictureSource, QObject):
         )
         v.progress.finish(f"Done · {len(value.seeds)} result{'s' if len(value.seeds) > 1 else ''}")
         self.save_results(job)
+
+    def clear_results(self) -> None:
+        """Forget the last run's results, header and caption: they belong to the previous source."""
+        self.result = self.result_painted = None
+        self.view.results.clear()
+        self.view.summary.setText(self._intro)
+        self.view.compare_caption.setText("")
 
     def _show_result(self, index: int) -> None:
         if self.result is None or self.result_painted is None or not 0 <= index < len(self.result.seeds):
@@ -368,7 +391,7 @@ class EditController(PictureSource, QObject):
         if "harmonize" in params:
             v.harmonize.setValue(int(params["harmonize"]))
         v.refine.setValue(int(params.get("refine", 0)))
-        v.sampler.set_name(str(params.get("sampler", "ddim")))
+        v.sampler.set_name(str(params.get("sampler", DEFAULT_SAMPLER)))
         if "seed" in params:
             v.seed.set_value(int(params["seed"]), lock=True)
             v.count.setValue(1)

@@ -20,13 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ddim_studio.core.names import MAX_HARMONIZE
+from ddim_studio.core.names import MAX_HARMONIZE, MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
 from ddim_studio.ui.edit.restore_panel import RestorePanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
+    OffWhenDisabledSpinBox,
     ProgressRow,
     StepsControl,
     caption,
@@ -241,7 +242,7 @@ class EditView(FileDropMixin, QWidget):
         self.sampler_note = caption("")
         self.sampler_note.setWordWrap(True)
         self.sampler_note.setVisible(False)
-        self.harmonize = QSpinBox()
+        self.harmonize = OffWhenDisabledSpinBox()  # "off" with no mask: it would be ignored
         self.harmonize.setRange(0, MAX_HARMONIZE)
         self.harmonize.setToolTip(HARMONIZE_TOOLTIP)
         strength = QVBoxLayout()
@@ -260,7 +261,7 @@ class EditView(FileDropMixin, QWidget):
         self.count.setRange(1, 16)
         self.count.setToolTip("How many results, one per seed")
         self.refine = QSpinBox()
-        self.refine.setRange(0, 10)
+        self.refine.setRange(0, MAX_REFINE)
         self.refine.setToolTip(REFINE_TOOLTIP)
         self.refine.setEnabled(False)  # for the invert start only
         cells = (("Start", self.start), ("Refine", self.refine))

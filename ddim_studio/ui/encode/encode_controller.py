@@ -24,12 +24,14 @@ from ddim_studio.core.imaging import (
 from ddim_studio.core.inversion import inversion_calls
 from ddim_studio.core.latent_health import latent_health
 from ddim_studio.core.latents import LatentLoadError, load_latent
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.store import LATENT_SUFFIX, SavedItem
 from ddim_studio.operations.metrics import reconstruction_error
 from ddim_studio.operations.params import build_params
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
 from ddim_studio.ui.encode.encode_view import EncodeView, format_mse
+from ddim_studio.ui.encode.health_advice import refine_advice
 from ddim_studio.ui.encode.latent_actions import LatentActions
 from ddim_studio.ui.encode.restore import RestorePlan, plan_restore
 from ddim_studio.ui.params import bad_fields_note, checked_params
@@ -66,6 +68,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
         self.services = services
         self.tracker = JobTracker(services.jobs, self)
         self.source_name = ""
+        self._last_health: tuple[Any, int, Any] | None = None  # (picture and steps, refine, health)
         self.source_image: Image.Image | None = None
         self.fitted: Image.Image | None = None
         self.x_T: torch.Tensor | None = None
@@ -100,7 +103,7 @@ class EncodeController(LatentActions, PictureSource, QObject):
         path = dialogs.open_file(
             self.view,
             "Open an image or latent",
-            dialogs.IMAGE_FILTER.replace(";;All", ";;Latents (*.safetensors);;All"),
+            dialogs.IMAGE_OR_LATENT_FILTER,
         )
         if path is not None:
             self.load_path(path)
@@ -299,16 +302,28 @@ class EncodeController(LatentActions, PictureSource, QObject):
     def show_health(self, x_T: torch.Tensor | None) -> None:
         """The latent health readout of ``x_T`` (cleared for None or a latent it cannot judge)."""
         try:
-            self.view.set_health(None if x_T is None else latent_health(x_T))
+            health = None if x_T is None else latent_health(x_T)
+            self.view.set_health(health, self._refine_advice(health))
         except ValueError as exc:  # not finite, or too small to judge
             self.view.set_health(None)
             self.view.health_verdict.setText(str(exc))
+
+    def _refine_advice(self, health: Any) -> str:
+        """What the numbers say about refining, against the same picture's last encode (``health_advice``)."""
+        if health is None:
+            return ""
+        key = (self.source_name, self.params.get("steps"))
+        refine = int(self.params.get("refine", 0) or 0)
+        last = self._last_health if self._last_health and self._last_health[0] == key else None
+        self._last_health = (key, refine, health)
+        return refine_advice(health, refine, (last[1], last[2]) if last else None)
 
     def _restore(self, plan: RestorePlan) -> None:
         """Decode a known latent (a studio PNG's or a latent file's) instead of inverting."""
         params = dict(plan.params)
         self.spacing_follower.chosen()  # the picture's own spacing and sampler
-        self.view.sampler.set_name(str(params.get("sampler", "ddim")))  # older files: all DDIM
+        # files saved before samplers were recorded were made with DDIM, the default
+        self.view.sampler.set_name(str(params.get("sampler", DEFAULT_SAMPLER)))
         sampler = self.view.sampler.name()
         steps = int(params.get("steps", self.view.steps.value()))
         self.view.steps.set_value(steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from ddim_studio.core.names import MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.qt_image import to_qimage
 from ddim_studio.ui.visuals import ERROR_GAIN, colour_bar
@@ -39,7 +41,6 @@ from ddim_studio.ui.widgets.image_view import ImagePanel, PixelCanvas
 from ddim_studio.ui.widgets.panel import ControlPanel, form, mode_main
 from ddim_studio.ui.widgets.sampler_choice import SamplerCombo
 
-MAX_REFINE = 10
 REFINE_TOOLTIP = (
     "Refine each inversion step until decoding it gives the step's input back: 0 is the paper's "
     "inversion; a few refinements reconstruct the picture far more exactly, for more model calls."
@@ -59,10 +60,7 @@ HEALTH_WORDS = {
     "slightly_off": "Close to random noise, with small differences.",
     "far": "Far from random noise.",
 }
-SHORT_WARNING = (
-    "Interpolating it can blur the middle frames, and its variations drift further. "
-    "More refinement brings it closer."
-)
+SHORT_WARNING = "Interpolating it can blur the middle frames, and its variations drift further."
 
 
 def format_mse(mse: float) -> str:
@@ -229,7 +227,7 @@ class EncodeView(FileDropMixin, QWidget):
         top = QHBoxLayout()
         top.setSpacing(16)
         top.addLayout(panels, 1)
-        top.addWidget(self._make_metrics())
+        top.addWidget(self._scrolling(self._make_metrics()))
         column.addLayout(header)
         column.addWidget(self.progress)
         column.addLayout(top, 1)
@@ -238,6 +236,19 @@ class EncodeView(FileDropMixin, QWidget):
         self.variations.setFixedHeight(128)
         column.addWidget(self.variations)
         return main
+
+    def _scrolling(self, card: QFrame) -> QScrollArea:
+        """The metrics card in a scroll area: in a short window it scrolls instead of squashing its rows."""
+        area = QScrollArea()
+        area.setObjectName("MetricsScroll")
+        area.setWidget(card)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedWidth(card.width() + area.verticalScrollBar().sizeHint().width())
+        area.setMinimumHeight(120)
+        self.metrics_scroll = area
+        return area
 
     def _make_metrics(self) -> QFrame:
         card = QFrame()
@@ -325,8 +336,8 @@ class EncodeView(FileDropMixin, QWidget):
         for button in (self.save_latent_button, self.send_button, self.var_button, self.add_button):
             button.setEnabled(has)
 
-    def set_health(self, health: LatentHealthLike | None) -> None:
-        """Show a latent's health (None clears)."""
+    def set_health(self, health: LatentHealthLike | None, advice: str = "") -> None:
+        """Show a latent's health (None clears); ``advice`` on refining follows the warning."""
         if health is None:
             for label in self.health_values.values():
                 label.setText("—")
@@ -340,7 +351,7 @@ class EncodeView(FileDropMixin, QWidget):
         self.health_verdict.setText(HEALTH_WORDS.get(health.status, health.verdict))
         self.health_verdict.setToolTip(health.verdict)
         far = bool(health.warning)
-        self.health_warning.setText(SHORT_WARNING if far else "")
+        self.health_warning.setText(f"{SHORT_WARNING} {advice}".strip() if far else "")
         self.health_warning.setToolTip(health.warning)
         self.health_warning.setVisible(far)
 

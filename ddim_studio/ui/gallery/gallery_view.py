@@ -68,6 +68,7 @@ class GalleryView(QWidget):
         self.delete_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.delete_shortcut.activated.connect(self._emit_delete)
         self.list.selectionModel().currentChanged.connect(lambda *_: self._selection_changed())
+        self.list.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         model.modelReset.connect(self._update_count)
         model.rowsInserted.connect(self._update_count)
         model.rowsRemoved.connect(self._update_count)
@@ -199,7 +200,8 @@ class GalleryView(QWidget):
     def current_item(self) -> SavedItem | None:
         """The selected item, or None."""
         index = self.list.currentIndex()
-        return index.data(ItemRole) if index.isValid() else None
+        selected = index.isValid() and self.list.selectionModel().isSelected(index)
+        return index.data(ItemRole) if selected else None  # Ctrl+click can unselect the current one
 
     def select_row(self, row: int) -> None:
         """Select a row (and scroll to it)."""
@@ -232,6 +234,9 @@ class GalleryView(QWidget):
 
     def _selection_changed(self) -> None:
         item = self.current_item()
+        if item is not None and item is getattr(self, "_shown", None):
+            return  # the current row and its selection changed together: shown once
+        self._shown = item
         self.show_item(item)
         self.selectionChanged.emit(item)
 

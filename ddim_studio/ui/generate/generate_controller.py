@@ -10,6 +10,7 @@ import torch
 from PySide6.QtCore import QObject, QTimer
 
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
 from ddim_studio.operations.params import build_params
@@ -28,7 +29,7 @@ CHUNK = 8
 def run_summary(count: int, steps: int, params: GenerateParams) -> str:
     """The header's words for a run: ``4 × S = 50 · DDIM · uniform``."""
     eta_name = "DDIM" if params.eta == 0 else "DDPM" if params.eta == 1 else f"η {params.eta:.2f}"
-    if params.sampler != "ddim":  # another sampler: its name (η applies to DDIM only)
+    if params.sampler != DEFAULT_SAMPLER:  # another sampler: its name (η applies to DDIM only)
         labels = {row.name: row.label for row in registry_rows()}
         eta_name = labels.get(params.sampler, params.sampler)
     return f"{count} × S = {steps} · {eta_name} · {params.spacing}"
@@ -44,6 +45,7 @@ class GenerateController(QObject):
         self.tracker = JobTracker(services.jobs, self)
         self.paper = PaperViews(view, services, self)
         self.result: SampleResult | None = None
+        self.grid_seeds: list[int] = []  # the seeds the preview grid shows (a cancelled run's too)
         self.result_params: GenerateParams | None = None
         self.saved = True
         self._serial = 0
@@ -201,6 +203,7 @@ class GenerateController(QObject):
         else:
             for i, text in enumerate(captions):
                 v.grid.set_caption(i, text)
+        self.grid_seeds = list(job.seeds)  # the paper views follow what the grid shows, not the last result
         v.progress.start(f"Sampling {len(job.seeds)} image{'s' if len(job.seeds) > 1 else ''}…")
         v.set_scrubber(0, 0)
         v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · running…")
@@ -252,6 +255,7 @@ class GenerateController(QObject):
     # ---- results ------------------------------------------------------------------------------
     def _show_result(self, result: SampleResult, params: GenerateParams) -> None:
         self.result, self.result_params = result, params
+        self.grid_seeds = [int(seed) for seed in result.seeds]
         self.saved = False
         pixels = tensor_to_uint8(result.images)
         self.view.grid.set_images([to_qimage(p) for p in pixels], [f"seed {s}" for s in result.seeds])
@@ -269,6 +273,8 @@ class GenerateController(QObject):
         result = self.result
         if result is None or result.frames is None or not len(result.frames):
             return
+        if self.grid_seeds != [int(seed) for seed in result.seeds]:
+            return  # a cancelled run's pictures are in the grid: no replay of an older run over them
         last = result.frames.shape[0] - 1
         position = max(0, min(position, last))
         xt = result.frames_xt if self._show_xt and result.frames_xt is not None else None
@@ -292,8 +298,8 @@ class GenerateController(QObject):
     def selected_seed(self) -> int:
         """The seed of the selected preview image (the seed box's when nothing is selected)."""
         index = self.view.grid.selected()
-        if self.result is not None and 0 <= index < len(self.result.seeds):
-            return int(self.result.seeds[index])
+        if 0 <= index < len(self.grid_seeds):
+            return int(self.grid_seeds[index])
         return int(self.view.seed.value())
 
     def save_results(self) -> int:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.ui import theme
 from ddim_studio.ui.widgets.controls import (
     ETA_TOOLTIP,
@@ -52,7 +53,7 @@ class GenerateParams:
     eta: float
     spacing: str
     clip_sample: bool
-    sampler: str = "ddim"
+    sampler: str = DEFAULT_SAMPLER
 
 
 class GenerateView(QWidget):
@@ -113,8 +114,8 @@ class GenerateView(QWidget):
         self.autorun.setToolTip(
             "Re-run the same seeds ~0.3 s after a control moves, cancelling the run in progress."
         )
-        panel.add_widget(self.autorun)
         panel.add_stretch()
+        panel.add_widget(self.autorun)  # in the footer: never half-scrolled under the cost line
         self.cost = caption("")
         self.cost.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.cost.setToolTip("Each step is one call of the network on the whole batch.")

@@ -289,15 +289,19 @@ class InterpolateController(QObject):
             batch_size=max(1, int(self.services.settings.get("defaults/interpolate_batch"))),
             sampler=v.sampler.name(),
         )  # fmt: skip
+        v.film.set_images([], None)  # no frame of an earlier run (or model) stays beside the new ones
         v.film.set_count(count, [f"λ {i / (count - 1):.2f}" for i in range(count)])
         v.fit_film()
         v.set_has_frames(False)
+        v.large.set_image(None)
+        v.large.set_placeholder(f"Decoding {count} frames…")
         v.progress.start(f"Decoding {count} frames ({method})…")
         status, value = await guarded(
             self.tracker.run(job, group="interpolate"), self.services.notifier, "Interpolating"
         )
         if status != "ok":
             v.progress.finish("Cancelled" if status == "cancelled" else f"Failed: {value}", full=False)
+            v.large.set_placeholder(f"The run was {'cancelled' if status == 'cancelled' else 'stopped'}.")
             return
         self.run_params = build_params(
             "interpolate",
@@ -324,6 +328,8 @@ class InterpolateController(QObject):
             return True
         self._encoding_slot = name
         self.view.progress.start(f"Encoding slot {name} ({content.label})…")
+        self.view.large.set_image(None)  # the viewer says what happens, not "Fill slots A and B"
+        self.view.large.set_placeholder(f"Encoding slot {name} ({content.label})…")
         job = EncodeJob(content.image.unsqueeze(0), steps=steps, spacing=spacing, decode=False, refine=refine)
         try:
             status, value = await guarded(
@@ -335,6 +341,7 @@ class InterpolateController(QObject):
             self.view.progress.finish(
                 "Cancelled" if status == "cancelled" else f"Failed: {value}", full=False
             )
+            self.view.large.set_placeholder(f"Slot {name} was not encoded; press Run to try again.")
             self.set_slot(name, content)
             return False
         content.latent, content.kind, content.how = value.x_T[0], "latent", ENCODED

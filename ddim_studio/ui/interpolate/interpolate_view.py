@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ddim_studio.core.names import MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.interpolate.slot_widget import SlotWidget
 from ddim_studio.ui.widgets.controls import (
@@ -98,7 +99,7 @@ class InterpolateView(QWidget):
         path.addRow("Spacing", self.spacing)
         path.addRow(self.spacing_note)
         self.refine = QSpinBox()
-        self.refine.setRange(0, 10)
+        self.refine.setRange(0, MAX_REFINE)
         self.refine.setToolTip(
             "Picture slots: refine each inversion step with up to this many fixed-point updates (up to "
             "2 + K model calls a step), so the end frames come back closer to the pictures. 0 = the "

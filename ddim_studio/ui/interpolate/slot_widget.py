@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QValidator
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from ddim_studio.ui import theme
@@ -14,6 +16,40 @@ from ddim_studio.ui.widgets.image_view import PixelCanvas
 MAX_SEED = 2**31 - 1
 NO_SEED = -1  # the seed field's placeholder value: the slot is not drawn from a seed
 THUMB = 84
+PLACEHOLDER = "type a seed"
+
+
+class SeedBox(QSpinBox):
+    """A seed spin box that is empty (a greyed placeholder, not text) at :data:`NO_SEED`.
+
+    A placeholder instead of ``setSpecialValueText``: special text is real text in the field, so a
+    digit typed into it made the text invalid and was refused.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(NO_SEED, MAX_SEED)
+        self.setValue(NO_SEED)
+        self.lineEdit().setPlaceholderText(PLACEHOLDER)
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 - Qt override
+        """No text at :data:`NO_SEED`: the placeholder shows."""
+        return "" if value == NO_SEED else str(value)
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 - Qt override
+        """An empty field is :data:`NO_SEED`."""
+        text = text.strip()
+        return int(text) if text.isdigit() else NO_SEED
+
+    def validate(self, text: str, pos: int) -> object:  # Qt override
+        """Digits only (a seed is never negative); an empty field is allowed."""
+        stripped = text.strip()
+        if not stripped:
+            return QValidator.State.Acceptable, text, pos
+        if not stripped.isdigit():
+            return QValidator.State.Invalid, text, pos
+        ok = int(stripped) <= MAX_SEED
+        return (QValidator.State.Acceptable if ok else QValidator.State.Invalid), text, pos
 
 
 class SlotWidget(FileDropMixin, QFrame):
@@ -37,10 +73,9 @@ class SlotWidget(FileDropMixin, QFrame):
         self.label = ElidedLabel("empty")
         self.label.elide_mode = Qt.TextElideMode.ElideMiddle  # "seed 13…4567.png": both ends stay
         self.state = ElidedLabel("")  # how x_T is obtained: "saved latent", "encoded on Run"…
-        self.seed = QSpinBox()
-        self.seed.setRange(NO_SEED, MAX_SEED)
-        self.seed.setSpecialValueText("type a seed")  # shown at NO_SEED: nothing is filled yet
-        self.seed.setValue(NO_SEED)
+        self.state.ensurePolished()
+        self.state.setMinimumHeight(self.state.fontMetrics().height())
+        self.seed = SeedBox()  # empty, with a placeholder, until a seed fills the slot
         self.seed.setMinimumWidth(70)
         self.seed.setToolTip(
             f"Draw slot {name}'s x_T from this seed (Enter or the seed button fills the slot)"
@@ -79,8 +114,8 @@ class SlotWidget(FileDropMixin, QFrame):
         self.seed.valueChanged.connect(lambda _v: setattr(self, "_typed", self.seed.hasFocus()))
 
     def _choose_seed(self) -> None:
-        if self.seed.value() == NO_SEED:
-            self.seed.setValue(0 if self.name == "A" else 1)
+        if self.seed.value() == NO_SEED:  # the sprout on an empty field: a random seed
+            self.seed.setValue(random.randrange(0, MAX_SEED))
         self.seedChosen.emit(self.seed.value())
 
     def _seed_typed(self) -> None:
@@ -101,6 +136,10 @@ class SlotWidget(FileDropMixin, QFrame):
     def show_content(self, image: QImage | None, label: str, state: str = "") -> None:
         """Show what fills the slot, and how its x_T is obtained (``state``)."""
         self.canvas.set_image(image)
+        # "seed 1266242167 · seed1266…png": the seed comes first and differs, so keep the start;
+        # a file name elides in the middle (both ends stay: "photo_1.png" vs "photo_2.png")
+        seeded = label.startswith("seed ")
+        self.label.elide_mode = Qt.TextElideMode.ElideRight if seeded else Qt.TextElideMode.ElideMiddle
         self.label.setText(label)
-        self.state.setText(state)
-        self.state.setVisible(bool(state))
+        self.label.setToolTip(label)
+        self.state.setText(state)  # an empty line keeps its height: the buttons below never move

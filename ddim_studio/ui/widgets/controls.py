@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QValidator
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -128,6 +128,26 @@ class ClampingSpinBox(QSpinBox):
         return super().fixup(text)
 
 
+class OffWhenDisabledSpinBox(QSpinBox):
+    """A spin box that reads ``off`` while disabled (its value is kept for when it applies again).
+
+    Edit's Harmonize: with no mask it is ignored, so showing "2" there would be a setting that
+    does nothing.
+    """
+
+    OFF = "off"
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 - Qt API
+        """``off`` while disabled, the number otherwise."""
+        return self.OFF if not self.isEnabled() else super().textFromValue(value)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+        """Show ``off`` or the number again when the box is disabled or enabled."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.EnabledChange:
+            self.lineEdit().setText(self.textFromValue(self.value()))
+
+
 class StepsControl(QWidget):
     """Steps S: a slider 1–T, an exact spin box and preset buttons (10, 20, 50, 100, 1000)."""
 
@@ -229,6 +249,9 @@ class Expander(QWidget):
         theme.apply_icon(self.button, "chevron-down" if shown else "chevron-right")
 
 
+LOADING_TEXT = "Loading the model…"
+
+
 class ProgressRow(QWidget):
     """A progress bar, its text and a Cancel button.
 
@@ -313,6 +336,14 @@ class ProgressRow(QWidget):
         self._text = text
         self.label.setText(text)
         self.cancel_button.setEnabled(False)
+
+    def model_loading(self, loading: bool) -> None:
+        """Say "Loading the model…" while a model loads and no job runs here (not "Ready")."""
+        idle = not self.cancel_button.isEnabled() and not self._tick.isActive()
+        if loading and idle:
+            self.label.setText(LOADING_TEXT)
+        elif not loading and self.label.text() == LOADING_TEXT:
+            self.label.setText(self._text or "Ready")
 
 
 class ElidedLabel(QLabel):

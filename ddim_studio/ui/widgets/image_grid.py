@@ -98,21 +98,11 @@ class ImageGrid(QWidget):
         """Remove every cell."""
         self.set_images([])
 
-    def set_placeholder(self, text: str) -> None:
-        """Text shown while empty."""
-        self._placeholder = text
-        self.update()
-
     def set_cell_size(self, size: int) -> None:
         """Change the fixed cell size of a single-row grid."""
         if self._cell_size and size != self._cell_size:
             self._cell_size = max(8, int(size))
             self._relayout()
-
-    def set_max_cell(self, size: int) -> None:
-        """Cap the fitted cell size (0: no cap), so a single image does not fill a huge window."""
-        self._max_cell = size
-        self.update()
 
     # ---- selection ----------------------------------------------------------------------------
     def selected(self) -> int:

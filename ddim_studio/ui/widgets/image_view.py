@@ -38,6 +38,10 @@ class PixelCanvas(QWidget):
         """The image shown, or None."""
         return self._image
 
+    def placeholder(self) -> str:
+        """Text shown while empty."""
+        return self._placeholder
+
     def set_placeholder(self, text: str) -> None:
         """Text shown while empty."""
         self._placeholder = text

@@ -38,7 +38,11 @@ def test_flag_set_inside_the_call_stops_it_before_the_next_module(model: UNetMod
 
     tracker = [m.register_forward_pre_hook(track) for m in model.unet.modules()]
     x, t = _inputs()
-    with interruptible(model, flag.is_set) as count, torch.inference_mode(), pytest.raises(RunCancelled):
+    with (
+        interruptible(model, flag.is_set) as count,
+        torch.inference_mode(),
+        pytest.raises(RunCancelled, match="was cancelled"),
+    ):
         model(x, t)
     checked = checked_modules(model.unet)
     assert count == len(checked) and all(

@@ -82,9 +82,9 @@ def test_finite_set_weights_are_stable_far_from_the_data() -> None:
 def test_oracle_info_and_bad_arguments() -> None:
     assert FiniteSetOracle(torch.zeros(3, 1, 2, 2), SCHEDULE).info.family == "oracle"
     assert GaussianOracle(0.0, 1.0, (3, 8, 8), SCHEDULE).info.sample_shape == (3, 8, 8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"data must be \(K, C, H, W\).*got shape \(3, 4\)"):
         FiniteSetOracle(torch.zeros(3, 4), SCHEDULE)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="standard deviation and must be >= 0"):
         GaussianOracle(0.0, -1.0, (1, 1, 1), SCHEDULE)(torch.zeros(1, 1, 1, 1), torch.tensor([0]))
     with pytest.raises(ValueError, match="timesteps"):
         GaussianOracle(0.0, 1.0, (1, 1, 1), SCHEDULE)(torch.zeros(1, 1, 1, 1), torch.tensor([1000]))

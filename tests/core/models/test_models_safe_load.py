@@ -156,7 +156,7 @@ def test_garbage_is_not_a_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a readable PyTorch checkpoint|pickle data is corrupt"):
         load_checkpoint(path)
     path.write_bytes(pickle.dumps({"a": 1}))  # a valid pickle, but not torch's format
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(ModelLoadError, match="is not a readable PyTorch checkpoint"):
         load_checkpoint(path)
 
 
@@ -174,7 +174,7 @@ def test_hostile_pickle_is_refused(
     path = _write(tmp_path / f"model{suffix}", _hostile_payload(shape, sentinel), fmt)
     if force_unsafe:
         monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    with pytest.raises(ModelLoadError) as info:
+    with pytest.raises(ModelLoadError, match="Refusing to load .*: it contains code") as info:
         load_checkpoint(path)
     message = str(info.value)
     assert "Refusing to load" in message and "contains code" in message and "safetensors" in message
@@ -254,7 +254,9 @@ def test_damaged_zip(tmp_path: Path) -> None:
     data = good.read_bytes()
     bad = tmp_path / "bad.pth"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelLoadError):
+    with pytest.raises(
+        ModelLoadError, match="is not a checkpoint torch can read safely: its zip archive is damaged"
+    ):
         load_checkpoint(bad)
 
 
