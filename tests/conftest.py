@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# backend "auto" means torch in the suite (the pictures the tests pin were made with it); the
+# OpenVINO backend is tested where a test names it (tests/core/models/test_backends.py).
+os.environ.setdefault("DDIM_STUDIO_BACKEND", "torch")
 
 import torch  # noqa: E402
 

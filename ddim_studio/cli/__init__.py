@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ddim_studio.ui.app import run_app, self_test
 
         return self_test() if args.self_test else run_app(model=args.gui_model)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the window: no spinning threads under load
     command = COMMANDS[args.command]
     one_line = getattr(command, "ONE_LINE_ERRORS", True)
     reported: tuple[type[Exception], ...] = user_errors() if one_line else ()

@@ -11,7 +11,15 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
-from ddim_studio.core.names import DEFAULT_SAMPLER, DTYPE_NAMES, MAX_HARMONIZE, MAX_REFINE, SPACINGS
+from ddim_studio.core.names import (
+    BACKEND_NAMES,
+    DEFAULT_SAMPLER,
+    DTYPE_NAMES,
+    MAX_HARMONIZE,
+    MAX_REFINE,
+    PRECISION_NAMES,
+    SPACINGS,
+)
 from ddim_studio.core.saved_params import utf8_text
 
 
@@ -136,6 +144,14 @@ def add_common(p: argparse.ArgumentParser, *, sampling: bool = True) -> None:
     )
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     g.add_argument("--dtype", default="float32", choices=list(DTYPE_NAMES))
+    g.add_argument(
+        "--backend", default="auto", choices=list(BACKEND_NAMES),
+        help="what runs the model: auto = OpenVINO on the CPU when installed, else torch",
+    )  # fmt: skip
+    g.add_argument(
+        "--precision", default="auto", choices=list(PRECISION_NAMES),
+        help="exact = float32; fast = bfloat16 on CPUs with it (float16 on GPUs); auto = fast where measured",
+    )  # fmt: skip
     g.add_argument("--out", type=Path, default=Path("ddim-out"), help="output folder (created if missing)")
     g.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     g.add_argument("--batch-size", type=positive, default=16)

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "decode",
         "model": session.info.name,
         "model_space": session.space(),
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "timesteps": session.timesteps,
         "files": written,

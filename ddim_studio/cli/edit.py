@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "edit",
         "model": session.info.name,
         "model_space": session.space(),
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": out.sampler,
         "strength": out.strength,
         "start": out.start,

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "encode",
         "model": session.info.name,
         "model_space": session.space(),
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "spacing": args.spacing,
         "refine": args.refine,

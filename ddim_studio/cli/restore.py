@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "command": "restore", "model": session.info.name, "task": out.task,
+        "backend": session.info.backend, "precision": session.info.precision,
         "factor": out.factor if "upscale" in out.task else None, "sampler": out.sampler,
         "method": out.method if out.task == "inpaint" else None, "eta": out.eta, "steps": out.calls,
         "timesteps": out.timesteps, "model_calls": out.calls, "seeds": list(out.seeds), "files": files,

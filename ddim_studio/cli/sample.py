@@ -201,6 +201,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "sample",
         "model": session.info.name,
         "model_space": session.space(),
+        "backend": session.info.backend,
+        "precision": session.info.precision,
         "sampler": session.sampler,
         "rank": rank,
         "world_size": world,

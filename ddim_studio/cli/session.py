@@ -16,6 +16,7 @@ from PIL import Image
 
 from ddim_studio.cli.progress import say, status
 from ddim_studio.core.models import load_model, resolve_device
+from ddim_studio.core.models.backends import apply_backend
 from ddim_studio.core.models.latent import picture_shape
 from ddim_studio.core.models.loader import DTYPES
 from ddim_studio.core.samplers import get_sampler
@@ -54,6 +55,15 @@ class Session:
         self.picture = picture_shape(self.model)  # (C, H, W) of pictures: a latent model's decoded size
         if self.info.space == "latent":
             say(describe_space(self.info))
+        # OpenVINO on the CPU where installed: converted once ("preparing the model for this CPU…").
+        self.model, report = apply_backend(
+            self.model, self.info, backend=getattr(args, "backend", "auto"),
+            precision=getattr(args, "precision", "auto"), device=self.device,
+            batch=max(1, min(int(getattr(args, "batch_size", 1)), int(getattr(args, "num", 1) or 1))),
+            stage=status,
+        )  # fmt: skip
+        for note in report.notes:
+            say(f"note: {note}.")
         if self.info.clip_sample_requested:
             say(clip_sample_note(bool(args.clip_sample)))
         self.timesteps = resolve_timesteps(self.model, args.steps, args.spacing, None)

@@ -11,6 +11,9 @@ from __future__ import annotations
 SPACINGS = ("uniform", "quadratic", "leading", "trailing", "linspace")
 #: Weight precisions a model can be loaded in (``core.models.loader.DTYPES`` maps them to torch).
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+#: What runs the model call, and in which arithmetic (``core.models.backends``).
+BACKEND_NAMES = ("auto", "torch", "openvino")
+PRECISION_NAMES = ("auto", "exact", "fast")
 #: The sampler used when none is named (``core.samplers``).
 DEFAULT_SAMPLER = "ddim"
 #: The most refinement iterations K per inversion step: the window's Refine controls offer 0 … this,
@@ -25,3 +28,11 @@ MAX_HARMONIZE = 10
 #: ``app`` in the parameters of every saved picture, and their format version.
 APP = "ddim-studio"
 PARAMS_VERSION = 1
+
+
+def describe_compute(backend: str, precision: str, device: str = "cpu") -> str:
+    """``OpenVINO, bfloat16 (fast)`` — how Model Info and ``--json`` word a backend and precision."""
+    engine = "OpenVINO" if backend == "openvino" else "torch"
+    if precision == "fast":
+        return f"{engine}, {'bfloat16' if device == 'cpu' else 'float16'} (fast)"
+    return f"{engine}, float32 (exact)"

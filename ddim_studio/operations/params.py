@@ -57,6 +57,8 @@ def build_params(
         "timesteps": [int(t) for t in timesteps] if timesteps is not None else None,
         "eta": float(eta),
         "clip_sample": bool(clip_sample),
+        "backend": info.backend if info is not None else None,  # what ran the calls, and how
+        "precision": info.precision if info is not None else None,
     }
     if info is not None and getattr(info, "space", "pixel") == "latent":  # x_T is a latent of this scale
         params["latent_scale"] = info.latent_scale

@@ -43,7 +43,9 @@ def _generate_plan(c: GenerateController) -> Plan | None:
 
 
 def _generate_routes(window: MainWindow, c: GenerateController) -> None:
-    window.gallery.reuseParams.connect(lambda params: (c.apply_params(params), window.set_mode("generate")))
+    window.gallery.reuseParams.connect(
+        lambda params: (c.apply_params(params), window.reuse_compute(params), window.set_mode("generate"))
+    )
     window.gallery.reuseSeed.connect(lambda seed: (c.apply_seed(seed), window.set_mode("generate")))
     c.guide.gallery_selection = window.gallery.selected
 

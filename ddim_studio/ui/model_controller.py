@@ -9,12 +9,17 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.ui.notify import Notifier
-from ddim_studio.ui.settings import DEVICES, DTYPES, AppSettings
+from ddim_studio.ui.settings import BACKENDS, DEVICES, DTYPES, PRECISIONS, AppSettings
 from ddim_studio.workers.jobs import LoadModelJob, LoadModelResult
 from ddim_studio.workers.runner import JobRunner
 
 MODEL_ENV = "DDIM_STUDIO_MODEL"
 DEFAULT_T = 1000
+
+
+def choice(value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices`` (a hand-edited settings file may hold anything), else auto."""
+    return str(value) if str(value) in choices else "auto"
 
 
 def startup_source(explicit: str | None, settings: AppSettings) -> str | None:
@@ -106,7 +111,10 @@ class ModelController(QObject):
         if self.info is None:
             return "no model — File ▸ Open Model Folder…"
         height, width = self.size()
-        return f"{self.info.name} · {height}×{width} · {self.device_name()} · {self.dtype_name()}"
+        compute = " · OpenVINO" if self.info.backend == "openvino" else ""
+        fast = " · fast" if self.info.precision == "fast" else ""
+        where = f"{self.device_name()}{compute}"
+        return f"{self.info.name} · {height}×{width} · {where} · {self.dtype_name()}{fast}"
 
     def run_when_ready(self, run: Callable[[], None], what: str) -> None:
         """Call ``run`` once the model is loaded (at once if it is), saying so; one run waits at most."""
@@ -133,6 +141,8 @@ class ModelController(QObject):
             source=source,
             device=device if device in DEVICES else "auto",
             dtype=dtype if dtype in DTYPES else "float32",
+            backend=choice(self.settings.get("compute/backend"), BACKENDS),
+            precision=choice(self.settings.get("compute/precision"), PRECISIONS),
         )
         job_id = self.runner.replace(job, group="model")
         self._pending = {job_id: (source, fallback, remember)}

@@ -19,13 +19,15 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
-from ddim_studio.core.names import DTYPE_NAMES, SPACINGS
+from ddim_studio.core.names import BACKEND_NAMES, DTYPE_NAMES, PRECISION_NAMES, SPACINGS
 from ddim_studio.ui.theme import THEMES
 
 ORGANIZATION = "DDIM Studio"
 APPLICATION = "ddim-studio"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")
+BACKENDS = BACKEND_NAMES
+PRECISIONS = PRECISION_NAMES
 DTYPES = DTYPE_NAMES
 
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "defaults/frames": 9,
     "defaults/interpolate_batch": 8,
     "compute/threads": 0,
+    "compute/backend": "auto",
+    "compute/precision": "auto",
     "model/device": "auto",
     "model/dtype": "float32",
     "model/last": "",
@@ -66,6 +70,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "defaults/spacing": SPACINGS,
     "model/device": DEVICES,
     "model/dtype": DTYPES,
+    "compute/backend": BACKENDS,
+    "compute/precision": PRECISIONS,
 }
 
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ddim_studio.ui import dialogs
-from ddim_studio.ui.settings import AppSettings
+from ddim_studio.ui.settings import BACKENDS, PRECISIONS, AppSettings
 from ddim_studio.ui.theme import THEMES
 from ddim_studio.ui.widgets.controls import SPACING_CHOICES
 
@@ -128,7 +128,21 @@ class SettingsDialog(QDialog):
         self.memory.setWordWrap(True)
         self.batch.valueChanged.connect(self._update_memory)
         self.interpolate_batch.valueChanged.connect(self._update_memory)
+        self.backend = QComboBox()
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setToolTip(
+            "What runs the model: auto uses OpenVINO on the CPU when it is installed (converted once, "
+            "kept for the next launch), torch otherwise"
+        )
+        self.precision = QComboBox()
+        self.precision.addItems(list(PRECISIONS))
+        self.precision.setToolTip(
+            "exact: float32 throughout. fast: bfloat16 on CPUs that have it, float16 on a GPU. "
+            "auto: fast only where it was measured to keep the pictures"
+        )
         form.addRow("Threads", self.threads)
+        form.addRow("Backend", self.backend)
+        form.addRow("Precision", self.precision)
         form.addRow("Interpolation batch", self.interpolate_batch)
         form.addRow("Memory per batch", self.memory)
         return box
@@ -170,6 +184,8 @@ class SettingsDialog(QDialog):
         self.encode_steps.setValue(s.get("defaults/encode_steps"))
         self.frames.setValue(s.get("defaults/frames"))
         self.threads.setValue(int(s.get("compute/threads")))
+        self.backend.setCurrentText(s.get("compute/backend"))
+        self.precision.setCurrentText(s.get("compute/precision"))
         self.interpolate_batch.setValue(int(s.get("defaults/interpolate_batch")))
         self._update_memory()
 
@@ -187,4 +203,6 @@ class SettingsDialog(QDialog):
         s.set("defaults/encode_steps", self.encode_steps.value())
         s.set("defaults/frames", self.frames.value())
         s.set("compute/threads", self.threads.value())
+        s.set("compute/backend", self.backend.currentText())
+        s.set("compute/precision", self.precision.currentText())
         s.set("defaults/interpolate_batch", self.interpolate_batch.value())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 import ddim_studio
+from ddim_studio.core.names import describe_compute
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.menus import shortcut_rows
 from ddim_studio.ui.settings_dialog import SettingsDialog
@@ -118,8 +119,28 @@ class WindowActions:
         dialog = SettingsDialog(
             self.services.settings, self, sample_shape=info.sample_shape if info else None
         )
+        compute = self._compute_settings()
         if dialog.exec():
             dialog.apply()
+            if self._compute_settings() != compute and self.services.model.info is not None:
+                self.services.model.reload()  # another backend or precision: load the model again
+
+    def _compute_settings(self: MainWindow) -> tuple[str, str]:
+        settings = self.services.settings
+        return settings.get("compute/backend"), settings.get("compute/precision")
+
+    def reuse_compute(self: MainWindow, params: dict) -> None:
+        """Reuse params: run the model as the picture was made (backend and precision), reloading it."""
+        backend, precision = params.get("backend"), params.get("precision")
+        if backend not in ("torch", "openvino") or precision not in ("exact", "fast"):
+            return
+        info = self.services.model.info
+        if info is not None and (info.backend, info.precision) == (backend, precision):
+            return
+        self.services.settings.set("compute/backend", backend)
+        self.services.settings.set("compute/precision", precision)
+        if info is not None:
+            self.services.model.reload()
 
     # ---- Model --------------------------------------------------------------------------------
     def reload_model(self: MainWindow) -> None:
@@ -145,6 +166,10 @@ class WindowActions:
         rows = model_info_rows(info) + [
             ("Device", self.services.model.device_name()),
             ("Precision", self.services.model.dtype_name()),
+            (
+                "Computed with",
+                describe_compute(info.backend, info.precision, self.services.model.device_name()),
+            ),
         ]
         text = "".join(
             f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(str(v))}</td></tr>"

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ddim_studio.core.latent_preview import LatentPreviewer
+from ddim_studio.core.models.backends import apply_backend
 from ddim_studio.core.models.interrupt import interruptible
 from ddim_studio.core.models.latent import autoencoder_of, picture_shape
 from ddim_studio.core.models.ldm_folder import describe_latent
@@ -341,6 +342,10 @@ def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:
         raise ValueError(f"Unknown dtype {job.dtype!r}; choose {', '.join(DTYPES)}.")
     device = resolve_device(job.device)
     model, info = load_model(job.source, config=job.config, device=device, dtype=dtype)
+    ctx.check_cancelled()
+    model, _report = apply_backend(  # OpenVINO on the CPU where installed; notes land in info.notes
+        model, info, backend=job.backend, precision=job.precision, device=device, batch=1
+    )
     ctx.check_cancelled()
     table: dict[int, float] = {}
     if job.probe:  # timed calls per batch size: the cost shown before Run (a cancel stops it mid-call)

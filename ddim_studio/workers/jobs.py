@@ -182,6 +182,8 @@ class LoadModelJob:
     dtype: str = "float32"
     config: str | None = None
     probe: bool = True  # time one model call after loading (the cost estimate before Run)
+    backend: str = "auto"  # what runs the calls: auto, torch, openvino (core.models.backends)
+    precision: str = "auto"  # auto, exact (float32) or fast (bf16 / float16)
 
 
 Job = SampleJob | EncodeJob | InterpolateJob | EditJob | RestoreJob | GuideJob | ExtendJob | LoadModelJob

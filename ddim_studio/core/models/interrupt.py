@@ -14,6 +14,10 @@ call leaves nothing half-written, and the hooks are removed when the ``with`` bl
 The hooks act only in the thread that entered the block, so a model shared with another thread
 is never stopped by this thread's flag. Models without ``torch.nn.Module`` parts (the exact
 oracles) get no hooks; their callers still stop between calls.
+
+A model whose call does not run torch layers (the OpenVINO backend) holds a :class:`StopChecks`
+as ``stop_checks`` instead: the block registers the flag there too, and the model polls it while
+its call runs (and cancels the call when it says yes).
 """
 
 from __future__ import annotations
@@ -25,11 +29,54 @@ from typing import Any
 
 import torch
 
-__all__ = ["RunCancelled", "checked_modules", "find_networks", "interruptible"]
+__all__ = ["RunCancelled", "StopChecks", "checked_modules", "find_networks", "interruptible"]
 
 
 class RunCancelled(Exception):
     """A run was stopped on request, possibly in the middle of a model call."""
+
+
+class StopChecks:
+    """The stop flags registered for a model by :func:`interruptible`, per thread.
+
+    A model whose call is not made of torch layers polls :meth:`requested` during the call and
+    raises the returned exception type when it is not None.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, list[tuple[Callable[[], bool], type[BaseException]]]] = {}
+
+    @contextmanager
+    def active(self, should_stop: Callable[[], bool], error: type[BaseException]) -> Iterator[None]:
+        """Within the block, ``should_stop`` is asked in this thread's calls."""
+        owner = threading.get_ident()
+        entry = (should_stop, error)
+        with self._lock:
+            self._entries.setdefault(owner, []).append(entry)
+        try:
+            yield
+        finally:
+            with self._lock:
+                entries = self._entries.get(owner, [])
+                if entry in entries:
+                    entries.remove(entry)
+                if not entries:
+                    self._entries.pop(owner, None)
+
+    def requested(self) -> type[BaseException] | None:
+        """The exception type to raise when one of this thread's flags is set, else None."""
+        with self._lock:
+            entries = list(self._entries.get(threading.get_ident(), ()))
+        for should_stop, error in entries:
+            if should_stop():
+                return error
+        return None
+
+    def watching(self) -> bool:
+        """Whether this thread has any flag registered (a call need not poll otherwise)."""
+        with self._lock:
+            return bool(self._entries.get(threading.get_ident()))
 
 
 def find_networks(model: object, depth: int = 3) -> list[torch.nn.Module]:
@@ -96,11 +143,16 @@ def interruptible(
             raise error("The run was cancelled.")
 
     handles = []
+    checks = getattr(model, "stop_checks", None)
     try:
         for network in find_networks(model):
             for module in checked_modules(network):
                 handles.append(module.register_forward_pre_hook(check))
-        yield len(handles)
+        if isinstance(checks, StopChecks):
+            with checks.active(should_stop, error):
+                yield len(handles) + 1
+        else:
+            yield len(handles)
     finally:
         for handle in handles:
             handle.remove()

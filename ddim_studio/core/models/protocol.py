@@ -52,6 +52,8 @@ class ModelInfo:
     num_train_timesteps: int = 1000  # T of the training schedule: the largest S a run can use
     steps_offset: int = 0  # diffusers' offset added to ``leading`` timesteps
     set_alpha_to_one: bool = True  # False: the clean level is ᾱ_0, not 1 (diffusers' option)
+    backend: str = "torch"  # what runs the calls: "torch" or "openvino" (core.models.backends)
+    precision: str = "exact"  # "exact" (float32) or "fast" (bf16 / float16)
     # Latent diffusion (core/models/latent.py): sample_shape is then the latent's (C, h, w).
     space: str = "pixel"  # "pixel" or "latent"
     autoencoder: str | None = None  # "vq" or "kl" for a latent model

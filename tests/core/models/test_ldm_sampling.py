@@ -227,3 +227,21 @@ def test_latents_that_would_decode_to_huge_pictures_are_refused(tmp_path: Path) 
     with pytest.raises(ModelLoadError, match="decode to pictures of 8000×8000") as err:
         load_model(folder)
     assert "\n" not in str(err.value)
+
+
+def test_a_latent_model_on_openvino_stays_latent_and_samples_as_on_torch(tmp_path: Path) -> None:
+    """The backend wraps the UNet; the wrapped model keeps its autoencoder, so pictures are decoded."""
+    pytest.importorskip("openvino")
+    from ddim_studio.core.models.backends import apply_backend
+
+    folder = save_ldm_folder(tmp_path / "ldm", "vq")
+    model, info = load_model(folder)
+    fast, report = apply_backend(
+        model, info, backend="openvino", precision="exact", batch=2, cache_dir=tmp_path / "ov"
+    )
+    assert report.backend == "openvino" and fast is not model
+    assert autoencoder_of(fast) is autoencoder_of(model) and picture_shape(fast) == (3, 16, 16)
+    x_T = torch.randn(2, *model.sample_shape, generator=torch.Generator().manual_seed(3))
+    ours = run_to_end(decode_latents(fast, x_T, steps=STEPS, spacing="leading")).images
+    torch_out = run_to_end(decode_latents(model, x_T, steps=STEPS, spacing="leading")).images
+    assert ours.shape == (2, 3, 16, 16) and (ours - torch_out).abs().max() <= 2 / 255
