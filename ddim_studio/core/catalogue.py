@@ -185,8 +185,9 @@ def count_unet(architecture: Mapping[str, Any]) -> tuple[int, float]:
     x = torch.zeros(1, int(architecture.get("in_channels", 3)), side, side, device="meta")
     t = torch.zeros(1, dtype=torch.long, device="meta")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        unet(x, t)
-    return sum(p.numel() for p in unet.parameters()), counter.get_total_flops() / 1e9
+        unet(x, t)  # type: ignore[operator]
+    params = sum(p.numel() for p in unet.parameters())  # type: ignore[attr-defined]
+    return params, counter.get_total_flops() / 1e9
 
 
 def estimated_step_seconds(entry: CatalogueEntry, gflops_per_second: float, batch: int = 1) -> float:

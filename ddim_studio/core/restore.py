@@ -221,7 +221,7 @@ def make_degradation(
 
 def needed_size(model: DiffusionModel, degradation: Degradation) -> tuple[int, int]:
     """The (width, height) an input picture must have for this model and degradation."""
-    _, h, w = degradation.observed_shape(tuple(model.sample_shape))
+    _, h, w = degradation.observed_shape(model.sample_shape)
     return w, h
 
 
@@ -274,7 +274,7 @@ class NullSpace(StepHook):
 
 def check_observation(model: DiffusionModel, degradation: Degradation, y: torch.Tensor) -> None:
     """A ValueError naming the size needed when ``y`` is not (N, *observed_shape)."""
-    expected = degradation.observed_shape(tuple(model.sample_shape))
+    expected = degradation.observed_shape(model.sample_shape)
     if y.ndim != 4 or tuple(y.shape[1:]) != expected:
         w, h = expected[2], expected[1]
         got = f"{y.shape[-1]}×{y.shape[-2]}" if y.ndim >= 2 else str(tuple(y.shape))

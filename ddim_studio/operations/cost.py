@@ -321,7 +321,7 @@ def machine_rate(device: str = "cpu", architecture: dict | None = None, calls: i
     _params, gflops = count_unet(config)
     torch.manual_seed(0)
     dev = torch.device(device)
-    unet = UNet2DModel(**config).to(dev).eval()
+    unet = UNet2DModel(**config).to(dev).eval()  # type: ignore[attr-defined]
     model = _Timed(unet, (int(config.get("in_channels", 3)), config["sample_size"], config["sample_size"]))
     measure_call(model, dev)  # warm-up: allocations, kernels
     times = sorted(measure_call(model, dev).seconds for _ in range(max(1, calls)))
@@ -336,4 +336,4 @@ class _Timed:
         self.sample_shape = sample_shape
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, t).sample  # type: ignore[attr-defined]
+        return self.unet(x, t).sample  # type: ignore[attr-defined,operator]

@@ -188,7 +188,7 @@ def _in_model_space(
     if ae is None:
         return pictures, mask
     latents = check_finite(ae.encode(pictures), "The encoded picture")
-    cells = None if mask is None else latent_mask(mask, tuple(ae.latent_shape[1:]))
+    cells = None if mask is None else latent_mask(mask, (int(ae.latent_shape[1]), int(ae.latent_shape[2])))
     return latents, cells
 
 

@@ -141,7 +141,7 @@ def guide_images(
         "sampler": name, "spacing": spacing or get_sampler(name).default_spacing,
         "clip_sample": bool(clip_sample),
     }  # fmt: skip
-    resolve_timesteps(model, settings["steps"], settings["spacing"], None)  # bad steps fail here
+    resolve_timesteps(model, int(steps), str(settings["spacing"]), None)  # bad steps fail here
     check_batch(model, batch_size, len(checked))
     return Run(_guide_body(model, y, checked, settings, batch_size, torch.device(device)))
 

@@ -203,7 +203,7 @@ def _openvino(
         )
     report.backend = "openvino"
     report.precision = "fast" if fast else "exact"
-    return ov_model
+    return ov_model  # type: ignore[return-value]  # it follows the DiffusionModel protocol at run time
 
 
 def apply_backend(

@@ -63,10 +63,10 @@ def _load_from_hub(
         )
     if not any((unet_dir / name).is_file() for name in WEIGHT_NAMES):
         raise ModelLoadError(f"Downloaded '{repo_id}', but {missing_weights_hint(allow_pickle)}.")
-    model, info = load_diffusers_folder(folder, device=device, dtype=dtype, name=repo_id)
+    unet_model, info = load_diffusers_folder(folder, device=device, dtype=dtype, name=repo_id)
     info.source = repo_id
     info.notes.append(f"from the Hugging Face hub, cached in {folder}")
-    return model, info
+    return unet_model, info
 
 
 def _load_file(

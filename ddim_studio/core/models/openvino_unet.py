@@ -119,7 +119,7 @@ def trace_to_openvino(ov: Any, unet: torch.nn.Module, x: torch.Tensor, t: torch.
     original = unet.time_proj
     given = _Given()
     with torch.no_grad():
-        t_emb = original(t).float()
+        t_emb = original(t).float()  # type: ignore[operator]
     unet.time_proj = given
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -225,13 +225,14 @@ class OpenVINOUNet:
         self.core = self.ov.Core()
         self.threads = threads
         root = Path(cache_dir) if cache_dir is not None else cache_root()
-        self.cache = IRCache(root, weights_key(unet, self.sample_shape, self.ov.__version__))
+        shape = (int(self.sample_shape[0]), int(self.sample_shape[1]), int(self.sample_shape[2]))
+        self.cache = IRCache(root, weights_key(unet, shape, self.ov.__version__))
         self._compiled: dict[int, Any] = {}
         self._requests: dict[int, Any] = {}
         self._memory_models: dict[int, Any] = {}
         self._lock = threading.Lock()
         with torch.no_grad():
-            self.embedding_size = int(unet.time_proj(torch.zeros(1, dtype=torch.long)).shape[-1])
+            self.embedding_size = int(unet.time_proj(torch.zeros(1, dtype=torch.long)).shape[-1])  # type: ignore[operator]
 
     # ---- preparing ------------------------------------------------------------------------------
     def needs_conversion(self, batch: int) -> bool:
@@ -334,7 +335,7 @@ class OpenVINOUNet:
         t = t.reshape(1).expand(n) if t.ndim == 0 else t.reshape(n)
         x = x_t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
         with torch.no_grad():  # the sinusoid in float32 (see _Wrapped)
-            steps = self.unet.time_proj(t.detach().to(device="cpu", dtype=torch.long)).float().numpy()
+            steps = self.unet.time_proj(t.detach().to(device="cpu", dtype=torch.long)).float().numpy()  # type: ignore[operator]
         with self._lock:
             self.prepare(n)
             request = self._requests[n]
