@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "clip_sample": args.clip_sample,
         "sampler": session.sampler,
         "model": session.info.name,
-        "backend": session.info.backend,
-        "precision": session.info.precision,
     }
     picture = session.picture  # pictures are fitted to the decoded size
     a, b = (resolve_endpoint(spec, shape, picture=picture, **run_settings) for spec in (args.a, args.b))
