@@ -78,7 +78,14 @@ def stop_decoder() -> None:
     with _decoder_lock:
         pool, _decoder = _decoder, None
     if pool is not None:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
+        # The process only decodes pictures: end it now. Left to the pool's own shutdown, the exit
+        # handlers could wait on it forever (multiprocessing joins its children at exit).
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=2.0)
 
 
 def _forget_decoder(broken: Executor) -> None:

@@ -170,7 +170,7 @@ def test_cancel_stops_an_openvino_call_and_the_model_runs_again(tmp_path: Path) 
     x, t = _inputs(8, unet.sample_shape)
     flag = threading.Event()
     flag.set()
-    with interruptible(model, flag.is_set) as count, pytest.raises(RunCancelled):
+    with interruptible(model, flag.is_set) as count, pytest.raises(RunCancelled, match="was cancelled"):
         model(x, t)
     assert count >= 1
     flag.clear()
@@ -188,7 +188,7 @@ def test_cancel_stops_an_openvino_call_and_the_model_runs_again(tmp_path: Path) 
 
     real_request = model._requests[8]
     model._requests[8] = Spy()
-    with interruptible(model, flag.is_set), pytest.raises(RunCancelled):
+    with interruptible(model, flag.is_set), pytest.raises(RunCancelled, match="was cancelled"):
         model(x, t)
     assert started.is_set()
     model._requests[8] = real_request
