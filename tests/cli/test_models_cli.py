@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ddim_studio.cli import main
-from ddim_studio.core import hub_cache
+from ddim_studio.core import hub_cache, model_library
 from tests.helpers import hub_repos
 from tests.helpers.hub_server import LoopbackHub, point_client_at
 
@@ -76,19 +76,25 @@ def test_pull_refuses_an_unsupported_model_in_one_line(hub: LoopbackHub, capsys)
 
 
 def test_an_interrupted_pull_resumes(hub: LoopbackHub, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    hub.state.hold_after = 1_000_000
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # The hold falls on a whole number of the client's read chunks: the bytes before it are on
+    # disk while the server waits (no read timeout needed), and a long timeout keeps the client
+    # from retrying on its own while this test, on a busy machine, is slow to look.
+    hub.state.hold_after = 4 * model_library.CHUNK_BYTES
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_DOWNLOAD_TIMEOUT="600")
     proc = subprocess.Popen([sys.executable, "-m", "ddim_studio", "models", "pull", "google/ddpm-cifar10-32"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     folder = hub_cache.repo_folder("google/ddpm-cifar10-32")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(
-        p.stat().st_size >= 1_000_000 for p in hub_cache.partial_files(folder)
+    deadline = time.monotonic() + 300  # a hang guard, not a speed limit
+    while time.monotonic() < deadline and not (
+        hub.state.holding.is_set()
+        and any(p.stat().st_size >= hub.state.hold_after for p in hub_cache.partial_files(folder))
     ):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    hub.state.release.set()
-    _out, err = proc.communicate(timeout=120)
+    try:
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        hub.state.release.set()  # only now: released earlier, the rest of the file could beat the signal
     assert proc.returncode == 130, err
     assert "run it again to resume" in err
     (partial,) = hub_cache.partial_files(folder)

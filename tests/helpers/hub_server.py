@@ -13,7 +13,9 @@ Every request is recorded (``server.requests``) so a test can assert a URL was n
 ``throttle`` (bytes per second) slows weight downloads so that a cancel lands mid-file;
 ``drop_after`` closes the connection once after that many bytes of a weight file; ``hold_after``
 pauses a weight file there until ``release`` is set (a download caught in the middle, whatever the
-machine's speed).
+machine's speed) and sets ``holding``. Make ``hold_after`` a multiple of the client's read chunk
+(``core.model_library.CHUNK_BYTES``): a client that hands over bytes in whole chunks writes
+everything sent before the hold only then, instead of waiting for its read timeout.
 
 Run it for a manual check: ``python -m tests.helpers.hub_server ROOT [--port P] [--throttle B]``.
 """
@@ -47,6 +49,7 @@ class HubState:
     drop_after: int | None = None  # close the connection once after this many bytes of an LFS file
     hold_after: int | None = None  # pause an LFS file after this many bytes until ``release`` is set
     release: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)  # set while a hold is under way
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -216,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
                 self.wfile.flush()
                 sent += len(chunk)
+                self.state.holding.set()
                 self.state.release.wait(60)
                 continue
             self.wfile.write(chunk)
