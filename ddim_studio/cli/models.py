@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from ddim_studio.core.names import BACKEND_NAMES, PRECISION_NAMES
+
 
 def add_parser(sub: Any) -> None:
     """Register ``models`` and its subcommands ``list``, ``pull`` and ``rm``."""
@@ -25,6 +27,15 @@ def add_parser(sub: Any) -> None:
         "--estimate", action="store_true", help="time this machine and add the seconds per step"
     )
     listing.add_argument("--device", default="cpu", help="device the estimate is for (default: cpu)")
+    listing.add_argument(
+        "--backend",
+        default="auto",
+        choices=list(BACKEND_NAMES),
+        help="backend the estimate is for (as in sample)",
+    )
+    listing.add_argument(
+        "--precision", default="auto", choices=list(PRECISION_NAMES), help="precision the estimate is for"
+    )
     pull = actions.add_parser("pull", help="download a model (resumes an interrupted download)")
     pull.add_argument("id", help="hub id owner/name, e.g. google/ddpm-cifar10-32")
     pull.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -41,16 +52,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _list(args: argparse.Namespace) -> dict[str, Any]:
     from ddim_studio.operations.models import format_bytes, library_rows
 
-    rate = None
+    rate, engine = None, ""
     if args.estimate:
-        from ddim_studio.operations.cost import machine_rate
+        from ddim_studio.operations.cost import backend_rate
 
-        rate = machine_rate(args.device)
+        rate, engine = backend_rate(args.device, args.backend, args.precision)
     rows = library_rows()
     if not args.json:
         width = max(len(r.id) for r in rows) if rows else 10
         header = f"{'model':<{width}}  {'pictures':<12}  {'download':>8}  {'on disk':>8}  status"
-        print(header + ("  s/step" if rate else ""))
+        print(header + (f"  s/step ({engine})" if rate else ""))
         for row in rows:
             entry = row.entry
             pictures = f"{entry.resolution} px {entry.space}" if entry else "-"
@@ -62,6 +73,7 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
     summary: dict[str, Any] = {"command": "models list", "models": [r.as_dict(rate) for r in rows]}
     if rate:
         summary["gflops_per_second"] = round(rate, 3)
+        summary["estimate_backend"] = engine
     return summary
 
 

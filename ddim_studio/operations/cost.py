@@ -31,7 +31,7 @@ __all__ = [
     "CallRate", "CostModel", "RunClock", "measure_calls", "Defaults", "clock",
     "format_duration", "estimate_label", "measure_call", "sample_calls",
     "encode_calls", "interpolate_calls", "edit_calls", "suggested_defaults", "is_large", "is_slow",
-    "batches",
+    "batches", "machine_rate", "backend_rate",
 ]  # fmt: skip
 
 #: Above this estimate the window warns before a run (seconds).
@@ -303,7 +303,7 @@ REFERENCE_UNET = {
 
 
 def machine_rate(device: str = "cpu", architecture: dict | None = None, calls: int = 3) -> float:
-    """GFLOP per second this machine runs a diffusion UNet at (the median of ``calls`` timed calls).
+    """GFLOP per second this machine runs a diffusion UNet at on torch float32 (median of ``calls``).
 
     A model not yet downloaded is estimated from it: its GFLOP per call (in the catalogue) over
     this rate is its seconds per step (``core.catalogue.estimated_step_seconds``).
@@ -313,19 +313,44 @@ def machine_rate(device: str = "cpu", architecture: dict | None = None, calls: i
         architecture: the ``UNet2DModel`` config timed (default :data:`REFERENCE_UNET`).
         calls: timed calls after one warm-up call.
     """
+    return backend_rate(device, "torch", "exact", architecture, calls)[0]
+
+
+def backend_rate(
+    device: str = "cpu",
+    backend: str = "auto",
+    precision: str = "auto",
+    architecture: dict | None = None,
+    calls: int = 3,
+) -> tuple[float, str]:
+    """GFLOP per second of a UNet called the way a model would run here, and how it ran.
+
+    The reference network goes through the same backend choice as a loaded model
+    (``core.models.backends.apply_backend``: OpenVINO fast where ``auto`` picks it, with its
+    conversion cache), so the library's seconds per step are for the backend in use.
+
+    Returns:
+        The rate and the backend in words, e.g. ``(41.2, "OpenVINO, bfloat16 (fast)")``.
+    """
     from diffusers import UNet2DModel
 
     from ddim_studio.core.catalogue import count_unet
+    from ddim_studio.core.models.backends import apply_backend, describe
+    from ddim_studio.core.models.diffusers_adapter import DiffusersUNet
+    from ddim_studio.core.schedule import NoiseSchedule
 
     config = dict(architecture or REFERENCE_UNET)
     _params, gflops = count_unet(config)
     torch.manual_seed(0)
     dev = torch.device(device)
     unet = UNet2DModel(**config).to(dev).eval()  # type: ignore[attr-defined]
-    model = _Timed(unet, (int(config.get("in_channels", 3)), config["sample_size"], config["sample_size"]))
+    shape = (int(config.get("in_channels", 3)), config["sample_size"], config["sample_size"])
+    model, report = apply_backend(
+        DiffusersUNet(unet, NoiseSchedule.linear(), shape), backend=backend, precision=precision, device=dev
+    )
     measure_call(model, dev)  # warm-up: allocations, kernels
     times = sorted(measure_call(model, dev).seconds for _ in range(max(1, calls)))
-    return gflops / max(times[len(times) // 2], 1e-9)
+    return gflops / max(times[len(times) // 2], 1e-9), describe(report.backend, report.precision, dev)
 
 
 class _Timed:

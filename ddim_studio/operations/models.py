@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ddim_studio.core import hub_cache
 from ddim_studio.core.catalogue import CatalogueEntry, estimated_step_seconds, load_catalogue
+from ddim_studio.operations.thumbnails import cached_thumbnail
 
 __all__ = ["LibraryRow", "format_bytes", "library_rows", "local_folder_row"]
 
@@ -56,6 +57,13 @@ class LibraryRow:
         return (self.disk is not None and self.disk.complete) or self.local_folder is not None
 
     @property
+    def folder(self) -> Path | None:
+        """The model folder to open (a complete download's snapshot or a local folder), or None."""
+        if self.local_folder is not None:
+            return self.local_folder
+        return self.disk.snapshot if self.disk is not None and self.disk.complete else None
+
+    @property
     def partial(self) -> bool:
         """Whether an interrupted download waits to be resumed."""
         return self.disk is not None and self.disk.partial_bytes > 0
@@ -99,6 +107,7 @@ class LibraryRow:
                 str(self.local_folder) if self.local_folder else None
             ),
             "seconds_per_step": round(seconds, 3) if seconds is not None else None,
+            "thumbnail": str(thumb) if (thumb := cached_thumbnail(self.folder)) else None,
         }  # fmt: skip
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from ddim_studio.core import download_progress, hub_cache
-from ddim_studio.operations.cost import machine_rate
+from ddim_studio.core import download_progress, hub_cache, model_library
+from ddim_studio.operations.cost import backend_rate
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.model_library import controller as library_controller
 from tests.helpers import hub_repos
@@ -41,10 +41,13 @@ def hub_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with LoopbackHub(hub_root) as server:
         point_client_at(monkeypatch, server, tmp_path / "hub-cache")
+        monkeypatch.setenv("DDIM_STUDIO_CACHE_DIR", str(tmp_path / "studio-cache"))  # thumbnails
         monkeypatch.setattr(download_progress, "PROGRESS_INTERVAL", 0.0)
         monkeypatch.setattr(library_controller, "_RATES", {})
         monkeypatch.setattr(library_controller, "_TIMINGS", {})
-        monkeypatch.setattr(library_controller, "machine_rate", lambda d: machine_rate(d, TINY_ARCH, calls=1))
+        monkeypatch.setattr(
+            library_controller, "backend_rate", lambda d, b, p: backend_rate(d, b, p, TINY_ARCH, calls=1)
+        )
         yield server
 
 
@@ -76,7 +79,7 @@ def test_the_library_lists_the_catalogue_with_estimates(qtbot, window, hub, monk
         view,
         window.services.model,
         window.services.settings,
-        measure=lambda d: machine_rate(d, TINY_ARCH, calls=1),
+        measure=lambda d, b, p: backend_rate(d, b, p, TINY_ARCH, calls=1),
     )
     assert view.table.rowCount() >= 10
     assert _status(view, CIFAR) == "not downloaded"
@@ -90,17 +93,23 @@ def test_the_library_lists_the_catalogue_with_estimates(qtbot, window, hub, monk
     qtbot.waitUntil(lambda: step().startswith("≈"), timeout=WAIT_MS)
     big = view.table.item(_row(view, "google/ddpm-celebahq-256"), 5).text()
     assert big.startswith("≈") and big != step()
+    # The suite runs torch (DDIM_STUDIO_BACKEND=torch): the column says what it was timed on.
+    assert view.table.horizontalHeaderItem(5).text() == "Per step here (torch)"
     ctrl.shutdown()
 
 
-def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     view, ctrl = _library(qtbot, window)
     view.table.selectRow(_row(view, CIFAR))
-    hub.state.hold_after = 1_000_000  # the server pauses there: the cancel lands mid-file
+    # The server pauses there (a whole number of the client's read chunks: all sent is on disk).
+    hub.state.hold_after = 4 * model_library.CHUNK_BYTES
     qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
     assert view.cancel_button.isEnabled() and not view.download_button.isEnabled()
     qtbot.waitUntil(
-        lambda: view.progress.value() > 300 and "/s" in view.progress_text.text(), timeout=WAIT_MS
+        lambda: (
+            hub.state.holding.is_set() and view.progress.value() > 300 and "/s" in view.progress_text.text()
+        ),
+        timeout=WAIT_MS,
     )
     assert " of 2.6 MB" in view.progress_text.text() and "left" in view.progress_text.text()
     qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
@@ -125,8 +134,16 @@ def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, mon
     assert "freed" in view.message.text() and not folder.exists()
     assert _status(view, CIFAR) == "not downloaded"
 
+    assert not view.thumbnail_button.isEnabled() and "download it" in view.thumbnail.text()
     qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.open_button.isEnabled(), timeout=WAIT_MS)
+    # A thumbnail is sampled from the downloaded model itself, on request, and kept.
+    assert view.thumbnail.pixmap().isNull() and view.thumbnail_button.isEnabled()
+    qtbot.mouseClick(view.thumbnail_button, Qt.MouseButton.LeftButton)
+    assert not view.thumbnail_button.isEnabled() and "making" in view.thumbnail.text()
+    qtbot.waitUntil(lambda: "made in" in view.message.text(), timeout=WAIT_MS)
+    assert not view.thumbnail.pixmap().isNull() and not view.thumbnail_button.isEnabled()
+    assert list((tmp_path / "studio-cache" / "thumbnails").glob("*.png"))
     qtbot.mouseClick(view.open_button, Qt.MouseButton.LeftButton)
     assert not view.isVisible()
     loaded = lambda: window.services.model.info is not None and window.services.model.info.name == CIFAR  # noqa: E731

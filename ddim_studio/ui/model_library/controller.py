@@ -11,21 +11,24 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter as clock_now
 
 from PySide6.QtCore import QObject
 
 from ddim_studio.durations import clock, format_duration
-from ddim_studio.operations.cost import device_words, machine_rate
+from ddim_studio.operations.cost import backend_rate, device_words
 from ddim_studio.operations.hub import DownloadProgress, PullPlan, hub_cache, inspect_repo, pull
 from ddim_studio.operations.models import LibraryRow, format_bytes, library_rows
+from ddim_studio.operations.thumbnails import cached_thumbnail, make_thumbnail
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.model_controller import ModelController
 from ddim_studio.ui.model_library.view import COLUMNS, ModelLibraryView
 from ddim_studio.ui.settings import AppSettings
 from ddim_studio.workers.background import BackgroundTask, run_in_background
 
-_RATES: dict[str, float] = {}  # GFLOP/s per device, measured once per session
-_TIMINGS: dict[str, BackgroundTask] = {}
+#: (device, backend, precision) as set → (GFLOP/s, the backend in words), measured once per session.
+_RATES: dict[tuple[str, str, str], tuple[float, str]] = {}
+_TIMINGS: dict[tuple[str, str, str], BackgroundTask] = {}
 _STEP_COLUMN = COLUMNS.index("Per step here")
 
 
@@ -50,17 +53,25 @@ class ModelLibraryController(QObject):
         settings: AppSettings,
         *,
         cache_dir: Path | None = None,
-        measure: Callable[[str], float] | None = None,
+        measure: Callable[[str, str, str], tuple[float, str]] | None = None,
     ) -> None:
         super().__init__(view)
         self.view, self.model, self.settings = view, model, settings
         self.cache_dir = cache_dir
         self.device = _device_type(str(settings.get("model/device") or "cpu"))
+        # The backend the next model would run on: the estimate is for it (OpenVINO fast or torch).
+        self.compute = (
+            self.device,
+            str(settings.get("compute/backend") or "auto"),
+            str(settings.get("compute/precision") or "auto"),
+        )
         self.rows: list[LibraryRow] = []
         self.typed: dict[str, PullPlan] = {}  # ids checked by hand and found drivable
         self.download: BackgroundTask | None = None
         self.download_id: str | None = None
         self.checking: BackgroundTask | None = None
+        self.thumbnailing: BackgroundTask | None = None  # pictures being sampled for a thumbnail
+        self.thumbnail_id: str | None = None
         self.rate_error = ""
         view.selected.connect(lambda _row: self._update())
         view.check_requested.connect(self.check)
@@ -68,9 +79,10 @@ class ModelLibraryController(QObject):
         view.cancel_requested.connect(self.cancel_download)
         view.delete_requested.connect(self.delete_selected)
         view.open_requested.connect(self.open_selected)
+        view.thumbnail_requested.connect(self.make_thumbnail)
         view.finished.connect(lambda _result: self.shutdown())
         self.refresh()
-        self._measure(measure or machine_rate)
+        self._measure(measure or backend_rate)
 
     # ---- the list -----------------------------------------------------------------------------
     def refresh(self, select: str | None = None) -> None:
@@ -102,8 +114,8 @@ class ModelLibraryController(QObject):
     def _step_text(self, row: LibraryRow) -> str:
         if row.entry is None:
             return "—"
-        rate = _RATES.get(self.device)
-        seconds = row.step_seconds(rate)
+        rate = _RATES.get(self.compute)
+        seconds = row.step_seconds(rate[0] if rate else None)
         if seconds is None:
             return "unknown" if self.rate_error else "measuring…"
         duration = format_duration(seconds)
@@ -120,6 +132,7 @@ class ModelLibraryController(QObject):
         if row is None:
             self.view.set_buttons(download=False, cancel=busy, delete=False, open_=False)
             self.view.details.setText("")
+            self.view.set_thumbnail(None, "", can_make=False)
             return
         drivable = row.entry is None or row.entry.drivable
         is_hub = row.local_folder is None
@@ -130,6 +143,7 @@ class ModelLibraryController(QObject):
             open_=drivable and row.downloaded,
         )
         self.view.details.setText(self._details(row))
+        self._show_thumbnail(row)
 
     def _details(self, row: LibraryRow) -> str:
         if row.entry is None:
@@ -150,17 +164,18 @@ class ModelLibraryController(QObject):
         return "<br>".join(lines)  # fmt: skip
 
     # ---- the estimate -------------------------------------------------------------------------
-    def _measure(self, measure: Callable[[str], float]) -> None:
-        if self.device in _RATES:
+    def _measure(self, measure: Callable[[str, str, str], tuple[float, str]]) -> None:
+        if self.compute in _RATES:
+            self._on_rate(_RATES[self.compute])
             return
-        task = _TIMINGS.get(self.device)
+        task = _TIMINGS.get(self.compute)
         fresh = task is None
-        if task is None:  # one timing per device and session, owned by no dialog (it outlives one)
-            device = self.device
-            task = BackgroundTask(lambda _report, _cancelled: measure(device))
-            task.done.connect(lambda rate: _RATES.__setitem__(device, float(rate)))
-            task.failed.connect(lambda _message: _TIMINGS.pop(device, None))
-            _TIMINGS[device] = task
+        if task is None:  # one timing per backend and session, owned by no dialog (it outlives one)
+            key = self.compute
+            task = BackgroundTask(lambda _report, _cancelled: measure(*key))
+            task.done.connect(lambda rate: _RATES.__setitem__(key, rate))
+            task.failed.connect(lambda _message: _TIMINGS.pop(key, None))
+            _TIMINGS[key] = task
         task.done.connect(self._on_rate)  # connected before the thread starts: no result is missed
         task.failed.connect(self._on_rate_failed)
         if fresh:
@@ -169,10 +184,15 @@ class ModelLibraryController(QObject):
             self._on_rate(task.result)
 
     def _on_rate(self, rate: object) -> None:
-        _RATES.setdefault(self.device, float(rate))  # type: ignore[arg-type]
+        gflops, words = rate  # type: ignore[misc]
+        _RATES.setdefault(self.compute, (float(gflops), str(words)))
         for i, row in enumerate(self.rows):
             self.view.set_cell(i, _STEP_COLUMN, self._step_text(row))
-        self.view.table.setToolTip(f"Per step: one picture, measured on {device_words(self.device)}")
+        self.view.table.setToolTip(
+            f"Per step: one picture, measured on {device_words(self.device)} with {words}"
+            " (Settings ▸ Compute chooses the backend)"
+        )
+        self.view.set_step_engine(str(words))
 
     def _on_rate_failed(self, message: str) -> None:
         self.rate_error = message
@@ -263,6 +283,52 @@ class ModelLibraryController(QObject):
         self.view.set_progress(None, "cancelled")
         self._finish(f"The download of {repo_id} was cancelled; Download resumes it where it stopped.")
 
+    # ---- the thumbnail: pictures sampled from the model -----------------------------------------
+    def _show_thumbnail(self, row: LibraryRow) -> None:
+        folder = row.folder
+        drivable = row.entry is None or row.entry.drivable
+        if folder is None:
+            text = "download it to see pictures from it" if drivable else ""
+            self.view.set_thumbnail(None, text, can_make=False)
+            return
+        if self.thumbnail_id == row.id:
+            self.view.set_thumbnail(None, "making pictures…", can_make=False)
+            return
+        path = cached_thumbnail(folder)
+        idle = self.thumbnailing is None
+        can_make = path is None and drivable and idle
+        self.view.set_thumbnail(str(path) if path else None, "no pictures yet", can_make=can_make)
+
+    def make_thumbnail(self) -> None:
+        """Sample a few pictures from the selected model (S = 10) and keep them as its thumbnail."""
+        row = self.selected()
+        folder = row.folder if row is not None else None
+        if row is None or folder is None or self.thumbnailing is not None:
+            return
+        device = self.device
+        backend, precision = self.compute[1], self.compute[2]
+        self.thumbnail_id = row.id
+        self.view.set_message(f"Making pictures with {row.id}…")
+
+        def work(_report: Callable[[object], None], cancelled: Callable[[], bool]) -> object:
+            return make_thumbnail(folder, device=device, backend=backend, precision=precision,
+                                  should_stop=cancelled)  # fmt: skip
+
+        def ended(message: str, *, error: bool = False) -> None:
+            self.thumbnailing, self.thumbnail_id = None, None
+            self.view.set_message(message, error=error)
+            self._update()
+
+        started = clock_now()
+        took = lambda: format_duration(clock_now() - started)  # noqa: E731
+        self.thumbnailing = run_in_background(
+            work, self,
+            done=lambda _path: ended(f"Pictures from {row.id} made in {took()}."),
+            failed=lambda message: ended(f"Could not make pictures with {row.id}: {message}", error=True),
+            was_cancelled=lambda: ended("Stopped making pictures."),
+        )  # fmt: skip
+        self._update()
+
     # ---- delete and open ----------------------------------------------------------------------
     def delete_selected(self) -> None:
         """Delete the selected model from the hub cache, after a confirmation that says the size."""
@@ -291,12 +357,11 @@ class ModelLibraryController(QObject):
 
     def shutdown(self) -> None:
         """On close: stop a download (kept for resume) and let the threads end."""
-        for task in (self.download, self.checking):
-            if task is not None:
-                task.cancel()
-        for task in (self.download, self.checking):
-            if task is not None:
-                task.wait(30_000)
+        tasks = [t for t in (self.download, self.checking, self.thumbnailing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            task.wait(30_000)
 
 
 def open_library(parent: QObject, model: ModelController, settings: AppSettings) -> ModelLibraryView:

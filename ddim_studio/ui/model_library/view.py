@@ -7,6 +7,7 @@ decides what they show and does the work.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+THUMBNAIL_SIDE = 128
 COLUMNS = ("Model", "Pictures", "Parameters", "Download", "On disk", "Per step here", "Licence", "Status")
 
 
@@ -40,6 +42,7 @@ class ModelLibraryView(QDialog):
     cancel_requested = Signal()
     delete_requested = Signal()
     open_requested = Signal()
+    thumbnail_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,7 +55,7 @@ class ModelLibraryView(QDialog):
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setMinimumHeight(64)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.details)
+        layout.addLayout(self._build_details_row())
         layout.addLayout(self._build_check_row())
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -76,6 +79,44 @@ class ModelLibraryView(QDialog):
         table.doubleClicked.connect(lambda _index: self.open_requested.emit())
         self.table = table
         return table
+
+    def _build_details_row(self) -> QHBoxLayout:
+        """The thumbnail (pictures sampled from the model) beside the selected model's details."""
+        row = QHBoxLayout()
+        side = QVBoxLayout()
+        self.thumbnail = QLabel("no pictures yet")
+        self.thumbnail.setFixedSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumbnail.setWordWrap(True)
+        self.thumbnail.setObjectName("libraryThumbnail")
+        self.thumbnail.setStyleSheet("#libraryThumbnail { border: 1px solid palette(mid); }")
+        side.addWidget(self.thumbnail)
+        self.thumbnail_button = QPushButton("Make pictures")
+        self.thumbnail_button.setToolTip("Sample a few pictures from this model (S = 10) to show here")
+        self.thumbnail_button.setAutoDefault(False)
+        self.thumbnail_button.clicked.connect(self.thumbnail_requested)
+        side.addWidget(self.thumbnail_button)
+        row.addLayout(side)
+        row.addWidget(self.details, 1)
+        return row
+
+    def set_thumbnail(self, path: str | None, text: str, *, can_make: bool) -> None:
+        """Show the thumbnail at ``path`` (None: ``text`` instead); ``can_make`` enables the button."""
+        pixmap = QPixmap(path) if path else QPixmap()
+        if pixmap.isNull():
+            self.thumbnail.setPixmap(QPixmap())
+            self.thumbnail.setText(text)
+        else:
+            self.thumbnail.setPixmap(
+                pixmap.scaled(
+                    THUMBNAIL_SIDE,
+                    THUMBNAIL_SIDE,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )  # fmt: skip
+            )
+        self.thumbnail.setToolTip(text if pixmap.isNull() else "Pictures sampled from this model (S = 10)")
+        self.thumbnail_button.setEnabled(can_make)
 
     def _build_check_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -153,6 +194,15 @@ class ModelLibraryView(QDialog):
         item = self.table.item(row, column)
         if item is not None:
             item.setText(text)
+
+    def set_step_engine(self, words: str) -> None:
+        """Name the backend the per-step column was timed with, e.g. ``OpenVINO, bfloat16 (fast)``."""
+        column = COLUMNS.index("Per step here")
+        item = self.table.horizontalHeaderItem(column)
+        if item is not None:
+            short = words.split(",")[0] + (" fast" if "(fast)" in words else "")
+            item.setText(f"Per step here ({short})")
+            item.setToolTip(f"Estimated seconds per sampling step of one picture, on {words}")
 
     def set_progress(self, fraction: float | None, text: str) -> None:
         """The bar (None: empty) and the words beside it."""
