@@ -112,9 +112,11 @@ class ModelController(QObject):
             return "no model — File ▸ Open Model Folder…"
         height, width = self.size()
         compute = " · OpenVINO" if self.info.backend == "openvino" else ""
-        fast = " · fast" if self.info.precision == "fast" else ""
         where = f"{self.device_name()}{compute}"
-        return f"{self.info.name} · {height}×{width} · {where} · {self.dtype_name()}{fast}"
+        arithmetic = self.dtype_name()
+        if self.info.precision == "fast":  # the arithmetic the calls use, not the weights' dtype
+            arithmetic = "bf16 (fast)" if self.device_name() == "cpu" else "fp16 (fast)"
+        return f"{self.info.name} · {height}×{width} · {where} · {arithmetic}"
 
     def run_when_ready(self, run: Callable[[], None], what: str) -> None:
         """Call ``run`` once the model is loaded (at once if it is), saying so; one run waits at most."""

@@ -14,6 +14,7 @@ import pytest
 
 from ddim_studio.cli import main
 from ddim_studio.core import hub_cache, model_library
+from ddim_studio.operations import cost, thumbnails
 from tests.helpers import hub_repos
 from tests.helpers.hub_server import LoopbackHub, point_client_at
 
@@ -37,7 +38,7 @@ def hub(hub_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_list_pull_and_rm(
-    hub: LoopbackHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    hub: LoopbackHub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from ddim_studio.core import catalogue
 
@@ -59,6 +60,13 @@ def test_list_pull_and_rm(
     table = capsys.readouterr().out
     line = next(x for x in table.splitlines() if x.startswith("google/ddpm-cifar10-32 "))
     assert "on disk" in line and "2.6 MB" in line
+    # A thumbnail made from the downloaded model is listed with it.
+    monkeypatch.setenv("DDIM_STUDIO_CACHE_DIR", str(tmp_path / "studio"))
+    snapshot = hub_cache.find_on_disk("google/ddpm-cifar10-32").snapshot  # type: ignore[union-attr]
+    made = thumbnails.make_thumbnail(snapshot, backend="torch")
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["models"]}
+    assert rows["google/ddpm-cifar10-32"]["thumbnail"] == str(made) and made.is_file()  # type: ignore[union-attr]
 
     size = hub_cache.find_on_disk("google/ddpm-cifar10-32").size_bytes  # type: ignore[union-attr]
     assert main(["models", "rm", "google/ddpm-cifar10-32", "--json"]) == 0
@@ -103,3 +111,27 @@ def test_an_interrupted_pull_resumes(hub: LoopbackHub, tmp_path: Path, capsys) -
     assert main(["models", "pull", "google/ddpm-cifar10-32"]) == 0
     assert hub.fetched("google/ddpm-cifar10-32", WEIGHTS)[-1].range == f"bytes={kept}-"
     assert hub_cache.find_on_disk("google/ddpm-cifar10-32").complete  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("backend", "words"), [("torch", "torch, float32 (exact)"),
+                                                ("openvino", "OpenVINO, float32 (exact)")])  # fmt: skip
+def test_the_estimate_is_timed_on_the_backend_asked_for(
+    hub: LoopbackHub,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    backend: str,
+    words: str,
+) -> None:
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    tiny = dict(cost.REFERENCE_UNET, block_out_channels=[8, 8, 8, 8], norm_num_groups=4, sample_size=16)
+    monkeypatch.setattr(cost, "REFERENCE_UNET", tiny)
+    monkeypatch.setenv("DDIM_STUDIO_CACHE_DIR", str(tmp_path / "studio"))
+    args = ["models", "list", "--estimate", "--backend", backend, "--precision", "exact", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["estimate_backend"] == words and summary["gflops_per_second"] > 0
+    rows = {r["id"]: r for r in summary["models"]}
+    small, big = rows["google/ddpm-cifar10-32"], rows["google/ddpm-celebahq-256"]
+    assert 0 < small["seconds_per_step"] < big["seconds_per_step"]

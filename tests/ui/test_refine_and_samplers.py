@@ -44,9 +44,9 @@ def test_refine_sets_the_job_and_its_cost_and_the_health_shows(qtbot, window, pi
     window.set_mode(1)
     view, ctrl = window.encode_view, window.encode
     view.steps.spin.setValue(6)
-    assert view.refine.value() == 0 and view.refine_cost.text() == "6 model calls"
+    assert view.refine.value() == 0 and view.refine_cost.text() == "inversion: 6 calls"
     view.refine.setValue(3)
-    assert view.refine_cost.text() == "up to 30 model calls"  # 6 steps × (2 + 3)
+    assert view.refine_cost.text() == "inversion: up to 30 calls"  # 6 steps × (2 + 3)
     assert view.refine.maximum() == 10
     assert ctrl.load_path(picture)
     wait_loaded(qtbot, window)

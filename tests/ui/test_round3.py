@@ -251,6 +251,9 @@ def test_paper_views_use_the_seeds_the_grid_shows_after_a_cancel(qtbot, window) 
     qtbot.waitUntil(lambda: view.progress.bar.value() > 0, timeout=60_000)
     window.generate.cancel()
     wait_idle(qtbot, window)
+    # The paper views' title names a seed of the cancelled run the grid shows (seen stale in a window).
+    assert window.generate.selected_seed() in (7000, 7001)
+    assert view.paper_title.text() == f"for seed {window.generate.selected_seed()}"
     view.grid.set_selected(1)
     captions = view.grid.captions()
     assert window.generate.selected_seed() == 7001 and captions[1] == "seed 7001"  # not the last result's
@@ -377,6 +380,9 @@ def test_a_model_of_another_size_keeps_the_edit_mask_and_undo(qtbot, window, pic
     window.services.model.load(str(_small_model(tmp_path / "small16")))
     qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=60_000)
     assert canvas.picture_size() == (16, 16) and canvas.has_mask
+    # What is written about the picture speaks of the new size, not the last run (seen in a window).
+    assert window.edit_view.source_label.text().endswith("→ 16×16")
+    assert window.edit_view.progress.label.text().startswith("Ready")
     kept = canvas.mask_pixels()
     assert kept is not None and kept[:, :8].min() == 255 and kept[:, 8:].max() == 0  # fitted, not wiped
     assert canvas.can_undo() and canvas.undo() and not canvas.has_mask  # the history came along
@@ -412,3 +418,15 @@ def test_the_encode_estimate_counts_the_refinement(qtbot, window) -> None:  # ty
     view.refine.setValue(2)
     assert plain == pytest.approx(100 * 0.1)  # 50 calls to invert, 50 to decode
     assert window.advisor.estimate("encode") == pytest.approx((50 * 4 + 50) * 0.1)  # up to 2 + K a step
+
+
+def test_the_extend_card_needs_no_sideways_scroll_at_1366_by_768(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    window.set_mode("edit")
+    window.gallery_dock.show()
+    window.resize(1366, 768 - 30)  # the screen less a window frame
+    qtbot.wait(50)
+    scroll = window.edit_view.extend.parentWidget().parentWidget()  # the ScrollCard around the card
+    card = window.edit_view.extend
+    assert scroll.horizontalScrollBar().maximum() == 0, (card.sizeHint().width(), scroll.viewport().width())
+    for button in (*card.arrows.values(), card.export_button, card.reset_button):
+        assert button.visibleRegion().boundingRect().width() == button.width()  # whole, not clipped

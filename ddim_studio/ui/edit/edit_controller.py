@@ -191,6 +191,14 @@ class EditController(PictureSource, QObject):
         self.view.canvas.refit(fitted)
         self.view.compare.set_images(to_qimage(fitted), None)
         self.clear_results()
+        if (
+            self.opened is not None
+        ):  # the caption and the progress row speak of the new size, not the last run
+            (full_width, full_height) = self.opened.size
+            self.view.source_label.setText(
+                f"{self.source_name} · {full_width}×{full_height} → {width}×{height}"
+            )
+        self.view.progress.finish("Ready — paint, mask, then press Edit (Ctrl+Enter)", full=False)
         self.services.notifier.info(
             f"The picture, its paint and mask were fitted to the model's {width}×{height}."
         )

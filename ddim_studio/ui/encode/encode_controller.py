@@ -194,7 +194,10 @@ class EncodeController(LatentActions, PictureSource, QObject):
         """Say how many model calls an Encode press makes with the current steps and refinement."""
         steps, refine = self.view.steps.value(), self.view.refine.value()
         calls = inversion_calls(steps, refine)
-        self.view.refine_cost.setText(f"up to {calls} model calls" if refine else f"{calls} model calls")
+        # The inversion's calls (decoding back adds S more: the tooltip and the header say the total).
+        self.view.refine_cost.setText(
+            f"inversion: up to {calls} calls" if refine else f"inversion: {calls} calls"
+        )
         self.view.refine_cost.setToolTip(
             f"Inverting with {steps} steps takes {steps} model calls without refinement"
             + (f" and up to {calls} with {refine} refinements a step" if refine else "")

@@ -231,6 +231,7 @@ class GenerateController(QObject):
             ended = "cancelled" if status == "cancelled" else "failed"
             v.summary.setText(f"{run_summary(len(job.seeds), job.steps, params)} · {ended}")
             v.scrub_label.setText(f"no replay: the run was {ended}")
+            self.paper.update_title()  # the paper views now name a seed the grid shows
 
     def run(self) -> None:
         """Ctrl+Enter (the mode registry's run): generate with the current controls."""

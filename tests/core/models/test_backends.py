@@ -236,3 +236,25 @@ def test_without_openvino_auto_and_openvino_fall_back_with_a_note(tmp_path: Path
     for line, backend in zip(lines, ("auto", "openvino"), strict=True):
         assert line.startswith(f"{backend} torch exact True OpenVINO is not installed"), line
         assert "|" not in line  # one note, one line
+
+
+def test_the_probe_prepares_each_batch_size_before_it_times_it(tiny: DiffusersUNet, cache: Path) -> None:
+    from ddim_studio.operations.cost import PROBE_BATCHES, measure_calls
+
+    model, _report = apply_backend(tiny, _info(), backend="openvino", precision="exact", cache_dir=cache)
+    order: list[tuple[str, int]] = []
+    prepare, call = model.prepare, model.__call__
+    model.prepare = lambda batch: (order.append(("prepare", batch)), prepare(batch))[1]  # type: ignore[method-assign]
+
+    class Recorded:  # what the probe sees: the real OpenVINO model, its calls and preparations noted
+        sample_shape = model.sample_shape
+        prepare = staticmethod(model.prepare)
+
+        def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            order.append(("call", int(x.shape[0])))
+            return call(x, t)
+
+    table = measure_calls(Recorded(), "cpu", budget_s=60.0)  # a hang guard, not a speed limit
+    assert set(table) == set(PROBE_BATCHES)
+    for batch in table:  # a compile never lands inside a timed call
+        assert order.index(("prepare", batch)) < order.index(("call", batch))
