@@ -1,6 +1,6 @@
 """The cost estimate shown before Run against the real run, for every mode and a few batch sizes.
 
-    python benchmarks/bench_estimates.py [--steps 50] [--repeats 2] [--threads 0]
+    python benchmarks/bench_estimates.py [--steps 50] [--repeats 2] [--threads 0] [--backend auto]
 
 Opens the window offscreen with the shipped model (throw-away settings and outputs), and for each
 mode and batch size reads the estimate next to Run (``ModelAdvisor.estimate``: what the label says),
@@ -54,7 +54,7 @@ def wait(app: QApplication, done, timeout: float = 600.0) -> None:  # type: igno
 def idle(window) -> bool:  # type: ignore[no-untyped-def]
     from ddim_studio.ui.tasks import running_tasks
 
-    return not window.services.runner.is_busy and running_tasks() == 0
+    return not window.services.runner.is_busy and running_tasks() == 0 and not window.services.loader.busy()
 
 
 def prepare(window, mode: str, batch: int, steps: int, picture: Path) -> None:  # type: ignore[no-untyped-def]
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--backend", default="auto", help="Settings ▸ Compute backend: auto, torch, openvino")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ddim-bench-estimates-"))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
@@ -123,6 +124,7 @@ def main() -> None:
     settings = AppSettings()
     settings.set("output_dir", str(tmp / "out"))
     settings.set("compute/threads", args.threads)
+    settings.set("compute/backend", args.backend)
     window = MainWindow(settings=settings)
     window.resize(1400, 900)
     window.show()

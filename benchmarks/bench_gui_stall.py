@@ -9,8 +9,8 @@ on the GUI thread records the longest gap between its ticks, until the fitted pi
 (plus 300 ms of painting). The reference, measured in the same run and the same way: decoding and
 fitting the picture on the GUI thread, as the controllers did before (``load_image`` then
 ``fit_to_model``); and the noise floor: the same heartbeat while the window does nothing for 2 s
-(on a busy machine the GUI thread also waits for a core). Prints the medians as a markdown table with the ratio to the reference; the
-target is a longest stall under 50 ms.
+(on a busy machine the GUI thread also waits for a core). Prints the medians as a markdown table
+with the ratio to the reference; the target is a longest stall under 50 ms.
 """
 
 from __future__ import annotations

@@ -208,16 +208,27 @@ class CostModel:
 
     def seconds(self, calls: int, batch: int, kind: str | None = None) -> float:
         """Seconds of a run of ``kind``: ``calls`` model calls on ``batch`` pictures, and its overhead."""
-        extra = self.overhead.get(kind, 0.0) if kind is not None else 0.0
-        return max(0, int(calls)) * self.per_call(batch, kind) + extra
+        return max(0, int(calls)) * self.per_call(batch, kind) + self.overhead_of(kind)
 
     def plan_seconds(self, parts: list[tuple[int, int]], kind: str | None = None) -> float:
         """Seconds of a ``kind`` run made of ``parts`` (model calls, pictures per call); 0 without calls."""
         calls = sum(max(0, int(c)) for c, _b in parts)
         if not calls:
             return 0.0
-        extra = self.overhead.get(kind, 0.0) if kind is not None else 0.0
-        return sum(max(0, int(c)) * self.per_call(b, kind) for c, b in parts) + extra
+        return sum(max(0, int(c)) * self.per_call(b, kind) for c, b in parts) + self.overhead_of(kind)
+
+    def overhead_of(self, kind: str | None) -> float:
+        """Seconds a run of ``kind`` spends beyond its calls: its last run's, else the least of any kind.
+
+        Every run starts, saves and shows its pictures, so before a first run of a kind the
+        smallest overhead seen is a better guess than none (short runs were estimated at half
+        their time without it).
+        """
+        if kind is None:
+            return 0.0
+        if kind in self.overhead:
+            return self.overhead[kind]
+        return min(self.overhead.values(), default=0.0)
 
     def learn(self, kind: str, clock: RunClock, wall_s: float | None = None) -> None:
         """Take a run's measured pace per batch size (and, once it ended, its overhead)."""

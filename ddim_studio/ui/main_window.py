@@ -257,7 +257,9 @@ class MainWindow(WindowActions, QMainWindow):
         """Show the model's name, size, device and precision (or what is happening instead)."""
         text = self.services.model.status_text()
         self.model_label.fix_width(
-            min(self.model_label.fontMetrics().horizontalAdvance(text) + 24, STATUS_LABEL_MAX)  # + the padding
+            min(
+                self.model_label.fontMetrics().horizontalAdvance(text) + 24, STATUS_LABEL_MAX
+            )  # + the padding
         )
         self.model_label.setText(text)
         self.model_label.setToolTip(f"{text}\nThe model in use: name · image size · device · precision")

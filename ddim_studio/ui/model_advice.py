@@ -32,6 +32,7 @@ from ddim_studio.operations.cost import (
     is_slow,
     suggested_defaults,
 )
+from ddim_studio.ui.tasks import running_tasks
 from ddim_studio.ui.widgets.image_grid import ImageGrid
 from ddim_studio.ui.widgets.image_view import PixelCanvas
 from ddim_studio.workers.jobs import LoadModelResult, StepEvent
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from ddim_studio.ui.main_window import MainWindow
 
 REFRESH_MS = 500
+IDLE_WAIT_S = 60.0  # the longest wait for a run's saving before its overhead is learned without it
 MIN_PREVIEW = 64
 CLIP_MESSAGE = (
     "This model's config asks for clip_sample: true. Clipping is off: it breaks exact inversion "
@@ -130,8 +132,21 @@ class ModelAdvisor(QObject):
             self.costs = CostModel(result.device.type, table) if table else None  # a new model: new costs
             self.refresh()
         elif ended is not None and self.costs is not None:
-            kind, clock, start = ended
-            self.costs.learn(kind, clock, time.perf_counter() - start)
+            self._learn_when_idle(self.costs, *ended, time.perf_counter() + IDLE_WAIT_S)
+
+    def _learn_when_idle(
+        self, costs: CostModel, kind: str, clock: RunClock, start: float, until: float
+    ) -> None:
+        """Learn a run's overhead once its flow has ended: saving and showing the pictures count too.
+
+        The job ends before its controller saves and shows the results; a user waits for those as
+        well (short runs were estimated at 0.7 of their time without them).
+        """
+        if running_tasks() and time.perf_counter() < until:
+            QTimer.singleShot(10, lambda: self._learn_when_idle(costs, kind, clock, start, until))
+            return
+        if costs is self.costs:  # not a model opened since
+            costs.learn(kind, clock, time.perf_counter() - start)
 
     def _on_step(self, event: StepEvent) -> None:
         entry = self._clocks.get(event.job_id)

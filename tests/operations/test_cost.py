@@ -145,7 +145,9 @@ def test_runs_refine_only_the_estimate_of_their_own_kind_and_batch() -> None:
     assert costs.per_call(1, "sample") == pytest.approx(1.0)  # another batch: the probe
     assert costs.overhead["sample"] == pytest.approx(7.0 - 10 * 0.5)
     assert costs.plan_seconds([(20, 8)], "sample") == pytest.approx(20 * 0.5 + 2.0)
-    assert costs.plan_seconds([(20, 8)], "edit") == pytest.approx(40.0)
+    # Another kind's first run: the probe's pace, and the least overhead seen (every run has some).
+    assert costs.plan_seconds([(20, 8)], "edit") == pytest.approx(40.0 + 2.0)
+    assert CostModel("cpu", {1: 1.0}).plan_seconds([(3, 1)], "edit") == pytest.approx(3.0)  # none seen
 
 
 def test_the_clock_paces_a_batch_only_within_one_phase_and_chunk() -> None:

@@ -24,7 +24,7 @@ from ddim_studio.core.names import MAX_HARMONIZE, MAX_REFINE
 from ddim_studio.ui import theme
 from ddim_studio.ui.edit.canvas import EditCanvas
 from ddim_studio.ui.edit.compare import SplitView
-from ddim_studio.ui.edit.extend_panel import ExtendPanel
+from ddim_studio.ui.edit.extend_panel import EXTEND_MIN_HEIGHT, ExtendPanel
 from ddim_studio.ui.edit.restore_panel import RestorePanel
 from ddim_studio.ui.widgets.controls import (
     EtaControl,
@@ -318,7 +318,8 @@ class EditView(FileDropMixin, QWidget):
         self.results.setFixedHeight(128)
         column.addWidget(self.results)
         self.extend = ExtendPanel()  # Extend past the frame (ui/edit/extend_panel.py)
-        column.addWidget(ScrollCard(self.extend))
+        # A short window still shows the card's title row and its arrows; the strip scrolls.
+        column.addWidget(ScrollCard(self.extend, min_height=EXTEND_MIN_HEIGHT))
         return main
 
     def canvas_caption_label(self) -> QLabel:

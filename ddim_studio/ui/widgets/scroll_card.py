@@ -13,9 +13,10 @@ class ScrollCard(QScrollArea):
     scrolls it instead.
     """
 
-    def __init__(self, card: QWidget, parent: QWidget | None = None) -> None:
+    def __init__(self, card: QWidget, parent: QWidget | None = None, *, min_height: int = 60) -> None:
         super().__init__(parent)
         self.card = card
+        self.min_height = min_height  # what a short window still shows (e.g. a card's title and controls)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setWidget(card)
@@ -24,4 +25,4 @@ class ScrollCard(QScrollArea):
         return self.card.sizeHint()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
-        return QSize(120, 60)
+        return QSize(120, self.min_height)
