@@ -287,52 +287,47 @@ def run_interpolate(ctx: JobContext, job: InterpolateJob) -> InterpolateResult:
     return InterpolateResult(images=out.images, latents=out.latents, method=job.method)
 
 
+def _drive(ctx: JobContext, build: Callable[[DiffusionModel, torch.device], Run[R]]) -> R:
+    """The installed model, the operation ``build`` makes with it, driven with previews; its result."""
+    model, device = ctx.require_model()
+    out, _ = ctx.drive(build(model, device))
+    return out
+
+
 def run_edit(ctx: JobContext, job: EditJob) -> EditOutput:
     """Edit the picture once per seed (``operations.edit_images``), with pred_x0 previews."""
-    model, device = ctx.require_model()
-    run = edit_images(
+    return _drive(ctx, lambda model, device: edit_images(
         model, job.source, job.seeds, strength=job.strength, mask=job.mask, start=job.start, steps=job.steps,
         eta=job.eta, spacing=job.spacing, harmonize=job.harmonize, clip_sample=job.clip_sample,
         batch_size=job.batch_size, sampler=job.sampler, device=device, refine=job.refine,
         feather=job.feather,
-    )  # fmt: skip
-    out, _ = ctx.drive(run)
-    return out
+    ))  # fmt: skip
 
 
 def run_restore(ctx: JobContext, job: RestoreJob) -> RestoreOutput:
     """Restore the picture once per seed (``operations.restore``), with pred_x0 previews."""
-    model, device = ctx.require_model()
-    run = restore_images(
+    return _drive(ctx, lambda model, device: restore_images(
         model, job.picture, job.seeds, task=job.task, factor=job.factor, mask=job.mask, steps=job.steps,
         eta=job.eta, sampler=job.sampler, method=job.method, clip_sample=job.clip_sample,
         batch_size=job.batch_size, device=device, feather=job.feather,
-    )  # fmt: skip
-    out, _ = ctx.drive(run)
-    return out
+    ))  # fmt: skip
 
 
 def run_guide(ctx: JobContext, job: GuideJob) -> GuideOutput:
     """Guided pictures (``operations.guide_images``), with pred_x0 previews."""
-    model, device = ctx.require_model()
-    run = guide_images(
+    return _drive(ctx, lambda model, device: guide_images(
         model, job.reference, job.seeds, factor=job.factor, until=job.until, steps=job.steps, eta=job.eta,
         spacing=job.spacing, clip_sample=job.clip_sample, batch_size=job.batch_size, sampler=job.sampler,
         device=device,
-    )  # fmt: skip
-    out, _ = ctx.drive(run)
-    return out
+    ))  # fmt: skip
 
 
 def run_extend(ctx: JobContext, job: ExtendJob) -> ExtendOutput:
     """A walk of pans (``operations.extend_picture``), with previews of each pan."""
-    model, device = ctx.require_model()
-    run = extend_picture(
+    return _drive(ctx, lambda model, device: extend_picture(
         model, job.picture, direction=job.direction, by=job.by, times=job.times, seed=job.seed,
         steps=job.steps, feather=job.feather, sampler=job.sampler, harmonize=job.harmonize, device=device,
-    )  # fmt: skip
-    out, _ = ctx.drive(run)
-    return out
+    ))  # fmt: skip
 
 
 def run_load(ctx: JobContext, job: LoadModelJob) -> LoadModelResult:

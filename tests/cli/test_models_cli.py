@@ -89,8 +89,12 @@ def test_an_interrupted_pull_resumes(hub: LoopbackHub, tmp_path: Path, capsys) -
     # from retrying on its own while this test, on a busy machine, is slow to look.
     hub.state.hold_after = 4 * model_library.CHUNK_BYTES
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_DOWNLOAD_TIMEOUT="600")
+    # Ctrl+C's default: a suite started in the background (`bash .ci/run &`) passes SIGINT on as
+    # ignored, and Python then leaves it ignored (as `nohup` wants), so the pull would never hear it.
+    restore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     proc = subprocess.Popen([sys.executable, "-m", "ddim_studio", "models", "pull", "google/ddpm-cifar10-32"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_ctrl_c)  # fmt: skip
     folder = hub_cache.repo_folder("google/ddpm-cifar10-32")
     deadline = time.monotonic() + 300  # a hang guard, not a speed limit
     while time.monotonic() < deadline and not (

@@ -23,7 +23,7 @@ from ddim_studio.ui.widgets.controls import ProgressRow, caption, heading
 
 ARROWS = (("left", "←"), ("up", "↑"), ("down", "↓"), ("right", "→"))
 STRIP_HEIGHT = 96
-EXTEND_MIN_HEIGHT = 100  # px: the title row and the arrows' row, what a short window still shows
+EXTEND_MIN_HEIGHT = 88  # px: the title row and the arrows' row, what a short window still shows
 
 
 class ExtendPanel(QFrame):

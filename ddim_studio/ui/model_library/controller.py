@@ -357,7 +357,9 @@ class ModelLibraryController(QObject):
 
     def shutdown(self) -> None:
         """On close: stop a download (kept for resume) and let the threads end."""
-        tasks = [t for t in (self.download, self.checking, self.thumbnailing) if t is not None]
+        if self.thumbnailing is not None:  # stops at its next step; not waited for (a model may be
+            self.thumbnailing.cancel()  # loading or converting: closing must not freeze the window)
+        tasks = [t for t in (self.download, self.checking) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
