@@ -132,6 +132,7 @@ def test_download_progress_cancel_resume_delete_and_open(qtbot, window, hub, mon
     qtbot.mouseClick(view.delete_button, Qt.MouseButton.LeftButton)
     assert "This frees 2.6 MB" in questions[0]
     assert "freed" in view.message.text() and not folder.exists()
+    assert view.progress.value() == 0 and view.progress_text.text() == ""  # no "done" left behind
     assert _status(view, CIFAR) == "not downloaded"
 
     assert not view.thumbnail_button.isEnabled() and "download it" in view.thumbnail.text()

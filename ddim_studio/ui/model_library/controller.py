@@ -344,6 +344,7 @@ class ModelLibraryController(QObject):
         except OSError as exc:
             self.view.set_message(f"Could not delete {row.id}: {exc.strerror or exc}.", error=True)
             return
+        self.view.set_progress(None, "")  # the last download's "done" is not about this row any more
         self.view.set_message(f"Deleted {row.id}; {format_bytes(freed)} freed.")
         self.refresh(select=row.id)
 
