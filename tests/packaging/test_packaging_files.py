@@ -132,6 +132,9 @@ def test_spec_reads_the_version_and_bundles_the_resources() -> None:
     assert 'tomllib.loads((ROOT / "pyproject.toml")' in spec
     assert '"ddim_studio" / "resources"' in spec
     assert f'BUNDLE_ID = "{APP_ID}"' in spec
+    # OpenVINO loads its CPU plugin and IR frontend by name from openvino/libs: a bundle built
+    # without them listed fell back to torch (found by building one).
+    assert '"openvino/libs"' in spec and "binaries=binaries" in spec
     for icon in (
         'f"{BUNDLE_ID}.ico"',
         'f"{BUNDLE_ID}.icns"',
