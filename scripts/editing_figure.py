@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from figure_grid import picture_row, stack  # noqa: E402
 
 from ddim_studio.core.editing import edit, edit_cost  # noqa: E402
 from ddim_studio.core.imaging import tensor_to_uint8  # noqa: E402
@@ -30,17 +32,7 @@ from ddim_studio.core.noise import ImageNoise  # noqa: E402
 from ddim_studio.core.scenes import make_scenes, random_scene, to_model_range  # noqa: E402
 
 HELD_OUT = 10_000  # the scenes' seed the shipped model never saw in training
-CELL = 128
-LABEL_H = 34
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 STRENGTHS = (0.25, 0.5, 0.8)
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.truetype(FONT, size)
-    except OSError:
-        return ImageFont.load_default(size)
 
 
 def scene(index: int) -> np.ndarray:
@@ -105,19 +97,6 @@ def _overlay(picture: np.ndarray, mask: torch.Tensor) -> np.ndarray:
     return (picture * (1 - 0.35 * m) + 255 * 0.35 * m).round().astype(np.uint8)
 
 
-def _row(cells: list[tuple[np.ndarray, str]], title: str) -> Image.Image:
-    """One labelled row of pictures, each drawn large with crisp pixels."""
-    font, small = _font(15), _font(13)
-    row = Image.new("RGB", (len(cells) * (CELL + 8) + 8, CELL + 2 * LABEL_H), "white")
-    draw = ImageDraw.Draw(row)
-    draw.text((8, 6), title, fill="black", font=font)
-    for k, (picture, label) in enumerate(cells):
-        x = 8 + k * (CELL + 8)
-        row.paste(Image.fromarray(picture).resize((CELL, CELL), Image.Resampling.NEAREST), (x, LABEL_H))
-        draw.text((x + CELL // 2, LABEL_H + CELL + 4), label, fill="black", font=small, anchor="ma")
-    return row
-
-
 def build(model: object, steps: int, seed: int) -> Image.Image:
     """The whole figure."""
     base = scene(4)
@@ -149,17 +128,12 @@ def build(model: object, steps: int, seed: int) -> Image.Image:
         (reimagined, "0.6 · harmonize 2"),
     ]
     rows = [
-        _row(strokes, "SDEdit (start noise): strokes decoded from strength 0.25, 0.5, 0.8"),
-        _row(
+        picture_row(strokes, "SDEdit (start noise): strokes decoded from strength 0.25, 0.5, 0.8"),
+        picture_row(
             inpaint, "Inpainting (start noise; the mask is the light box): pixels outside it are kept exactly"
         ),
     ]
-    figure = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
-    y = 0
-    for r in rows:
-        figure.paste(r, (0, y))
-        y += r.height
-    return figure
+    return stack(rows)
 
 
 def main() -> None:

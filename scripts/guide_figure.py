@@ -18,11 +18,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from figure_grid import picture_row, stack  # noqa: E402
 
 from ddim_studio.core.extend import extend, interior_energy, seam_energy  # noqa: E402
 from ddim_studio.core.guide import guide, low_pass  # noqa: E402
@@ -33,47 +34,9 @@ from ddim_studio.core.sampling import sample  # noqa: E402
 from ddim_studio.core.scenes import make_scenes, to_model_range  # noqa: E402
 
 HELD_OUT = 10_000  # the scenes' seed the shipped model never saw in training
-CELL = 128
-LABEL_H = 34
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 FACTORS = (4, 8, 16)
 RESULTS = 4
 HARMONIZE = 2  # RePaint's resampling per step: smoother bands (measured: seam/picture 0.024 vs 0.040)
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.truetype(FONT, size)
-    except OSError:
-        return ImageFont.load_default(size)
-
-
-def _row(cells: list[tuple[np.ndarray, str]], title: str, scale: int = 4) -> Image.Image:
-    """One labelled row of pictures drawn ``scale`` times larger with crisp pixels."""
-    font, small = _font(15), _font(13)
-    widths = [c.shape[1] * scale for c, _ in cells]
-    height = max(c.shape[0] for c, _ in cells) * scale
-    title_width = int(font.getlength(title)) + 16 if hasattr(font, "getlength") else 0
-    width = max(sum(widths) + 8 * (len(cells) + 1), title_width)
-    row = Image.new("RGB", (width, height + 2 * LABEL_H), "white")
-    draw = ImageDraw.Draw(row)
-    draw.text((8, 6), title, fill="black", font=font)
-    x = 8
-    for (picture, label), w in zip(cells, widths, strict=True):
-        big = Image.fromarray(picture).resize((w, picture.shape[0] * scale), Image.Resampling.NEAREST)
-        row.paste(big, (x, LABEL_H))
-        draw.text((x + w // 2, LABEL_H + height + 4), label, fill="black", font=small, anchor="ma")
-        x += w + 8
-    return row
-
-
-def _stack(rows: list[Image.Image]) -> Image.Image:
-    figure = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
-    y = 0
-    for r in rows:
-        figure.paste(r, (0, y))
-        y += r.height
-    return figure
 
 
 def guide_figure(model: object, steps: int, seed: int) -> Image.Image:
@@ -93,9 +56,9 @@ def guide_figure(model: object, steps: int, seed: int) -> Image.Image:
         ]
         cells += [(p, f"seed {s}") for p, s in zip(tensor_to_uint8(out), seeds, strict=True)]
         title = f"N = {n}: low-pass error {guided:.1e} (unguided {unguided:.2f}) · diversity {spread:.4f}"
-        rows.append(_row(cells, title))
+        rows.append(picture_row(cells, title))
         print(f"N={n}: low-pass MSE guided {guided:.3g} unguided {unguided:.3g}; diversity {spread:.4g}")
-    return _stack(rows)
+    return stack(rows)
 
 
 def panorama_figure(model: object, steps: int, seed: int) -> Image.Image:
@@ -113,9 +76,9 @@ def panorama_figure(model: object, steps: int, seed: int) -> Image.Image:
             (tensor_to_uint8(start)[0], "start"),
             (tensor_to_uint8(strip)[0], f"panorama {strip.shape[3]}×{strip.shape[2]}"),
         ]
-        rows.append(_row(cells, title))
+        rows.append(picture_row(cells, title))
         print(f"{direction}: seam energy {seams:.4g}, interior {inside:.4g}, ratio {seams / inside:.3f}")
-    return _stack(rows)
+    return stack(rows)
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from figure_grid import font, stack
+from PIL import Image, ImageDraw
 
 from ddim_studio.core.imaging import tensor_to_uint8
 from ddim_studio.core.models import load_model
@@ -21,14 +22,6 @@ from ddim_studio.core.restore import make_degradation, restore
 from ddim_studio.core.scenes import make_scenes, to_model_range
 
 CELL, LABEL_H, PAD = 128, 26, 10
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.truetype(FONT, size)
-    except OSError:
-        return ImageFont.load_default(size)
 
 
 def _cell(picture: torch.Tensor) -> Image.Image:
@@ -42,11 +35,11 @@ def _row(cells: list[tuple[torch.Tensor, str]], title: str) -> Image.Image:
     width = PAD + len(cells) * (CELL + PAD)
     row = Image.new("RGB", (width, LABEL_H + CELL + 22), "white")
     draw = ImageDraw.Draw(row)
-    draw.text((PAD, 4), title, fill="black", font=_font(15))
+    draw.text((PAD, 4), title, fill="black", font=font(15))
     for i, (picture, label) in enumerate(cells):
         x = PAD + i * (CELL + PAD)
         row.paste(_cell(picture), (x, LABEL_H))
-        draw.text((x + CELL // 2, LABEL_H + CELL + 3), label, fill="black", font=_font(13), anchor="ma")
+        draw.text((x + CELL // 2, LABEL_H + CELL + 3), label, fill="black", font=font(13), anchor="ma")
     return row
 
 
@@ -79,12 +72,7 @@ def build(steps: int) -> Image.Image:
             (scene, "the scene"),
         ]
         rows.append(_row(cells, title))
-    figure = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")
-    y = 0
-    for row in rows:
-        figure.paste(row, (0, y))
-        y += row.height
-    return figure
+    return stack(rows)  # the rows are equally wide
 
 
 def main() -> None:
