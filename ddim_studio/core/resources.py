@@ -8,10 +8,13 @@ installed (``python -m ddim_studio`` from the project folder) reads ``<project>/
 from __future__ import annotations
 
 import importlib.resources
+import os
 from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "ddim_studio.resources"
+#: Overrides the user cache folder (converted models, thumbnails); tests and benchmarks set it.
+CACHE_ENV = "DDIM_STUDIO_CACHE_DIR"
 
 
 def _candidates() -> list[Path]:
@@ -36,3 +39,16 @@ def resources_dir() -> Path:
         if (folder / "icons").is_dir() and (folder / "models").is_dir():
             return folder
     return candidates[-1]
+
+
+def cache_dir(kind: str) -> Path:
+    """``$DDIM_STUDIO_CACHE_DIR/<kind>``, else ``<user cache folder>/<kind>`` (e.g. ``openvino``)."""
+    import platformdirs
+
+    override = os.environ.get(CACHE_ENV)
+    base = (
+        Path(override).expanduser()
+        if override
+        else Path(platformdirs.user_cache_dir("ddim-studio", appauthor=False))
+    )
+    return base / kind

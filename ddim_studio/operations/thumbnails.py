@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ddim_studio.core.imaging import tensor_to_uint8
-from ddim_studio.core.models.openvino_unet import CACHE_ENV
+from ddim_studio.core.resources import cache_dir
 
 __all__ = ["THUMBNAIL_STEPS", "thumbnail_key", "thumbnail_path", "cached_thumbnail", "save_thumbnail",
            "make_thumbnail", "thumbnail_pictures"]  # fmt: skip
@@ -28,18 +28,6 @@ THUMBNAIL_STEPS = 10
 #: The largest side of one tile in the stored PNG (pixels).
 TILE = 128
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
-
-
-def _cache_root() -> Path:
-    import platformdirs
-
-    override = os.environ.get(CACHE_ENV)
-    base = (
-        Path(override).expanduser()
-        if override
-        else Path(platformdirs.user_cache_dir("ddim-studio", appauthor=False))
-    )
-    return base / "thumbnails"
 
 
 def thumbnail_key(folder: Path) -> str:
@@ -55,7 +43,7 @@ def thumbnail_key(folder: Path) -> str:
 
 def thumbnail_path(folder: Path, root: Path | None = None) -> Path:
     """Where ``folder``'s thumbnail is kept (whether or not it exists yet)."""
-    return (root or _cache_root()) / f"{thumbnail_key(folder)}.png"
+    return (root or cache_dir("thumbnails")) / f"{thumbnail_key(folder)}.png"
 
 
 def cached_thumbnail(folder: Path | None, root: Path | None = None) -> Path | None:

@@ -29,16 +29,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import torch
 
 from ddim_studio.core.models.interrupt import StopChecks
+from ddim_studio.core.resources import CACHE_ENV, cache_dir
 from ddim_studio.core.schedule import NoiseSchedule
 
 __all__ = ["CACHE_ENV", "OpenVINOUNet", "cache_root", "import_openvino", "weights_key"]
 
 #: Set to a folder to keep converted models there instead of the user cache folder.
-CACHE_ENV = "DDIM_STUDIO_CACHE_DIR"
 #: Bumped when the conversion changes, so older cache entries are not reused.
 FORMAT_VERSION = 2
 #: How often a running call looks at its stop flags (milliseconds).
@@ -56,10 +55,7 @@ def import_openvino() -> Any:
 
 def cache_root() -> Path:
     """Where converted models live: ``$DDIM_STUDIO_CACHE_DIR`` or the user cache folder."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser() / "openvino"
-    return Path(platformdirs.user_cache_dir("ddim-studio", appauthor=False)) / "openvino"
+    return cache_dir("openvino")
 
 
 def weights_key(unet: torch.nn.Module, sample_shape: tuple[int, int, int], version: str) -> str:
