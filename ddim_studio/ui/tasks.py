@@ -47,6 +47,25 @@ def running_tasks() -> int:
     return len(_tasks)
 
 
+def after_tasks(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the coroutines running now have all finished (at once if none runs).
+
+    Coroutines spawned later do not delay it: a flow's end is not the next flow's end.
+    """
+    pending = {t for t in _tasks if not t.done()}
+    if not pending:
+        callback()
+        return
+
+    def one_done(task: asyncio.Task[Any]) -> None:
+        pending.discard(task)
+        if not pending:
+            callback()
+
+    for task in list(pending):
+        task.add_done_callback(one_done)
+
+
 class JobTracker(QObject):
     """Runs one controller's jobs and filters the runner's step events down to them.
 
