@@ -184,9 +184,8 @@ def _openvino(
     threads = torch.get_num_threads()
     try:
         ov_model = OpenVINOUNet(
-            model.unet, model.schedule, model.sample_shape,
-            precision="fast" if fast else "exact", cache_dir=cache_dir, threads=threads,
-        )  # fmt: skip
+            model, precision="fast" if fast else "exact", cache_dir=cache_dir, threads=threads
+        )
         converting = ov_model.needs_conversion(batch)
         with stage(PREPARING) if (stage is not None and converting) else nullcontext():
             ov_model.prepare(batch)
@@ -255,6 +254,7 @@ def apply_backend(
         elif backend == "openvino" or (why_not and why_not.startswith("OpenVINO is not")):
             report.notes.append(why_not or "")
         if report.backend == "torch":
+            _ = model.unet  # a network deferred by its load is built now: its checks belong to loading
             result = _torch_precision(model, precision, device, report)
     elif backend == "openvino" or precision == "fast":
         report.notes.append("this model runs on torch in float32 (OpenVINO and fast precision are for UNets)")

@@ -13,13 +13,15 @@ loaded by the studio's safe loader, strictly: every key, every shape.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ddim_studio.core.limits import check_sample_memory
+from ddim_studio.core.models import known_weights
 from ddim_studio.core.models.config_files import (
     UNET_LIMITS,
     check_int,
@@ -28,6 +30,7 @@ from ddim_studio.core.models.config_files import (
     read_config,
     show,
 )
+from ddim_studio.core.models.known_weights import positional_embedding
 from ddim_studio.core.models.protocol import ModelInfo, ModelLoadError
 from ddim_studio.core.models.safe_load import load_checkpoint
 from ddim_studio.core.schedule import NoiseSchedule, ScheduleError
@@ -76,26 +79,72 @@ class DiffusersUNet:
     dtype. A UNet with twice the input channels (learned variance) returns only the first half,
     the prediction in ``schedule.prediction_type``.
 
+    The torch network may be *deferred* (``unet=None`` and a ``build``): weights checked by an
+    earlier load (:mod:`known_weights`) are built on the first use of :attr:`unet`, and a backend
+    that runs a converted network kept on disk never asks for it.
+
     Attributes:
-        unet: the wrapped ``UNet2DModel`` (in eval mode).
         schedule: the model's training noise schedule.
         sample_shape: (C, H, W) of one sample.
+        config: the UNet's config.
+        fingerprint: the weights file's fingerprint (``known_weights.fingerprint``), or None.
     """
 
-    def __init__(self, unet: Any, schedule: NoiseSchedule, sample_shape: tuple[int, int, int]) -> None:
-        self.unet = unet.eval()
+    def __init__(
+        self,
+        unet: Any | None,
+        schedule: NoiseSchedule,
+        sample_shape: tuple[int, int, int],
+        *,
+        build: Callable[[], Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        fingerprint: str | None = None,
+        placement: tuple[torch.device, torch.dtype] = (torch.device("cpu"), torch.float32),
+    ) -> None:
+        if unet is None and build is None:
+            raise ValueError("DiffusersUNet needs a UNet or a function that builds it.")
+        self._unet = unet.eval() if unet is not None else None
+        self._build = build
+        self._lock = threading.Lock()
+        self._placement = placement
         self.schedule = schedule
         self.sample_shape = sample_shape
+        self.config = dict(config if config is not None else getattr(unet, "config", None) or {})
+        self.fingerprint = fingerprint
+
+    @property
+    def unet(self) -> Any:
+        """The ``UNet2DModel`` (in eval mode), built now if it was deferred."""
+        if self._unet is None:
+            with self._lock:
+                if self._unet is None:
+                    assert self._build is not None
+                    self._unet = self._build().eval()
+        return self._unet
+
+    @property
+    def built(self) -> bool:
+        """Whether the torch network exists (False while deferred)."""
+        return self._unet is not None
 
     @property
     def device(self) -> torch.device:
         """Where the UNet's weights live."""
-        return next(self.unet.parameters()).device
+        return self._placement[0] if self._unet is None else next(self._unet.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
         """The UNet's weight dtype."""
-        return next(self.unet.parameters()).dtype
+        return self._placement[1] if self._unet is None else next(self._unet.parameters()).dtype
+
+    def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        """``unet.time_proj(t)`` in float32, without building a deferred UNet where the config allows."""
+        if self._unet is None:
+            emb = positional_embedding(self.config, t)
+            if emb is not None:
+                return emb
+        with torch.no_grad():
+            return self.unet.time_proj(t).float()  # type: ignore[no-any-return]
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Run the UNet on ``x_t`` (N, C, H, W) at integer timesteps ``t`` ((N,) or a scalar)."""
@@ -302,6 +351,16 @@ def _read_unet_config(folder: Path) -> tuple[Path, dict[str, Any], tuple[int, in
     return unet_dir, config, sample_shape, out_channels
 
 
+def _load_unet(config: Mapping[str, Any], weights: Path, device: torch.device, dtype: torch.dtype) -> Any:
+    """Build the UNet of ``config`` and load ``weights`` into it, every check made; on ``device``."""
+    unet = build_unet(config)
+    state_dict = load_checkpoint(weights)
+    if not isinstance(state_dict, Mapping):
+        raise ModelLoadError(f"'{weights.name}' does not hold a state dict.")
+    load_unet_weights(unet, state_dict, weights.name)
+    return place_unet(unet, device, dtype)
+
+
 def load_diffusers_folder(
     folder: str | Path,
     *,
@@ -324,26 +383,34 @@ def load_diffusers_folder(
         ModelLoadError: a missing or invalid config, missing weights, weights that do not fit the
             config, or an unusable scheduler config.
     """
-    check_placement(device, dtype)
+    target = check_placement(device, dtype)
     folder = Path(folder)
     unet_dir, config, sample_shape, out_channels = _read_unet_config(folder)
     weights = find_weights(unet_dir)
-    unet = build_unet(config)
-    state_dict = load_checkpoint(weights)
-    if not isinstance(state_dict, Mapping):
-        raise ModelLoadError(f"'{weights.name}' does not hold a state dict.")
-    load_unet_weights(unet, state_dict, weights.name)
-    unet = place_unet(unet, device, dtype)
     schedule, notes = _schedule_for(unet_dir)
     if out_channels == 2 * sample_shape[0]:
         notes.append("the UNet also predicts a variance; only the first half (the prediction) is used")
-    model = DiffusersUNet(unet, schedule, sample_shape)
+    # CPU float32 (what OpenVINO runs) of weights checked before: build the torch network only if asked
+    deferrable = target.type == "cpu" and dtype == torch.float32
+    key = known_weights.fingerprint(weights, config, dtype) if deferrable else None
+    record = known_weights.recall(key)
+    if record is not None:
+        model = DiffusersUNet(
+            None, schedule, sample_shape, build=lambda: _load_unet(config, weights, target, dtype),
+            config=config, fingerprint=key, placement=(target, dtype),
+        )  # fmt: skip
+        num_parameters = int(record["num_parameters"])
+    else:
+        unet = _load_unet(config, weights, target, dtype)
+        num_parameters = sum(p.numel() for p in unet.parameters())
+        known_weights.remember(key, num_parameters)
+        model = DiffusersUNet(unet, schedule, sample_shape, config=config, fingerprint=key)
     info = ModelInfo(
         name=name or folder.resolve().name,
         source=str(folder),
         family="diffusers",
         sample_shape=sample_shape,
-        num_parameters=sum(p.numel() for p in unet.parameters()),
+        num_parameters=num_parameters,
         prediction_type=schedule.prediction_type,
         clip_sample_requested=schedule.clip_sample,
         notes=notes,

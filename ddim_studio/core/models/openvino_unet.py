@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
+from ddim_studio.core.models.diffusers_adapter import DiffusersUNet
 from ddim_studio.core.models.interrupt import StopChecks
 from ddim_studio.core.resources import CACHE_ENV, cache_dir
-from ddim_studio.core.schedule import NoiseSchedule
 
 __all__ = ["CACHE_ENV", "OpenVINOUNet", "cache_root", "import_openvino", "weights_key"]
 
@@ -191,7 +191,7 @@ class OpenVINOUNet:
     """A diffusers ``UNet2DModel`` run by OpenVINO: ``model(x_t, t)`` like :class:`DiffusersUNet`.
 
     Attributes:
-        unet: the torch UNet the IR was converted from (kept for the weights' description).
+        source: the model the IR was converted from (its torch network is built only to convert).
         schedule: the model's training noise schedule.
         sample_shape: (C, H, W) of one sample.
         precision: ``exact`` (f32) or ``fast`` (bf16).
@@ -202,18 +202,16 @@ class OpenVINOUNet:
 
     def __init__(
         self,
-        unet: torch.nn.Module,
-        schedule: NoiseSchedule,
-        sample_shape: tuple[int, int, int],
+        source: DiffusersUNet,
         *,
         precision: str = "exact",
         cache_dir: Path | None = None,
         threads: int | None = None,
     ) -> None:
         self.ov = import_openvino()
-        self.unet = unet
-        self.schedule = schedule
-        self.sample_shape = tuple(sample_shape)
+        self.source = source
+        self.schedule = source.schedule
+        self.sample_shape = tuple(source.sample_shape)
         self.precision = precision
         self.stop_checks = StopChecks()
         self.notes: list[str] = []
@@ -221,14 +219,44 @@ class OpenVINOUNet:
         self.core = self.ov.Core()
         self.threads = threads
         root = Path(cache_dir) if cache_dir is not None else cache_root()
-        shape = (int(self.sample_shape[0]), int(self.sample_shape[1]), int(self.sample_shape[2]))
-        self.cache = IRCache(root, weights_key(unet, shape, self.ov.__version__))
+        self.cache = IRCache(root, self._weights_key(root))
         self._compiled: dict[int, Any] = {}
         self._requests: dict[int, Any] = {}
         self._memory_models: dict[int, Any] = {}
         self._lock = threading.Lock()
-        with torch.no_grad():
-            self.embedding_size = int(unet.time_proj(torch.zeros(1, dtype=torch.long)).shape[-1])  # type: ignore[operator]
+        self.embedding_size = int(source.time_embedding(torch.zeros(1, dtype=torch.long)).shape[-1])
+
+    @property
+    def unet(self) -> torch.nn.Module:
+        """The torch UNet the IR is converted from (built now if its load deferred it)."""
+        return self.source.unet  # type: ignore[no-any-return]
+
+    def _weights_key(self, root: Path) -> str:
+        """:func:`weights_key` of the source, read from the alias of its file's fingerprint when known.
+
+        Hashing the weights needs the torch network; a file already hashed on this machine (same
+        path, size, time and config: ``source.fingerprint``) has its key kept beside the IRs, so
+        a model whose IR is on disk runs without building the torch network at all.
+        """
+        shape = (int(self.sample_shape[0]), int(self.sample_shape[1]), int(self.sample_shape[2]))
+        alias = None
+        if self.source.fingerprint:
+            name = f"{self.source.fingerprint}-{FORMAT_VERSION}-{self.ov.__version__}-{shape}"
+            alias = root / "aliases" / f"{hashlib.blake2b(name.encode(), digest_size=16).hexdigest()}.txt"
+            try:
+                key = alias.read_text("ascii").strip()
+                if len(key) == 32 and all(c in "0123456789abcdef" for c in key):
+                    return key
+            except (OSError, ValueError):
+                pass
+        key = weights_key(self.unet, shape, self.ov.__version__)
+        if alias is not None:
+            try:
+                alias.parent.mkdir(parents=True, exist_ok=True)
+                alias.write_text(key, "ascii")
+            except OSError:  # a full disk: the next launch hashes the weights again
+                pass
+        return key
 
     # ---- preparing ------------------------------------------------------------------------------
     def needs_conversion(self, batch: int) -> bool:
@@ -330,8 +358,8 @@ class OpenVINOUNet:
         t = torch.as_tensor(t)
         t = t.reshape(1).expand(n) if t.ndim == 0 else t.reshape(n)
         x = x_t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
-        with torch.no_grad():  # the sinusoid in float32 (see _Wrapped)
-            steps = self.unet.time_proj(t.detach().to(device="cpu", dtype=torch.long)).float().numpy()  # type: ignore[operator]
+        t = t.detach().to(device="cpu", dtype=torch.long)
+        steps = self.source.time_embedding(t).numpy()  # the sinusoid in float32 (see _Wrapped)
         with self._lock:
             self.prepare(n)
             request = self._requests[n]
