@@ -117,3 +117,22 @@ def test_the_hub_dialog_fits_a_hub_id() -> None:
     dialog = dialogs.text_dialog(None, "Open", "Model id:", chars=HUB_ID_CHARS)
     hub_id = "CompVis/ldm-celebahq-256-long-owner-name-x"
     assert dialog.minimumWidth() >= dialog.fontMetrics().horizontalAdvance(hub_id)
+
+
+def test_generate_saves_its_pictures_under_the_model_that_made_them(qtbot, window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pictures of an auto-run, saved after another model opened, named the new model (seen in a window)."""
+    from tests.ui.test_generate import set_controls
+
+    wait_loaded(qtbot, window)
+    first = window.services.model.info.name
+    set_controls(window, steps=2, batch=1)
+    window.generate.generate(auto=True)  # an auto-run is not saved until Save is pressed
+    wait_idle(qtbot, window)
+    assert window.generate.result is not None and not window.generate.saved
+    window.services.model.load(str(_small_model(tmp_path / "small16")))
+    qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=WAIT_MS)
+    wait_loaded(qtbot, window)
+    assert window.generate_view.summary.text().endswith(f"made with {first}")
+    assert window.generate.save_results() == 1
+    newest = window.services.library.items[0]
+    assert newest.params["model"] == first, newest.params

@@ -10,6 +10,7 @@ import torch
 from PySide6.QtCore import QObject, QTimer
 
 from ddim_studio.core.imaging import tensor_to_pil, tensor_to_uint8
+from ddim_studio.core.models.protocol import ModelInfo
 from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError, make_timesteps
@@ -49,6 +50,7 @@ class GenerateController(QObject):
         self.result: SampleResult | None = None
         self.grid_seeds: list[int] = []  # the seeds the preview grid shows (a cancelled run's too)
         self.result_params: GenerateParams | None = None
+        self.result_info: ModelInfo | None = None  # the model that made the result (kept if another opens)
         self.saved = True
         self._serial = 0
         self._task: asyncio.Task[Any] | None = None
@@ -105,6 +107,15 @@ class GenerateController(QObject):
         vq = info is not None and info.space == "latent" and info.autoencoder == "vq"
         self.view.codebook.setVisible(vq)  # a VQ latent model: decode through the codebook or not
         self.update_timesteps()
+        self._name_result_model(info)
+
+    def _name_result_model(self, info: ModelInfo | None) -> None:
+        """After another model opened, the summary says which one made the pictures still shown."""
+        made, result, params = self.result_info, self.result, self.result_params
+        if result is None or params is None or made is None or info is None or made.source == info.source:
+            return
+        summary = run_summary(len(result.seeds), len(result.timesteps), params)
+        self.view.summary.setText(f"{summary} · made with {made.name}")
 
     def update_timesteps(self) -> None:
         """Show the timesteps τ the current steps and spacing visit."""
@@ -262,6 +273,7 @@ class GenerateController(QObject):
     # ---- results ------------------------------------------------------------------------------
     def _show_result(self, result: SampleResult, params: GenerateParams) -> None:
         self.result, self.result_params = result, params
+        self.result_info = self.services.model.info
         self.grid_seeds = [int(seed) for seed in result.seeds]
         self.saved = False
         pixels = tensor_to_uint8(result.images)
@@ -317,7 +329,7 @@ class GenerateController(QObject):
         if self.saved:
             self.services.notifier.info("These pictures are already in the gallery.")
             return 0
-        info = self.services.model.info
+        info = self.result_info or self.services.model.info  # the pictures' model, not the one open now
         count = new = 0
         for i, seed in enumerate(result.seeds):
             item_params = build_params(
