@@ -46,6 +46,9 @@ BATCH_GROWTH = {"cpu": 1.0, "cuda": 0.15, "mps": 0.35}
 PROBE_BATCHES = (1, 2, 4, 8)
 PROBE_BUDGET_S = 1.5
 PROBE_REPEATS = 3
+#: The bounds of :attr:`CostModel.pace`: a run of unusual work (a paper view, a guided edit) may
+#: move other kinds' first estimates by at most this much, never by 10×.
+PACE_LIMITS = (0.5, 2.0)
 #: A model slower than this per call (seconds) is timed once, while loading, and not again.
 SLOW_CALL_S = 2.0
 
@@ -172,12 +175,16 @@ class CostModel:
         probe: batch size → seconds per call, measured while the model loaded.
         runs: (job kind, batch size) → seconds per call measured in the last run of that kind and batch.
         overhead: job kind → seconds of the last run of that kind beyond its model calls (start, saving).
+        pace: seconds per call in the latest run over the probe's at the same batch size (within
+            :data:`PACE_LIMITS`): how the machine runs now against the moment of the probe, and
+            what a run in the window adds per call. A kind's first run is the probe times this.
     """
 
     device: str = "cpu"
     probe: dict[int, float] = field(default_factory=dict)
     runs: dict[tuple[str, int], float] = field(default_factory=dict)
     overhead: dict[str, float] = field(default_factory=dict)
+    pace: float = 1.0
 
     def probe_per_call(self, batch: int) -> float:
         """Seconds of one call on ``batch`` pictures from the probe alone (interpolated, extrapolated)."""
@@ -204,7 +211,7 @@ class CostModel:
     def per_call(self, batch: int, kind: str | None = None) -> float:
         """Seconds of one call on ``batch`` pictures in a job of ``kind`` (its own runs when measured)."""
         measured = self.runs.get((kind, max(1, int(batch)))) if kind is not None else None
-        return measured if measured is not None else self.probe_per_call(batch)
+        return measured if measured is not None else self.probe_per_call(batch) * self.pace
 
     def seconds(self, calls: int, batch: int, kind: str | None = None) -> float:
         """Seconds of a run of ``kind``: ``calls`` model calls on ``batch`` pictures, and its overhead."""
@@ -232,8 +239,15 @@ class CostModel:
 
     def learn(self, kind: str, clock: RunClock, wall_s: float | None = None) -> None:
         """Take a run's measured pace per batch size (and, once it ended, its overhead)."""
-        for batch, rate in clock.rates().items():
+        rates = clock.rates()
+        for batch, rate in rates.items():
             self.runs[(kind, batch)] = rate
+        if rates:  # the batch with most calls: the steadiest figure of this run
+            batch = max(rates, key=lambda b: clock.calls.get(b, 0))
+            probe = self.probe_per_call(batch)
+            if probe > 0:
+                low, high = PACE_LIMITS
+                self.pace = min(high, max(low, rates[batch] / probe))
         if wall_s is not None and clock.calls:
             model_s = sum(n * self.per_call(b, kind) for b, n in clock.calls.items())
             self.overhead[kind] = max(0.0, float(wall_s) - model_s)
