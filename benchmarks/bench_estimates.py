@@ -8,9 +8,10 @@ presses Run and times the run until the window is idle again (the job and the co
 after it: saving, thumbnails). Each configuration runs ``--repeats`` times in a row: the first
 estimate comes from the probe timed while the model loaded, the later ones are refined by the runs
 before. Prints a markdown table with the ratio estimate / real (1.00 is exact; the goal is
-0.70 … 1.30 on a quiet machine) and the machine's load average, since a busy machine slows the
-runs and not the probe. ``--threads`` is Settings ▸ Compute ▸ Threads (0: all cores); torch's
-threads sleep while they wait, as in the window (``OMP_WAIT_POLICY=PASSIVE``).
+0.70 … 1.30 on a quiet machine), each run's time over the previous identical run's (how far the
+machine itself repeats: no estimate can be closer than that) and the machine's load average, since
+a busy machine slows the runs and not the probe. ``--threads`` is Settings ▸ Compute ▸ Threads
+(0: all cores); torch's threads sleep while they wait, as in the window (``OMP_WAIT_POLICY=PASSIVE``).
 """
 
 from __future__ import annotations
@@ -131,20 +132,29 @@ def main() -> None:
     wait(app, lambda: window.services.model.is_loaded and window.advisor.estimate("generate") is not None)
     print(f"model: {window.services.model.status_text()} · S = {args.steps} · threads {args.threads or 'all'}"
           f" · load average {os.getloadavg()} on {os.cpu_count()} CPUs")  # fmt: skip
-    print("\n| mode | batch | run | estimate shown | estimate s | real s | estimate / real |")
-    print("|---|---|---|---|---|---|---|")
-    ratios = []
+    print("\n| mode | batch | run | estimate shown | estimate s | real s | estimate / real "
+          "| real / previous real |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    ratios, repeats = [], []
     for mode, _what, values in CASES:
         for batch in values:
+            previous = None
             for m, b, attempt, estimate, label, real in run_case(
                 app, window, mode, batch, args.steps, picture, args.repeats
             ):
                 ratio = estimate / real if estimate else float("nan")
                 ratios.append(ratio)
-                print(f"| {m} | {b} | {attempt} | {label} | {estimate or 0:.2f} | {real:.2f} | {ratio:.2f} |",
-                      flush=True)  # fmt: skip
+                again = f"{real / previous:.2f}" if previous else "—"
+                if previous:
+                    repeats.append(max(real / previous, previous / real))
+                previous = real
+                print(f"| {m} | {b} | {attempt} | {label} | {estimate or 0:.2f} | {real:.2f} | {ratio:.2f} "
+                      f"| {again} |", flush=True)  # fmt: skip
     inside = sum(1 for r in ratios if 0.7 <= r <= 1.3)
     print(f"\n{inside} of {len(ratios)} estimates within ±30 % · load average after: {os.getloadavg()}")
+    if repeats:  # what no estimate can beat: the same run, twice in a row
+        print(f"the same configuration run twice in a row differed by up to {max(repeats):.2f}× "
+              f"(median {sorted(repeats)[len(repeats) // 2]:.2f}×)")  # fmt: skip
     window.close()
     asyncio.events._set_running_loop(None)
 
