@@ -175,16 +175,17 @@ class CostModel:
         probe: batch size → seconds per call, measured while the model loaded.
         runs: (job kind, batch size) → seconds per call measured in the last run of that kind and batch.
         overhead: job kind → seconds of the last run of that kind beyond its model calls (start, saving).
-        pace: seconds per call in the latest run over the probe's at the same batch size (within
-            :data:`PACE_LIMITS`): how the machine runs now against the moment of the probe, and
-            what a run in the window adds per call. A kind's first run is the probe times this.
+        pace: batch size → seconds per call in the latest run on that batch (of any kind) over the
+            probe's, within :data:`PACE_LIMITS`: how the machine runs now against the moment of the
+            probe, and what a run in the window adds per call. A kind's first run on a batch is
+            the probe times the pace of that batch (or of the nearest batch size seen).
     """
 
     device: str = "cpu"
     probe: dict[int, float] = field(default_factory=dict)
     runs: dict[tuple[str, int], float] = field(default_factory=dict)
     overhead: dict[str, float] = field(default_factory=dict)
-    pace: float = 1.0
+    pace: dict[int, float] = field(default_factory=dict)
 
     def probe_per_call(self, batch: int) -> float:
         """Seconds of one call on ``batch`` pictures from the probe alone (interpolated, extrapolated)."""
@@ -211,7 +212,15 @@ class CostModel:
     def per_call(self, batch: int, kind: str | None = None) -> float:
         """Seconds of one call on ``batch`` pictures in a job of ``kind`` (its own runs when measured)."""
         measured = self.runs.get((kind, max(1, int(batch)))) if kind is not None else None
-        return measured if measured is not None else self.probe_per_call(batch) * self.pace
+        return measured if measured is not None else self.probe_per_call(batch) * self.pace_of(batch)
+
+    def pace_of(self, batch: int) -> float:
+        """The latest runs' pace over the probe at ``batch`` (or the nearest batch size seen); 1 if none."""
+        if not self.pace:
+            return 1.0
+        batch = max(1, int(batch))
+        nearest = min(self.pace, key=lambda b: (abs(math.log(b / batch)), b))
+        return self.pace[nearest]
 
     def seconds(self, calls: int, batch: int, kind: str | None = None) -> float:
         """Seconds of a run of ``kind``: ``calls`` model calls on ``batch`` pictures, and its overhead."""
@@ -242,12 +251,10 @@ class CostModel:
         rates = clock.rates()
         for batch, rate in rates.items():
             self.runs[(kind, batch)] = rate
-        if rates:  # the batch with most calls: the steadiest figure of this run
-            batch = max(rates, key=lambda b: clock.calls.get(b, 0))
             probe = self.probe_per_call(batch)
             if probe > 0:
                 low, high = PACE_LIMITS
-                self.pace = min(high, max(low, rates[batch] / probe))
+                self.pace[batch] = min(high, max(low, rate / probe))
         if wall_s is not None and clock.calls:
             model_s = sum(n * self.per_call(b, kind) for b, n in clock.calls.items())
             self.overhead[kind] = max(0.0, float(wall_s) - model_s)
@@ -387,14 +394,3 @@ def backend_rate(
     measure_call(model, dev)  # warm-up: allocations, kernels
     times = sorted(measure_call(model, dev).seconds for _ in range(max(1, calls)))
     return gflops / max(times[len(times) // 2], 1e-9), describe(report.backend, report.precision, dev)
-
-
-class _Timed:
-    """A bare UNet behind ``model(x, t)`` for :func:`measure_call`."""
-
-    def __init__(self, unet: object, sample_shape: tuple[int, int, int]) -> None:
-        self.unet = unet
-        self.sample_shape = sample_shape
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, t).sample  # type: ignore[attr-defined,operator]
