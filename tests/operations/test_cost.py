@@ -144,7 +144,7 @@ def test_runs_refine_only_the_estimate_of_their_own_kind_and_batch() -> None:
     # another kind or batch: the probe, at the latest run's pace over it (0.5 / 2.0, bounded to 0.5)
     assert costs.pace == {8: pytest.approx(0.5)}
     assert costs.per_call(8, "interpolate") == pytest.approx(1.0)
-    assert costs.per_call(1, "sample") == pytest.approx(0.5)  # batch 1 not seen: batch 8's pace
+    assert costs.per_call(1, "sample") == pytest.approx(1.0)  # batch 1 not run yet: the probe
     assert costs.overhead["sample"] == pytest.approx(7.0 - 10 * 0.5)
     assert costs.plan_seconds([(20, 8)], "sample") == pytest.approx(20 * 0.5 + 2.0)
     # Another kind's first run: the probe at that pace, and the least overhead seen (every run has some).
@@ -161,13 +161,14 @@ def test_a_first_run_follows_the_machine_as_the_latest_run_found_it() -> None:
     costs.learn("sample", clock)
     assert costs.pace == {4: pytest.approx(1.3)}
     assert costs.per_call(4, "edit") == pytest.approx(0.026)  # a kind not yet run: the probe at that pace
-    assert costs.per_call(1, "edit") == pytest.approx(0.013)  # a batch not yet run: the nearest one's pace
+    assert costs.per_call(1, "edit") == pytest.approx(0.010)  # a batch not yet run: the probe
     assert costs.per_call(4, "sample") == pytest.approx(0.026)  # its own run, as measured
     one = RunClock()
-    for done in range(1, 21):  # batch 1 runs at the probe's pace: its own pace, not batch 4's
-        one.step(("sample", 0), 1, done, 0.010 * done)
+    for done in range(1, 21):  # batch 1 at 0.8x its probe: its own pace, batch 4's unchanged
+        one.step(("sample", 0), 1, done, 0.008 * done)
     costs.learn("sample", one)
-    assert costs.per_call(1, "edit") == pytest.approx(0.010) and costs.per_call(2, "edit") > 0
+    assert costs.per_call(1, "edit") == pytest.approx(0.008)
+    assert costs.per_call(4, "edit") == pytest.approx(0.026)
     slow = RunClock()
     for done in range(1, 11):  # a run 10x the probe (a guided edit's extra work): bounded
         slow.step(("edit", 0), 4, done, 0.2 * done)
