@@ -132,7 +132,7 @@ def test_generate_saves_its_pictures_under_the_model_that_made_them(qtbot, windo
     window.services.model.load(str(_small_model(tmp_path / "small16")))
     qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=WAIT_MS)
     wait_loaded(qtbot, window)
-    assert window.generate_view.summary.text().endswith(f"made with {first}")
+    assert window.generate_view.summary.text().startswith(f"made with {first} · ")
     assert window.generate.save_results() == 1
     newest = window.services.library.items[0]
     assert newest.params["model"] == first, newest.params

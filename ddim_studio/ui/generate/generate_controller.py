@@ -115,7 +115,7 @@ class GenerateController(QObject):
         if result is None or params is None or made is None or info is None or made.source == info.source:
             return
         summary = run_summary(len(result.seeds), len(result.timesteps), params)
-        self.view.summary.setText(f"{summary} · made with {made.name}")
+        self.view.summary.setText(f"made with {made.name} · {summary}")  # first: the label elides the end
 
     def update_timesteps(self) -> None:
         """Show the timesteps τ the current steps and spacing visit."""
