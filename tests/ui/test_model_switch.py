@@ -128,11 +128,14 @@ def test_generate_saves_its_pictures_under_the_model_that_made_them(qtbot, windo
     set_controls(window, steps=2, batch=1)
     window.generate.generate(auto=True)  # an auto-run is not saved until Save is pressed
     wait_idle(qtbot, window)
+    window.generate.paper.eta_sweep()
+    wait_idle(qtbot, window)
     assert window.generate.result is not None and not window.generate.saved
     window.services.model.load(str(_small_model(tmp_path / "small16")))
     qtbot.waitUntil(lambda: window.services.model.info.sample_shape == (3, 16, 16), timeout=WAIT_MS)
     wait_loaded(qtbot, window)
     assert window.generate_view.summary.text().startswith(f"made with {first} · ")
+    assert window.generate_view.paper_title.text().startswith(f"made with {first} · seed ")  # the strip too
     assert window.generate.save_results() == 1
     newest = window.services.library.items[0]
     assert newest.params["model"] == first, newest.params

@@ -108,6 +108,7 @@ class GenerateController(QObject):
         self.view.codebook.setVisible(vq)  # a VQ latent model: decode through the codebook or not
         self.update_timesteps()
         self._name_result_model(info)
+        self.paper.update_title()  # a strip made by the previous model says so
 
     def _name_result_model(self, info: ModelInfo | None) -> None:
         """After another model opened, the summary says which one made the pictures still shown."""

@@ -44,6 +44,7 @@ class PaperViews(QObject):
         self._cell = 0
         self._label = ""
         self._title = ""  # what the strip shows
+        self._model: tuple[str, str] | None = None  # (source, name) of the model that made the strip
         self._task: asyncio.Task[Any] | None = None
         view.consistencyRequested.connect(self.consistency)
         view.etaSweepRequested.connect(self.eta_sweep)
@@ -55,7 +56,10 @@ class PaperViews(QObject):
         if self.tracker.busy:
             return
         selected = self.owner.selected_seed()
-        if self.seed is None or self.seed == selected:
+        info = self.services.model.info
+        if self._model is not None and info is not None and self._model[0] != info.source:
+            self.view.paper_title.setText(f"made with {self._model[1]} · {self._title}")  # another model now
+        elif self.seed is None or self.seed == selected:
             self.view.paper_title.setText(self._title or f"for seed {selected}")
         else:  # the strip still shows another seed's comparison
             self.view.paper_title.setText(f"showing seed {self.seed} · the buttons use seed {selected}")
@@ -138,6 +142,8 @@ class PaperViews(QObject):
             return
         self.cancel()
         self.kind, self.seed = kind, seed
+        info = self.services.model.info
+        self._model = (info.source, info.name) if info is not None else None
         self.view.paper_strip.set_images([], None)
         self.view.paper_strip.set_count(len(runs), [label for label, _job in runs])
         self.view.paper_title.setText(title)
