@@ -166,12 +166,16 @@ def test_wheel_declares_the_entry_point_and_dependencies(wheel: zipfile.ZipFile)
         for k, v in (line.split("=", 1) for line in lines[section + 1 :] if "=" in line and "[" not in line)
     )
     assert gui.get("ddim-studio-gui") == "ddim_studio.__main__:gui_main"
+    from packaging.requirements import Requirement  # compared normalised: specifier order, marker quotes
+
     metadata = wheel.read(f"{dist_info}/METADATA").decode()
     requires = {
-        line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+        str(Requirement(line.split(":", 1)[1].strip()))
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
     }
     for dependency in _pyproject()["project"]["dependencies"]:
-        assert dependency in requires, f"{dependency} not declared in METADATA"
+        assert str(Requirement(dependency)) in requires, f"{dependency} not declared in METADATA"
 
 
 def test_wheel_and_sdist_carry_the_license(wheel: zipfile.ZipFile, built: tuple[Path, Path]) -> None:
