@@ -37,6 +37,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 CASES = [
     ("generate", "batch", (1, 4, 8)),
     ("encode", "batch", (1,)),
+    ("encode", "refine", (4,)),  # a refined step makes up to 2 + K calls: the clock must count calls
     ("interpolate", "batch", (4, 8)),
     ("edit", "batch", (1, 4)),
 ]
@@ -58,8 +59,9 @@ def idle(window) -> bool:  # type: ignore[no-untyped-def]
     return not window.services.runner.is_busy and running_tasks() == 0 and not window.services.loader.busy()
 
 
-def prepare(window, mode: str, batch: int, steps: int, picture: Path) -> None:  # type: ignore[no-untyped-def]
-    """Set ``mode``'s controls for a run of ``batch`` pictures (frames per batch for Interpolate)."""
+def prepare(window, mode: str, batch: int, steps: int, picture: Path, what: str = "batch") -> None:  # type: ignore[no-untyped-def]
+    """Set ``mode``'s controls for a run of ``batch`` pictures (frames per batch for Interpolate;
+    Encode's Refine K when ``what`` is ``refine``)."""
     window.set_mode(mode)
     if mode == "generate":
         v = window.generate_view
@@ -67,6 +69,7 @@ def prepare(window, mode: str, batch: int, steps: int, picture: Path) -> None:  
         v.batch.setValue(batch)
     elif mode == "encode":
         window.encode_view.steps.set_value(steps)
+        window.encode_view.refine.setValue(batch if what == "refine" else 0)
         window.encode.load_path(picture)
     elif mode == "interpolate":
         window.services.settings.set("defaults/interpolate_batch", batch)
@@ -83,10 +86,12 @@ def prepare(window, mode: str, batch: int, steps: int, picture: Path) -> None:  
         v.strength.setValue(60)
 
 
-def run_case(app, window, mode: str, batch: int, steps: int, picture: Path, repeats: int):  # type: ignore[no-untyped-def]
+def run_case(
+    app, window, mode: str, batch: int, steps: int, picture: Path, repeats: int, what: str = "batch"
+):  # type: ignore[no-untyped-def]
     rows = []
     for attempt in range(repeats):
-        prepare(window, mode, batch, steps, picture)
+        prepare(window, mode, batch, steps, picture, what)
         wait(app, lambda: idle(window))
         window.advisor.refresh()  # the label refreshes on a timer; show what it says now
         estimate = window.advisor.estimate(mode)
@@ -96,7 +101,9 @@ def run_case(app, window, mode: str, batch: int, steps: int, picture: Path, repe
         wait(app, lambda: window.services.runner.is_busy)
         wait(app, lambda: idle(window))
         real = time.perf_counter() - start
-        rows.append((mode, batch, attempt + 1, estimate, label, real))
+        rows.append(
+            (mode, batch if what == "batch" else f"{what} {batch}", attempt + 1, estimate, label, real)
+        )
     return rows
 
 
@@ -136,11 +143,11 @@ def main() -> None:
           "| real / previous real |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     ratios, repeats = [], []
-    for mode, _what, values in CASES:
+    for mode, what, values in CASES:
         for batch in values:
             previous = None
             for m, b, attempt, estimate, label, real in run_case(
-                app, window, mode, batch, args.steps, picture, args.repeats
+                app, window, mode, batch, args.steps, picture, args.repeats, what
             ):
                 ratio = estimate / real if estimate else float("nan")
                 ratios.append(ratio)

@@ -161,7 +161,8 @@ class ModelAdvisor(QObject):
         if entry is None or event.preview.shape[0] <= 0:
             return
         kind, clock, _start = entry
-        clock.step((event.phase, event.chunk), int(event.preview.shape[0]), event.job_done, event.elapsed_s)
+        calls = event.job_calls or event.job_done  # network calls: a refined inversion step makes several
+        clock.step((event.phase, event.chunk), int(event.preview.shape[0]), calls, event.elapsed_s)
         if self.costs is not None:
             self.costs.learn(kind, clock)  # the pace of this kind and batch, while it runs
 

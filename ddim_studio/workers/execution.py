@@ -196,6 +196,7 @@ class JobContext:
                         st.phase, st.total, batch_offset=st.batch_offset, chunk=st.chunk, chunks=st.chunks,
                         record_steps=record, job_offset=run.calls - 1, job_total=run.total_calls,
                         job_start=self.started, latent=latent,
+                        calls_offset=monitor.calls if monitor is not None else 0,
                     )  # fmt: skip
                 assert monitor is not None
                 monitor.observe(step)

@@ -307,6 +307,8 @@ class StepEvent:
         job_done: model calls of the whole job done with this step (all chunks and phases).
         job_total: model calls of the whole job (0 when unknown).
         elapsed_s: seconds since the job started.
+        job_calls: network calls of the whole job made with this step: ``job_done`` counts a refined
+            inversion step once, whatever its calls; this counts each (the estimates' clock).
     """
 
     job_id: int
@@ -323,6 +325,7 @@ class StepEvent:
     job_done: int = 0
     job_total: int = 0
     elapsed_s: float = 0.0
+    job_calls: int = 0
 
 
 #: What ``JobRunner.finished(int, object)`` carries, by job: Sample → :class:`SampleResult`, Encode →

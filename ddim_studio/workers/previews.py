@@ -129,6 +129,7 @@ class StepMonitor:
         job_total: int = 0,
         job_start: float | None = None,
         latent: LatentPreviewer | None = None,
+        calls_offset: int = 0,
     ) -> None:
         self._latent = latent  # a latent diffusion model's previews: linear map, now and then a decode
         self.job_id, self.phase, self.total = job_id, phase, total
@@ -146,12 +147,14 @@ class StepMonitor:
         self._job_offset, self._job_total = job_offset, job_total  # calls of the job before this stage
         self._job_start = self._start if job_start is None else job_start
         self._steps = 0
+        self._calls = calls_offset  # network calls of the job so far (a refined step makes several)
 
     def observe(self, result: StepResult) -> None:
         """Handle one step: raise NumericalError on NaN/Inf, record it, maybe send a preview."""
         self._timesteps.append(result.timestep)
         self._size = int(result.x_t.shape[0])
         self._steps += 1
+        self._calls += max(1, int(result.calls))
         self._check_finite(result)
         frame = None
         if result.index in self._record:
@@ -181,8 +184,14 @@ class StepMonitor:
                 job_done=self._job_offset + self._steps,
                 job_total=max(self._job_total, self._job_offset + self._steps),
                 elapsed_s=now - self._job_start,
+                job_calls=self._calls,
             )
         )
+
+    @property
+    def calls(self) -> int:
+        """Network calls of the job up to the last step observed."""
+        return self._calls
 
     def finish(self) -> None:
         """Check the flags of the steps not yet checked (raises NumericalError on the first bad one)."""

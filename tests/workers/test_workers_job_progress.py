@@ -55,3 +55,26 @@ def test_load_measures_one_call_and_threads_apply(qtbot, bare_runner, tmp_path) 
     with qtbot.waitSignal(bare_runner.finished, timeout=60_000) as done:
         bare_runner.submit(LoadModelJob(str(tmp_path), device="cpu", probe=False))
     assert torch.get_num_threads() >= 1
+
+
+def test_events_count_a_refined_steps_network_calls(qtbot, runner) -> None:  # type: ignore[no-untyped-def]
+    """job_done counts steps; job_calls counts network calls, so the estimates' clock paces calls.
+
+    Found in the window: after a refined Encode (each inversion step up to 2 + K calls) the next
+    estimate read "≈ 6 s" for a run of 1.6 s — steps were taken for calls.
+    """
+    seen: list = []
+    runner.step.connect(seen.append)
+    picture = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as done:
+        job_id = runner.submit(EncodeJob(picture, steps=3, refine=2))
+    wait_idle(qtbot, runner)
+    runner.step.disconnect(seen.append)
+    events = [e for e in seen if e.job_id == job_id]
+    result = done.args[1]
+    assert result.calls > 3  # the refinement made calls beyond one per step
+    assert events[-1].job_done == 6  # 3 inversion steps and 3 decode steps
+    assert events[-1].job_calls == result.calls + 3  # every call: the inversion's and the decode's
+    calls = [e.job_calls for e in events]
+    assert calls == sorted(calls)
+    assert all(c >= e.job_done for c, e in zip(calls, events, strict=True))
