@@ -8,6 +8,7 @@ the engine loads. The loaded-model side (:class:`~ddim_studio.cli.session.Sessio
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,6 +16,7 @@ from ddim_studio.core.names import (
     BACKEND_NAMES,
     DEFAULT_SAMPLER,
     DTYPE_NAMES,
+    MAX_FEATHER,
     MAX_HARMONIZE,
     MAX_REFINE,
     PRECISION_NAMES,
@@ -41,9 +43,28 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def whole(text: str) -> int:
+    """``text`` as a whole number; otherwise argparse's error in words (never a function's name)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    """``text`` as a finite number; otherwise argparse's error in words."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def eta_arg(text: str) -> float:
-    """``--eta``: noise per step, 0 (DDIM) to 1 (DDPM)."""
-    value = float(text)
+    """η in [0, 1]."""
+    value = number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"eta must lie between 0 (DDIM) and 1 (DDPM), got {text}")
     return value
@@ -51,15 +72,15 @@ def eta_arg(text: str) -> float:
 
 def latent_scale_arg(text: str) -> float:
     """``--latent-scale``: a positive number."""
-    value = float(text)
-    if not 0 < value < 1e6:
+    value = number(text)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"the latent scale must be a positive number, got {text}")
     return value
 
 
 def positive(text: str) -> int:
     """A whole number of at least 1."""
-    value = int(text)
+    value = whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
@@ -67,7 +88,7 @@ def positive(text: str) -> int:
 
 def seed_arg(text: str) -> int:
     """A non-negative seed."""
-    value = int(text)
+    value = whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"seeds are non-negative integers, got {text}")
     return value
@@ -75,7 +96,7 @@ def seed_arg(text: str) -> int:
 
 def harmonize_arg(text: str) -> int:
     """``--harmonize``: redo steps per step, 0 to ``MAX_HARMONIZE`` (the window's bound too)."""
-    value = int(text)
+    value = whole(text)
     if not 0 <= value <= MAX_HARMONIZE:
         raise argparse.ArgumentTypeError(
             f"harmonize must be a whole number from 0 to {MAX_HARMONIZE}, got {text}"
@@ -83,9 +104,19 @@ def harmonize_arg(text: str) -> int:
     return value
 
 
+def feather_arg(text: str) -> int:
+    """``--feather``: pixels, 0 to ``MAX_FEATHER`` (Edit's, Restore's and Extend's bound, window and CLI)."""
+    value = whole(text)
+    if not 0 <= value <= MAX_FEATHER:
+        raise argparse.ArgumentTypeError(
+            f"feather must be a whole number from 0 to {MAX_FEATHER} pixels, got {text}"
+        )
+    return value
+
+
 def strength_arg(text: str) -> float:
     """``--strength``: how far into noise an edit starts, in (0, 1]."""
-    value = float(text)
+    value = number(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"strength must be more than 0 and at most 1, got {text}")
     return value
@@ -93,7 +124,7 @@ def strength_arg(text: str) -> float:
 
 def refine_arg(text: str) -> int:
     """``--refine``: fixed-point updates per inversion step, 0 to ``core.names.MAX_REFINE``."""
-    value = int(text)
+    value = whole(text)
     if not 0 <= value <= MAX_REFINE:
         raise argparse.ArgumentTypeError(f"refine must be a whole number from 0 to {MAX_REFINE}, got {text}")
     return value

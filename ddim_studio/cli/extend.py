@@ -10,15 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ddim_studio.cli.common import add_common, harmonize_arg, positive, seed_arg
-
-
-def feather_arg(text: str) -> int:
-    """``--feather``: the soft seam's width in pixels, 0 or more."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"feather must be 0 or more pixels, got {text}")
-    return value
+from ddim_studio.cli.common import add_common, feather_arg, harmonize_arg, positive, seed_arg
 
 
 def add_parser(sub: Any) -> None:

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, positive, seed_arg
+from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, number, positive, seed_arg
 
 
 def until_arg(text: str) -> float:
     """``--until``: the fraction of the run left unguided at the end, in [0, 1)."""
-    value = float(text)
+    value = number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"until must be at least 0 and below 1, got {text}")
     return value

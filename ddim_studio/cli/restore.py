@@ -10,20 +10,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, positive, seed_arg
+from ddim_studio.cli.common import (
+    add_common,
+    check_seed_range,
+    eta_arg,
+    feather_arg,
+    positive,
+    seed_arg,
+    whole,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from ddim_studio.cli.session import Session
     from ddim_studio.operations.restore import RestoreOutput
-
-
-def _feather(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 32:
-        raise argparse.ArgumentTypeError(f"the feather is 0 to 32 pixels, got {text}")
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -35,13 +36,13 @@ def add_parser(sub: Any) -> None:
         "--task", required=True, help="upscale, colorize, inpaint, or a combination: upscale+colorize"
     )
     p.add_argument(
-        "--factor", type=int, choices=[2, 4, 8], default=4, help="upscale factor N (input = size / N)"
+        "--factor", type=whole, choices=[2, 4, 8], default=4, help="upscale factor N (input = size / N)"
     )
     p.add_argument(
         "--mask", type=Path, default=None, help="inpaint: white = fill, black = keep, grey = partly"
     )
     p.add_argument(
-        "--feather", type=_feather, default=0, help="inpaint: feather the mask outward by N pixels"
+        "--feather", type=feather_arg, default=0, help="inpaint: feather the mask outward by N pixels"
     )
     p.add_argument("--method", choices=["ddnm", "replace"], default="ddnm", help="inpainting method")
     p.add_argument("--eta", type=eta_arg, default=0.0)

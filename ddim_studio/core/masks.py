@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MAX_FEATHER = 32
+from ddim_studio.core.names import MAX_FEATHER
 
 
 def check_feather(pixels: int) -> int:

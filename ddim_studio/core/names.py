@@ -25,6 +25,8 @@ LATENT_SUFFIX = ".safetensors"
 #: the same bound at the command line, in the window and in saved parameters
 #: (``core.limits.MAX_HARMONIZE`` re-exports it next to the studio's other bounds).
 MAX_HARMONIZE = 10
+#: The widest feather of a mask or a seam, in pixels (Edit, Restore, Extend; window and command line).
+MAX_FEATHER = 32
 #: ``app`` in the parameters of every saved picture, and their format version.
 APP = "ddim-studio"
 PARAMS_VERSION = 1

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ddim_studio.cli.common import number, whole  # errors in words, not 'invalid int value'
 from ddim_studio.training.config import TrainConfig
 
 
@@ -17,18 +18,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--workdir", type=Path, default=Path("training-run"), help="folder for state.pt (resumed if present)"
     )
     parser.add_argument(
-        "--steps", type=int, default=TrainConfig.total_steps, help="total optimiser updates of the run"
+        "--steps", type=whole, default=TrainConfig.total_steps, help="total optimiser updates of the run"
     )
     parser.add_argument(
-        "--until", type=int, default=None, help="stop after this many updates (default: --steps)"
+        "--until", type=whole, default=None, help="stop after this many updates (default: --steps)"
     )
-    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--batch-size", type=whole, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=number, default=TrainConfig.lr)
+    parser.add_argument("--threads", type=whole, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument(
-        "--data-workers", type=int, default=0, help="processes that make batches ahead (for a GPU; 0: inline)"
+        "--data-workers", type=whole, default=0, help="processes making batches ahead (for a GPU; 0: inline)"
     )
-    parser.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    parser.add_argument("--checkpoint-every", type=number, default=300.0, help="seconds between checkpoints")
     parser.add_argument(
         "--export", type=Path, default=None, help="write a diffusers model folder here when done"
     )

@@ -164,6 +164,13 @@ def test_interpolate_writes_strip_and_gif(tiny_model_dir: Path, tmp_path: Path, 
         (["sample", "--steps", "0"], "must be at least 1"),
         (["sample", "--spacing", "cosine"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
+        # words, never the name of the function that parsed it ("invalid seed_arg value: 'abc'")
+        (["sample", "--seed", "abc"], "argument --seed: must be a whole number, got 'abc'"),
+        (["sample", "--eta", "nan"], "must be a finite number, got 'nan'"),
+        (["extend", "x.png", "--direction", "left", "--by", "4", "--feather", "40"], "from 0 to 32 pixels"),
+        (["restore", "x.png", "--task", "inpaint", "--feather", "40"], "from 0 to 32 pixels"),
+        (["restore", "x.png", "--task", "upscale", "--factor", "two"], "must be a whole number"),
+        (["train", "--steps", "many"], "must be a whole number, got 'many'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str, capsys) -> None:
@@ -172,6 +179,7 @@ def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str, capsy
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert "_arg" not in err and "int value" not in err and "float value" not in err
 
 
 def test_user_errors_exit_1_with_one_line(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
