@@ -3,8 +3,8 @@
 A full load of a diffusers UNet imports diffusers (which imports ``torch._dynamo``: 1.5–3.5 s
 here), builds the network and checks every weight. A model whose converted form is kept on disk
 (OpenVINO's IR) needs none of that to run. So once a full load has checked a weights file, a
-small record keyed by the file's *fingerprint* — its resolved path, size and modification time,
-the config and the dtype — remembers what that load found (the parameter count). While the
+small record keyed by the file's *fingerprint* — its resolved path, size, times and inode, its
+first and last MiB, the config and the dtype — remembers what that load found (the parameter count). While the
 record stands, the next load defers building the torch network until something asks for it (the
 torch backend, a conversion, a weights hash). A file changed in any way has another fingerprint
 and is loaded and checked in full again; a record that cannot be read or written only means the
@@ -48,18 +48,30 @@ def records_root() -> Path:
     return cache_dir("known-weights")
 
 
-def fingerprint(weights: Path, config: Mapping[str, Any], dtype: torch.dtype) -> str | None:
-    """A hash of the weights file's path, size and modification time, the config and the dtype.
+#: Bytes read from each end of the weights file into its fingerprint (a file rewritten within the
+#: file system's timestamp granularity keeps its size and time; its bytes differ).
+SAMPLE_BYTES = 1 << 20
 
-    None when the file cannot be looked at (then nothing is deferred).
-    """
+
+def fingerprint(weights: Path, config: Mapping[str, Any], dtype: torch.dtype) -> str | None:
+    """A hash of the weights file's path, size, times and inode, its first and last MiB, the config
+    and the dtype. None when the file cannot be read (then nothing is deferred)."""
     try:
         path = Path(weights).resolve()
-        stat = path.stat()
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            head = handle.read(SAMPLE_BYTES)
+            handle.seek(max(0, stat.st_size - SAMPLE_BYTES))
+            tail = handle.read(SAMPLE_BYTES)
     except OSError:
         return None
-    identity = [RECORD_VERSION, str(path), stat.st_size, stat.st_mtime_ns, str(dtype), dict(config)]
+    identity = [
+        RECORD_VERSION, str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
+        str(dtype), dict(config),
+    ]  # fmt: skip
     digest = hashlib.blake2b(json.dumps(identity, sort_keys=True, default=str).encode(), digest_size=16)
+    digest.update(head)
+    digest.update(tail)
     return digest.hexdigest()
 
 

@@ -432,9 +432,15 @@ def load_safetensors(path: str | Path, device: str | torch.device = "cpu") -> di
     size = _check_file(path)
     _check_safetensors_header(path, size)
     try:
-        return load_file(path, device=str(device))
+        tensors = load_file(path, device=str(device))
     except Exception as exc:  # SafetensorError, OSError, RuntimeError
         raise ModelLoadError(f"'{path.name}' is not a readable safetensors file ({exc}).") from None
+    if torch.device(device).type == "cpu":
+        # On the CPU load_file's tensors are views of the file mapped into memory: a file rewritten
+        # in place changed a loaded model, and one truncated under it would crash the process at
+        # the next call. A copy belongs to the process alone (the mapping is file cache, let go here).
+        tensors = {name: tensor.clone() for name, tensor in tensors.items()}
+    return tensors
 
 
 def load_checkpoint(path: str | Path) -> Any:

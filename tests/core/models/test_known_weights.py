@@ -86,6 +86,27 @@ def test_a_changed_file_is_loaded_and_checked_in_full(folder: Path, cache: Path)
         load_diffusers_folder(folder)
 
 
+def test_a_file_rewritten_with_the_same_size_and_time_is_another_file(folder: Path, cache: Path) -> None:
+    """A rewrite within the file system's timestamp granularity keeps size and mtime: the bytes tell."""
+    first, _info = load_diffusers_folder(folder)
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    stat = weights.stat()
+    with open(weights, "r+b") as handle:  # in place: the top mantissa bit of conv_out.bias[0]
+        size = int.from_bytes(handle.read(8), "little")
+        start = 8 + size + json.loads(handle.read(size))["conv_out.bias"]["data_offsets"][0]
+        handle.seek(start + 2)
+        byte = handle.read(1)
+        handle.seek(start + 2)
+        handle.write(bytes([byte[0] ^ 0x40]))
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = weights.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    model, _info = load_diffusers_folder(folder)
+    assert model.built  # not taken for the file checked before
+    x, t = _inputs()
+    assert not torch.equal(model(x, t), first(x, t))  # the other weights really run
+
+
 def test_a_damaged_record_means_a_full_load(folder: Path, cache: Path) -> None:
     load_diffusers_folder(folder)
     records = list((cache / "known-weights").glob("*.json"))

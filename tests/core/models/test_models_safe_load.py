@@ -295,3 +295,16 @@ class _no_warning:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_loaded_weights_do_not_change_with_the_file(tmp_path: Path) -> None:
+    """safetensors maps the file into memory: its tensors were views of it, so a file rewritten in
+    place changed a loaded model (and one truncated under it would crash the process)."""
+    path = tmp_path / "w.safetensors"
+    weights = {"a": torch.arange(1024, dtype=torch.float32), "b": torch.ones(4, 4)}
+    save_file(weights, str(path))
+    loaded = load_safetensors(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:  # the same file, every byte zero
+        handle.write(bytes(size))
+    assert torch.equal(loaded["a"], weights["a"]) and torch.equal(loaded["b"], weights["b"])
