@@ -10,8 +10,9 @@ as a person runs it (``main`` here, or ``python -m ddim_studio`` in a child) on 
 from __future__ import annotations
 
 import json
-import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from diffusers import UNet2DModel
 from PIL import Image
 
-from ddim_studio.cli import Terminated, sigterm_interrupts
+from ddim_studio.cli import Terminated
 from ddim_studio.core.imaging import load_mask_image, read_params
 from ddim_studio.core.latents import encode_latent
 from ddim_studio.core.limits import MAX_HARMONIZE
@@ -248,13 +249,31 @@ def test_white_strokes_on_transparent_regenerate_only_the_strokes(
 # ---- 8. SIGTERM is handled like SIGINT: exit 143, one line, no temp file left
 
 
-def test_sigterm_inside_the_block_raises_terminated_and_the_handler_is_restored() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated), sigterm_interrupts():
+SIGTERM_IN_THE_BLOCK = """
+import os, signal
+from ddim_studio.cli import Terminated, sigterm_interrupts
+before = signal.getsignal(signal.SIGTERM)
+try:
+    with sigterm_interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(10_000):  # the handler runs between bytecodes
             pass
-    assert signal.getsignal(signal.SIGTERM) == before
+    print("not raised")
+except Terminated:
+    print("raised", signal.getsignal(signal.SIGTERM) == before)
+"""
+
+
+def test_sigterm_inside_the_block_raises_terminated_and_the_handler_is_restored() -> None:
+    """In a fresh interpreter. Sent to the pytest process itself, the signal killed the whole suite
+    with SIGSEGV in two of three CI runs this round, after some 1,300 tests had left their threads
+    and native libraries in that process (alone the test passed); the cause was not pinned down."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_IN_THE_BLOCK], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["raised", "True"]
     assert issubclass(Terminated, KeyboardInterrupt)  # every clean-up written for Ctrl+C runs
 
 
