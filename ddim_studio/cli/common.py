@@ -8,10 +8,10 @@ the engine loads. The loaded-model side (:class:`~ddim_studio.cli.session.Sessio
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import NoReturn
 
+from ddim_studio.arg_types import number, whole
 from ddim_studio.core.names import (
     BACKEND_NAMES,
     DEFAULT_SAMPLER,
@@ -41,25 +41,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def whole(text: str) -> int:
-    """``text`` as a whole number; otherwise argparse's error in words (never a function's name)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-
-
-def number(text: str) -> float:
-    """``text`` as a finite number; otherwise argparse's error in words."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
 
 
 def eta_arg(text: str) -> float:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ddim_studio.cli.common import number, whole  # errors in words, not 'invalid int value'
+from ddim_studio.arg_types import number, whole  # errors in words, not 'invalid int value'
 from ddim_studio.training.config import TrainConfig
 
 
