@@ -89,17 +89,16 @@ def bench(label: str, model: DiffusersUNet, batch: int, reps: int, cache: Path) 
     """One table row and one conversion-times row."""
     x = torch.randn((batch, *model.sample_shape), generator=torch.Generator().manual_seed(0))
     t = torch.linspace(0, 999, batch).long() if batch > 1 else torch.tensor([500])
-    convert_s = timed(lambda: OpenVINOUNet(model.unet, model.schedule, model.sample_shape, cache_dir=cache,
-                                           precision="fast").prepare(batch))  # fmt: skip
+    convert_s = timed(lambda: OpenVINOUNet(model, cache_dir=cache, precision="fast").prepare(batch))
     fast: OpenVINOUNet | None = None
 
     def cached_load() -> None:
         nonlocal fast
-        fast = OpenVINOUNet(model.unet, model.schedule, model.sample_shape, cache_dir=cache, precision="fast")
+        fast = OpenVINOUNet(model, cache_dir=cache, precision="fast")
         fast.prepare(batch)
 
     cached_s = timed(cached_load)
-    exact = OpenVINOUNet(model.unet, model.schedule, model.sample_shape, cache_dir=cache, precision="exact")
+    exact = OpenVINOUNet(model, cache_dir=cache, precision="exact")
     exact.prepare(batch)
     variants = {
         "torch fp32": model,
