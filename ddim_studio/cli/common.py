@@ -44,7 +44,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def eta_arg(text: str) -> float:
-    """η in [0, 1]."""
+    """``--eta``: noise per step, 0 (DDIM) to 1 (DDPM)."""
     value = number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"eta must lie between 0 (DDIM) and 1 (DDPM), got {text}")
@@ -54,7 +54,7 @@ def eta_arg(text: str) -> float:
 def latent_scale_arg(text: str) -> float:
     """``--latent-scale``: a positive number."""
     value = number(text)
-    if value <= 0:
+    if not 0 < value < 1e6:
         raise argparse.ArgumentTypeError(f"the latent scale must be a positive number, got {text}")
     return value
 

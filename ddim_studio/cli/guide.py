@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, number, positive, seed_arg
+from ddim_studio.arg_types import number
+from ddim_studio.cli.common import add_common, check_seed_range, eta_arg, positive, seed_arg
 
 
 def until_arg(text: str) -> float:

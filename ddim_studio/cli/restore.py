@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddim_studio.arg_types import whole
 from ddim_studio.cli.common import (
     add_common,
     check_seed_range,
@@ -17,7 +18,6 @@ from ddim_studio.cli.common import (
     feather_arg,
     positive,
     seed_arg,
-    whole,
 )
 
 if TYPE_CHECKING:

@@ -132,9 +132,9 @@ class ModelAdvisor(QObject):
             self.costs = CostModel(result.device.type, table) if table else None  # a new model: new costs
             self.refresh()
         elif ended is not None and self.costs is not None:
-            self._learn_when_idle(self.costs, *ended, time.perf_counter() + IDLE_WAIT_S)
+            self._learn_when_flow_ends(self.costs, *ended, time.perf_counter() + IDLE_WAIT_S)
 
-    def _learn_when_idle(
+    def _learn_when_flow_ends(
         self, costs: CostModel, kind: str, clock: RunClock, start: float, until: float
     ) -> None:
         """Learn a run's overhead once its flow has ended: saving and showing the pictures count too.

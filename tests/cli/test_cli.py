@@ -167,6 +167,7 @@ def test_interpolate_writes_strip_and_gif(tiny_model_dir: Path, tmp_path: Path, 
         # words, never the name of the function that parsed it ("invalid seed_arg value: 'abc'")
         (["sample", "--seed", "abc"], "argument --seed: must be a whole number, got 'abc'"),
         (["sample", "--eta", "nan"], "must be a finite number, got 'nan'"),
+        (["sample", "--latent-scale", "1e9"], "the latent scale must be a positive number, got 1e9"),
         (["extend", "x.png", "--direction", "left", "--by", "4", "--feather", "40"], "from 0 to 32 pixels"),
         (["restore", "x.png", "--task", "inpaint", "--feather", "40"], "from 0 to 32 pixels"),
         (["restore", "x.png", "--task", "upscale", "--factor", "two"], "must be a whole number"),
