@@ -19,7 +19,11 @@ The OpenVINO conversion happens in the first ``default`` window (its own cache f
 printed, not counted in the steps.
 
 Prints markdown with the ratio torch exact / default (issue 28 asks for at least 4×) and
-``os.getloadavg()``: the machine may be shared.
+``os.getloadavg()``: the machine may be shared. Before and after each pair it also times one
+2048² matrix product per CPU, single-threaded and pinned, in bfloat16 (the matrix unit, AMX,
+that OpenVINO fast runs on) and float32 (the vector units torch float32 runs on): on a virtual
+machine whose matrix units the host shares, one CPU's bf16 product can take twice as long as
+the other's while float32 stays put, and a two-thread call waits for its slower half.
 """
 
 from __future__ import annotations
@@ -140,6 +144,30 @@ def child(model: Path, backend: str, precision: str, steps: int, cancels: int, t
     }
 
 
+PROBE = """
+import os, sys, time, torch
+os.sched_setaffinity(0, {int(sys.argv[1])}); torch.set_num_threads(1)
+a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+def ms(x, y, n):
+    x @ y; times = []
+    for _ in range(n):
+        start = time.perf_counter(); x @ y; times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[n // 2]
+print(ms(a.bfloat16(), b.bfloat16(), 15), ms(a, b, 5))
+"""
+
+
+def matrix_units() -> str:
+    """Milliseconds of one 2048² product per CPU, bf16 and float32, single-threaded and pinned."""
+    parts = []
+    for cpu in sorted(os.sched_getaffinity(0)):
+        cmd = [sys.executable, "-c", PROBE, str(cpu)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        bf16, fp32 = (float(v) for v in out.stdout.split())
+        parts.append(f"CPU{cpu} {bf16:.0f}/{fp32:.0f}")
+    return " · ".join(parts)
+
+
 def run_child(model: Path, backend: str, precision: str, args: argparse.Namespace, cache: Path) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="ddim-bench-window-"))
     env = dict(os.environ, DDIM_STUDIO_CACHE_DIR=str(cache), OMP_WAIT_POLICY="PASSIVE")
@@ -170,22 +198,26 @@ def main() -> None:
     save_model(model)
     print(f"load average {os.getloadavg()} on {os.cpu_count()} CPUs · OMP_WAIT_POLICY=PASSIVE")
     print("\n| pair | configuration | model as shown | batch · S | model load (s) | s per step | previews |"
-          " time left shown | cancel → idle (s) | load |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          " time left shown | cancel → idle (s) | load | 2048² product (ms bf16/fp32) per CPU |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     ratios = []
     for pair in range(args.pairs):
         order = [("torch", "exact"), ("auto", "auto")]
         rows = {}
         for backend, precision in order if pair % 2 == 0 else order[::-1]:
+            units = matrix_units()
             row = rows[backend] = run_child(model, backend, precision, args, cache)
             cancels = ", ".join(f"{s:.2f}" for s in row["cancel_s"])
             load = " / ".join(f"{x:.1f}" for x in row["loadavg"])
             print(f"| {pair + 1} | {row['config']} | {row['model']} | {row['batch']} · {row['steps']} |"
                   f" {row['load_s']:.1f} | {row['s_per_step']:.3f} | {row['previews']} of"
-                  f" {tuple(row['preview_shape'] or ())} | {row['time_left_shown']} | {cancels} | {load} |",
+                  f" {tuple(row['preview_shape'] or ())} | {row['time_left_shown']} | {cancels} | {load} |"
+                  f" {units} |",
                   flush=True)  # fmt: skip
         ratios.append(rows["torch"]["s_per_step"] / rows["auto"]["s_per_step"])
         print(f"\npair {pair + 1}: torch float32 / default = **{ratios[-1]:.2f}×** s per step", flush=True)
+    print(f"\nafter the last window: {matrix_units()} (ms, bf16/fp32)")
+    print(f"ratios {', '.join(f'{r:.2f}' for r in ratios)}; median **{statistics.median(ratios):.2f}×**")
     print(f"\nlast progress text (default): {rows['auto']['last_text']!r}")
 
 
