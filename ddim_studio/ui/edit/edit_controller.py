@@ -15,17 +15,16 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QColorDialog
 
 from ddim_studio.core.imaging import ImageLoadError, fit_to_model, tensor_to_uint8
-from ddim_studio.core.names import DEFAULT_SAMPLER
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.schedule import ScheduleError
-from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
-from ddim_studio.operations.edit import EditOutput, check_edit, edit_cost, edit_files, edit_params, fit_mask
-from ddim_studio.operations.files import load_image, load_mask_image
+from ddim_studio.core.store import SavedItem
+from ddim_studio.operations.edit import EditOutput, check_edit, edit_cost, fit_mask
+from ddim_studio.operations.files import load_mask_image
 from ddim_studio.operations.pictures import OpenedPicture, fit_picture
 from ddim_studio.operations.restore import RestoreOutput
 from ddim_studio.ui import dialogs
 from ddim_studio.ui.context import Services
-from ddim_studio.ui.edit import restore_tool
+from ddim_studio.ui.edit import edit_reuse, restore_tool
 from ddim_studio.ui.edit.edit_view import EditView
 from ddim_studio.ui.edit.extend_controller import ExtendController
 from ddim_studio.ui.qt_image import to_qimage
@@ -181,11 +180,14 @@ class EditController(PictureSource, QObject):
 
     def refit_source(self) -> None:
         """Another model size: the picture is fitted again, its paint, mask and undo history kept."""
+        original = self.original
+        if original is None:
+            return
         height, width = self.services.model.size()
         old_w, old_h = self.view.canvas.picture_size()
-        fitted = np.asarray(fit_to_model(self.original, (width, height)), np.uint8)
+        fitted = np.asarray(fit_to_model(original, (width, height)), np.uint8)
         if old_w * height != old_h * width:  # another shape: strokes would land elsewhere, start over
-            self.set_source(self.original, self.source_name)
+            self.set_source(original, self.source_name)
             self.services.notifier.info("The model's picture shape changed: the picture was fitted again.")
             return
         self.view.canvas.refit(fitted)
@@ -215,7 +217,7 @@ class EditController(PictureSource, QObject):
             self.services.notifier.info("Open a picture first, then its mask.")
             return False
         try:
-            mask = self._fitted_mask(load_mask_image(path).image)
+            mask = self.fitted_mask(load_mask_image(path).image)
         except ImageLoadError as exc:
             self.services.notifier.error(exc.message)
             return False
@@ -225,7 +227,7 @@ class EditController(PictureSource, QObject):
         self.view.canvas.set_mask(mask)
         return True
 
-    def _fitted_mask(self, image: Image.Image) -> np.ndarray:
+    def fitted_mask(self, image: Image.Image) -> np.ndarray:
         """A mask picture as (H, W) uint8 at the canvas size; a resize is said in a note."""
         width, height = self.view.canvas.picture_size()
         tensor, note = fit_mask(image.convert("L"), (height, width))
@@ -287,6 +289,7 @@ class EditController(PictureSource, QObject):
         if not self.services.model.is_loaded:
             self.services.model.run_when_ready(self.edit, "Edit")
             return
+        job: EditJob | RestoreJob
         try:
             if self.view.task_panel.is_restore():
                 job, painted, notes = restore_tool.make_restore_job(self)
@@ -358,75 +361,16 @@ class EditController(PictureSource, QObject):
             return 0
         if isinstance(job, RestoreJob) and isinstance(out, RestoreOutput):
             return restore_tool.save_results(self, job, out)
-        source = Image.fromarray(painted)
-        mask = (
-            None
-            if out.mask is None
-            else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
-        )
-        extras = [(SOURCE_SUFFIX, source)] + ([(MASK_SUFFIX, mask)] if mask is not None else [])
-        self.saved_items = []
-        for i, image in enumerate(tensor_to_uint8(out.images)):
-            params = edit_params(out, i, info=self.services.model.info, steps=job.steps, spacing=job.spacing,
-                                 clip_sample=job.clip_sample, source=self.source_name)  # fmt: skip
-            stem = f"edit_s{out.seeds[i]}_r{out.strength:g}_{out.start}"
-            item = self.services.library.save(Image.fromarray(image), params, stem=stem, extras=extras)
-            if item is not None:
-                self.saved_items.append(item)
-        if self.saved_items:
-            n = len(self.saved_items)
-            self.services.notifier.info(f"Saved {n} edit{'s' if n > 1 else ''} to the gallery.")
-        return len(self.saved_items)
+        return edit_reuse.save_results(self, job, out, painted)  # type: ignore[arg-type]
 
     # ---- reuse --------------------------------------------------------------------------------
     def restore(self, item: SavedItem, params: dict[str, Any]) -> bool:
         """Reuse params on an edit: its painted source, mask and controls; False if the source is gone."""
-        source_path, mask_path = edit_files(item.png)
-        if source_path is None:
-            self.services.notifier.error(
-                f"{item.png.name} has lost its painted source ({item.png.stem}{SOURCE_SUFFIX}); "
-                "its parameters alone cannot restore the edit."
-            )
-            return False
-        kind = params.get("kind")
-        try:
-            source = load_image(source_path).image
-            self.set_source(source, str(params.get("source", source_path.name)))
-            if mask_path is not None and params.get("mask", True):
-                self.view.canvas.set_mask(self._fitted_mask(load_mask_image(mask_path).image))
-        except (ImageLoadError, ValueError) as exc:
-            self.services.notifier.error(getattr(exc, "message", str(exc)))
-            return False
-        if kind == "restore":
-            restore_tool.apply_params(self, params)
-            self.update_cost()
-        else:
-            self.apply_params(params)
-        what = "restoration" if kind == "restore" else "edit"
-        self.services.notifier.info(f"Restored the {what} of {item.png.name}: source, mask and controls.")
-        return True
+        return edit_reuse.restore(self, item, params)
 
     def apply_params(self, params: dict[str, Any]) -> None:
         """Set the edit controls from saved parameters (missing ones stay as they are)."""
-        v = self.view
-        v.task_panel.set_choice("edit")
-        v.feather.setValue(int(params.get("feather", 0)))
-        if "strength" in params:
-            v.set_strength(float(params["strength"]))
-        if params.get("start") in ("noise", "invert"):
-            v.start.setCurrentText(str(params["start"]))
-        if "steps" in params:
-            v.steps.set_value(int(params["steps"]))
-        if "eta" in params:
-            v.eta.set_value(float(params["eta"]))
-        if "harmonize" in params:
-            v.harmonize.setValue(int(params["harmonize"]))
-        v.refine.setValue(int(params.get("refine", 0)))
-        v.sampler.set_name(str(params.get("sampler", DEFAULT_SAMPLER)))
-        if "seed" in params:
-            v.seed.set_value(int(params["seed"]), lock=True)
-            v.count.setValue(1)
-        self.update_cost()
+        edit_reuse.apply_params(self, params)
 
     # ---- the mode registry's protocol ---------------------------------------------------------
     def run(self) -> None:

@@ -266,7 +266,7 @@ class EditView(FileDropMixin, QWidget):
         self.refine.setRange(0, MAX_REFINE)
         self.refine.setToolTip(REFINE_TOOLTIP)
         self.refine.setEnabled(False)  # for the invert start only
-        cells = (("Start", self.start), ("Refine", self.refine))
+        cells: tuple[tuple[str, QWidget], ...] = (("Start", self.start), ("Refine", self.refine))
         cells += (("Harmonize", self.harmonize), ("Results", self.count))
         for i, (name, widget) in enumerate(cells):  # two by two: the panel keeps its width
             widget.setMinimumWidth(60)
