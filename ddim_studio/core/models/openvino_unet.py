@@ -3,12 +3,14 @@
 The torch module is traced once by ``openvino.convert_model`` (17.6 s for the 256-px UNet here)
 and saved as an IR (``unet.xml`` + ``unet.bin``, float32 weights) in the user's cache folder,
 under a key made of the weights' hash, the architecture, the sample shape and the batch size: a
-second launch reads the IR instead of converting again. OpenVINO's own ``CACHE_DIR`` keeps the
-compiled blobs, so compiling a cached IR takes a fraction of a second. Shapes are static (they
-compile and run fastest); another batch size is the IR reshaped and kept as a second IR.
+second launch reads the IR instead of converting again. OpenVINO's own ``CACHE_DIR`` (beside the
+IR) keeps the compiled blobs, so compiling a cached IR takes a fraction of a second. Shapes are
+static (they compile and run fastest); another batch size is the IR reshaped and kept as a second IR.
 
-A cache entry holds a manifest with the sizes and hashes of both files, written last: a missing
-manifest (a conversion cut short), a truncated or altered file is converted again, with a note.
+A cache entry (:mod:`~ddim_studio.core.models.ir_cache`) holds a manifest with the sizes and hashes
+of both files, written last: a missing manifest (a conversion cut short), a truncated or altered
+file is converted again, with a note. The least recently used entries go when the cache outgrows
+its budget.
 A cache folder that cannot be written (a full disk) leaves the converted model in memory for this
 run, with a note.
 
@@ -20,9 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -33,6 +32,7 @@ import torch
 
 from ddim_studio.core.models.diffusers_adapter import DiffusersUNet
 from ddim_studio.core.models.interrupt import StopChecks
+from ddim_studio.core.models.ir_cache import IRCache
 from ddim_studio.core.resources import CACHE_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "OpenVINOUNet", "cache_root", "import_openvino", "weights_key"]
@@ -68,14 +68,6 @@ def weights_key(unet: torch.nn.Module, sample_shape: tuple[int, int, int], versi
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)
         digest.update(f"{name}:{flat.dtype}:{list(tensor.shape)}".encode())
         digest.update(flat.view(torch.uint8).numpy().data)
-    return digest.hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -124,67 +116,6 @@ def trace_to_openvino(ov: Any, unet: torch.nn.Module, x: torch.Tensor, t: torch.
     finally:
         unet.time_proj = original
         given.value = None
-
-
-class IRCache:
-    """The converted models of one UNet: one folder per batch size, each with a manifest."""
-
-    def __init__(self, root: Path, key: str) -> None:
-        self.root = root
-        self.key = key
-        self._checked: dict[int, Path] = {}  # entries already found complete (hashing is not free)
-
-    def folder(self, batch: int) -> Path:
-        """The folder of the IR for ``batch``."""
-        return self.root / f"{self.key}-b{batch}"
-
-    def valid(self, batch: int) -> Path | None:
-        """The IR's xml path if its entry is complete and unaltered, else None."""
-        folder = self.folder(batch)
-        if batch in self._checked and self._checked[batch].is_file():
-            return self._checked[batch]
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
-            for name in ("unet.xml", "unet.bin"):
-                path = folder / name
-                entry = manifest[name]
-                if path.stat().st_size != entry["size"] or _file_hash(path) != entry["blake2b"]:
-                    return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        self._checked[batch] = folder / "unet.xml"
-        return folder / "unet.xml"
-
-    def exists(self, batch: int) -> bool:
-        """Whether anything is stored for ``batch`` (complete or not)."""
-        return self.folder(batch).exists()
-
-    def discard(self, batch: int) -> None:
-        """Remove the entry for ``batch`` (a damaged one)."""
-        self._checked.pop(batch, None)
-        shutil.rmtree(self.folder(batch), ignore_errors=True)
-
-    def store(self, ov: Any, model: Any, batch: int) -> Path:
-        """Save ``model`` as the IR for ``batch``; the manifest is written last, the folder renamed in.
-
-        Raises:
-            OSError: the cache folder cannot be written (a full disk, no permission).
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
-        try:
-            ov.save_model(model, str(staging / "unet.xml"), compress_to_fp16=False)
-            manifest = {
-                name: {"size": (staging / name).stat().st_size, "blake2b": _file_hash(staging / name)}
-                for name in ("unet.xml", "unet.bin")
-            }
-            (staging / "manifest.json").write_text(json.dumps(manifest), "utf-8")
-            self.discard(batch)
-            os.replace(staging, self.folder(batch))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return self.folder(batch) / "unet.xml"
 
 
 class OpenVINOUNet:
@@ -313,11 +244,10 @@ class OpenVINOUNet:
             )
             return model
 
-    def _config(self, cached: bool) -> dict[str, Any]:
+    def _config(self, cached_batch: int | None) -> dict[str, Any]:
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": HINTS[self.precision]}
-        if cached:  # one folder per precision: OpenVINO 2026.4's blob key ignores the hint, and a
-            # bf16 compile that loaded the f32 blob returned wrong numbers (max |Δ| 5.7)
-            config["CACHE_DIR"] = str(self.cache.root / "compiled" / HINTS[self.precision])
+        if cached_batch is not None:  # the compiled blob lives beside its IR
+            config["CACHE_DIR"] = str(self.cache.blob_dir(cached_batch, HINTS[self.precision]))
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
         return config
@@ -330,13 +260,14 @@ class OpenVINOUNet:
         source = self._source(batch)
         if isinstance(source, Path):
             try:
-                compiled = self.core.compile_model(str(source), "CPU", self._config(True))
+                compiled = self.core.compile_model(str(source), "CPU", self._config(batch))
+                self.cache.mark_used(batch)
             except RuntimeError:  # a damaged entry that passed the manifest, or an unwritable CACHE_DIR
                 self.notes.append("the converted model kept on disk could not be read; converted again")
                 self.cache.discard(batch)
-                compiled = self.core.compile_model(self._convert(batch), "CPU", self._config(False))
+                compiled = self.core.compile_model(self._convert(batch), "CPU", self._config(None))
         else:
-            compiled = self.core.compile_model(source, "CPU", self._config(False))
+            compiled = self.core.compile_model(source, "CPU", self._config(None))
         if len(self._compiled) >= 4:  # a few batch sizes at a time: each holds the weights
             oldest = next(iter(self._compiled))
             self._compiled.pop(oldest)
