@@ -3,8 +3,8 @@
 A folder ``<key>-b<batch>`` holds the IR (``unet.xml`` + ``unet.bin``), a manifest with the sizes
 and hashes of both written last, and OpenVINO's compiled blobs for that IR (``compiled/<hint>``),
 so removing the folder removes everything made from it. The manifest's time is the entry's last
-use. After a new entry is stored the least recently used others are removed until the whole
-cache fits :data:`BUDGET_BYTES` (a 256-px UNet is 0.87 GB with its bf16 blob; a model
+use. After a new entry is stored the least recently used entries of other models are removed
+until the whole cache fits :data:`BUDGET_BYTES` (a 256-px UNet is 0.87 GB with its bf16 blob; a model
 retrained in a loop would otherwise leave one per run). Staging folders of a conversion that was
 killed, and the blob folder shared by all entries before this layout, are removed then too.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["BUDGET_BYTES", "IRCache", "prune"]
 
-#: The most the converted models may take on disk together (the entry just stored always stays).
+#: The most the converted models may take on disk together (the model just stored always stays).
 BUDGET_BYTES = 6 << 30
 #: A staging folder older than this belongs to a conversion that did not finish.
 STAGING_AGE_S = 24 * 3600
@@ -61,8 +61,8 @@ def _entries(root: Path) -> list[tuple[float, Path]]:
     return sorted(found)
 
 
-def prune(root: Path, keep: Path, budget: int | None = None) -> list[Path]:
-    """Remove the least recently used entries but ``keep`` until the cache fits ``budget``.
+def prune(root: Path, keep: str, budget: int | None = None) -> list[Path]:
+    """Remove the least recently used entries of other models than ``keep`` (a key) to fit ``budget``.
 
     Also removes staging folders older than a day and the old shared blob folder. Returns what was
     removed. Nothing here raises: a folder that cannot be removed is left for the next time.
@@ -84,7 +84,7 @@ def prune(root: Path, keep: Path, budget: int | None = None) -> list[Path]:
     for _used, folder, size in entries:
         if total <= budget:
             break
-        if folder == keep:
+        if folder.name.rpartition("-b")[0] == keep:
             continue
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
@@ -166,7 +166,7 @@ class IRCache:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        for folder in prune(self.root, keep=self.folder(batch)):
+        for folder in prune(self.root, keep=self.key):
             for other, path in list(self._checked.items()):
                 if path.parent == folder:
                     self._checked.pop(other)

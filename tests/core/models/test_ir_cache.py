@@ -31,16 +31,17 @@ def test_prune_removes_least_recently_used_until_the_budget_fits(tmp_path: Path)
     old = _entry(tmp_path, "a" * 32 + "-b1", 1000, now - 300)
     middle = _entry(tmp_path, "b" * 32 + "-b4", 1000, now - 200)
     recent = _entry(tmp_path, "c" * 32 + "-b1", 1000, now - 100)
-    new = _entry(tmp_path, "d" * 32 + "-b1", 1000, now - 400)  # just stored: kept whatever its time
+    new = _entry(tmp_path, "d" * 32 + "-b1", 1000, now - 500)  # the model just stored: kept
+    same = _entry(tmp_path, "d" * 32 + "-b8", 1000, now - 400)  # its other batch sizes too
     (tmp_path / "aliases").mkdir()
-    removed = prune(tmp_path, keep=new, budget=4500)  # 8000 bytes in four entries of 2000
+    removed = prune(tmp_path, keep="d" * 32, budget=6500)  # 10000 bytes in five entries of 2000
     assert removed == [old, middle]
-    assert recent.is_dir() and new.is_dir() and (tmp_path / "aliases").is_dir()
+    assert recent.is_dir() and new.is_dir() and same.is_dir() and (tmp_path / "aliases").is_dir()
 
 
 def test_prune_within_budget_removes_no_entry(tmp_path: Path) -> None:
     entries = [_entry(tmp_path, f"{k:032x}-b1", 100, 1_750_000_000.0 - k) for k in range(3)]
-    assert prune(tmp_path, keep=entries[0], budget=10_000) == []
+    assert prune(tmp_path, keep=f"{0:032x}", budget=10_000) == []
     assert all(e.is_dir() for e in entries)
 
 
@@ -49,7 +50,7 @@ def test_prune_removes_stale_staging_and_the_old_shared_blob_folder(tmp_path: Pa
     for folder in (stale, fresh, tmp_path / "compiled" / "f32"):
         folder.mkdir(parents=True)
     os.utime(stale, (1_000_000_000, 1_000_000_000))  # 2001: long past the staging age
-    removed = prune(tmp_path, keep=tmp_path / "none", budget=1 << 30)
+    removed = prune(tmp_path, keep="none", budget=1 << 30)
     assert set(removed) == {stale, tmp_path / "compiled"}
     assert fresh.is_dir()  # a conversion running now in another window
 
