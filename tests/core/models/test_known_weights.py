@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -165,3 +166,20 @@ def test_with_its_ir_on_disk_a_model_runs_without_importing_diffusers(folder: Pa
     assert first[:2] == ["openvino", "True"]  # converting needs the torch network
     assert second[:2] == ["openvino", "False"]  # the IR and the records: no diffusers at all
     assert second[2:] == first[2:]  # the same parameter count and the same output
+
+
+def test_a_deferred_model_whose_ir_was_pruned_converts_again(folder: Path, cache: Path) -> None:
+    """The alias names an IR the cache budget removed: the network is built and converted, no error."""
+    pytest.importorskip("openvino")
+    model, info = load_diffusers_folder(folder)
+    first, _ = apply_backend(model, info, backend="openvino", precision="exact", batch=2)
+    x, t = _inputs()
+    expected = first(x, t)
+    for entry in (cache / "openvino").glob("*-b*"):
+        shutil.rmtree(entry)  # what ir_cache.prune does to another model's entries
+    deferred, info2 = load_diffusers_folder(folder)
+    assert not deferred.built
+    again, report = apply_backend(deferred, info2, backend="openvino", precision="exact", batch=2)
+    assert report.backend == "openvino" and deferred.built
+    assert any("prepared the model" in note for note in report.notes)
+    torch.testing.assert_close(again(x, t), expected, rtol=0, atol=1e-6)
