@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from ddim_studio.core.imaging import ImageLoadError, tensor_to_uint8
+from ddim_studio.core.imaging import ImageLoadError
 from ddim_studio.core.names import DEFAULT_SAMPLER
-from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX, SavedItem
+from ddim_studio.core.store import SOURCE_SUFFIX, SavedItem
 from ddim_studio.operations.edit import EditOutput, edit_files, edit_params
 from ddim_studio.operations.files import load_image, load_mask_image
 from ddim_studio.ui.edit import restore_tool
+from ddim_studio.ui.edit.saving import save_with_source
 from ddim_studio.workers.jobs import EditJob
 
 if TYPE_CHECKING:
@@ -25,23 +26,13 @@ if TYPE_CHECKING:
 
 def save_results(ctl: EditController, job: EditJob, out: EditOutput, painted: np.ndarray) -> int:
     """Save each result in the gallery with the painted source and the mask beside it."""
-    source = Image.fromarray(painted)
-    mask = (
-        None if out.mask is None else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
-    )
-    extras = [(SOURCE_SUFFIX, source)] + ([(MASK_SUFFIX, mask)] if mask is not None else [])
-    ctl.saved_items = []
-    for i, image in enumerate(tensor_to_uint8(out.images)):
+
+    def describe(i: int) -> tuple[dict[str, Any], str]:
         params = edit_params(out, i, info=ctl.services.model.info, steps=job.steps, spacing=job.spacing,
                              clip_sample=job.clip_sample, source=ctl.source_name)  # fmt: skip
-        stem = f"edit_s{out.seeds[i]}_r{out.strength:g}_{out.start}"
-        item = ctl.services.library.save(Image.fromarray(image), params, stem=stem, extras=extras)
-        if item is not None:
-            ctl.saved_items.append(item)
-    if ctl.saved_items:
-        n = len(ctl.saved_items)
-        ctl.services.notifier.info(f"Saved {n} edit{'s' if n > 1 else ''} to the gallery.")
-    return len(ctl.saved_items)
+        return params, f"edit_s{out.seeds[i]}_r{out.strength:g}_{out.start}"
+
+    return save_with_source(ctl, out.images, Image.fromarray(painted), out.mask, describe, "edit")
 
 
 def restore(ctl: EditController, item: SavedItem, params: dict[str, Any]) -> bool:

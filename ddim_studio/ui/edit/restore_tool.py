@@ -15,8 +15,8 @@ from PIL import Image
 from ddim_studio.core.imaging import fit_to_model, tensor_to_uint8
 from ddim_studio.core.noise import seeds_for
 from ddim_studio.core.restore import Upscale
-from ddim_studio.core.store import MASK_SUFFIX, SOURCE_SUFFIX
 from ddim_studio.operations.restore import RestoreOutput, restore_params
+from ddim_studio.ui.edit.saving import save_with_source
 from ddim_studio.workers.jobs import RestoreJob
 
 if TYPE_CHECKING:
@@ -95,24 +95,14 @@ def summary(out: RestoreOutput) -> str:
 
 def save_results(ctl: EditController, job: RestoreJob, out: RestoreOutput) -> int:
     """Save the results in the gallery with the input (and mask) beside each."""
-    source = Image.fromarray(tensor_to_uint8(job.picture)[0])
-    mask = (
-        None if out.mask is None else Image.fromarray((out.mask[0, 0].numpy() * 255).round().astype(np.uint8))
-    )
-    extras = [(SOURCE_SUFFIX, source)] + ([(MASK_SUFFIX, mask)] if mask is not None else [])
-    ctl.saved_items = []
-    for i, image in enumerate(tensor_to_uint8(out.images)):
+
+    def describe(i: int) -> tuple[dict[str, Any], str]:
         params = restore_params(out, i, info=ctl.services.model.info, clip_sample=job.clip_sample,
                                 source=ctl.source_name)  # fmt: skip
-        item = ctl.services.library.save(
-            Image.fromarray(image), params, stem=f"restore_{out.task}_s{out.seeds[i]}", extras=extras
-        )
-        if item is not None:
-            ctl.saved_items.append(item)
-    if ctl.saved_items:
-        n = len(ctl.saved_items)
-        ctl.services.notifier.info(f"Saved {n} restored picture{'s' if n > 1 else ''} to the gallery.")
-    return len(ctl.saved_items)
+        return params, f"restore_{out.task}_s{out.seeds[i]}"
+
+    source = Image.fromarray(tensor_to_uint8(job.picture)[0])
+    return save_with_source(ctl, out.images, source, out.mask, describe, "restored picture")
 
 
 def apply_params(ctl: EditController, params: dict[str, Any]) -> None:
