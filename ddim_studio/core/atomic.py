@@ -14,7 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -149,6 +152,35 @@ def place_group(sources: Sequence[Path], folder: Path, stem: str, suffixes: Sequ
     raise FileExistsError(errno.EEXIST, f"no free name for {stem} after {_MAX_BUMPS} tries")
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Within the block, Ctrl+C and SIGTERM wait; their handlers run as it ends (main thread only).
+
+    A handler that raises (Ctrl+C's KeyboardInterrupt, the command line's SIGTERM) does so between
+    any two bytecodes: landing after the temp files were placed but before they were removed, it
+    left both behind (seen in CI: ``.pic-edit-000014.png.tmp-…`` and its ``.source.png.tmp-…``).
+    A save is short (one fsynced file), so a signal during it takes effect once it is complete.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only: nothing to defer here
+        return
+    caught: list[int] = []
+    signums = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {signum: signal.signal(signum, lambda n, _f: caught.append(n)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if caught:  # the first one decides, as it would have without the deferral
+            first = signal.Signals(caught[0])
+            then = previous[first]
+            if callable(then):
+                then(first, None)
+            elif then != signal.SIG_IGN:
+                signal.raise_signal(first)
+
+
 def atomic_write_group(folder: Path, stem: str, writers: Sequence[tuple[str, Writer]]) -> list[Path]:
     """Atomically write several files that share one final stem (e.g. an image and its latent).
 
@@ -165,17 +197,18 @@ def atomic_write_group(folder: Path, stem: str, writers: Sequence[tuple[str, Wri
     """
     temps: list[Path] = []  # every temp path, listed before its file is created
     display = f"{stem}{writers[0][0]}" if writers else stem
-    try:
-        for suffix, writer in writers:
-            _write_temp(folder, f"{stem}{suffix}", writer, temps)
-        return place_group(temps, folder, stem, [suffix for suffix, _w in writers])
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise _store_error(exc, display, folder) from exc
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+    with _signals_deferred():
+        try:
+            for suffix, writer in writers:
+                _write_temp(folder, f"{stem}{suffix}", writer, temps)
+            return place_group(temps, folder, stem, [suffix for suffix, _w in writers])
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _store_error(exc, display, folder) from exc
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Writer) -> Path:

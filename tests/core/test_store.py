@@ -242,3 +242,24 @@ def test_an_interrupt_right_after_the_temp_file_is_created_leaves_nothing(tmp_pa
         atomic.atomic_write_group(tmp_path, "pic", [(".png", write_bytes(b"png"))])
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_group_write_waits_for_it_and_leaves_no_temp(tmp_path: Path, signum: str) -> None:
+    """Found by CI: SIGTERM raised between the placing of ``pic-edit.png`` + ``.source.png`` and the
+    removal of their temp files left both temps. The signal now waits until the group is written."""
+    import signal
+
+    from ddim_studio.cli import sigterm_interrupts
+    from ddim_studio.core import atomic
+
+    def interrupted(fh: BinaryIO) -> None:
+        signal.raise_signal(getattr(signal, signum))  # the handler would raise right here, mid-write
+        fh.write(b"png")
+
+    with sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
+        writers = [(".png", interrupted), (".source.png", write_bytes(b"s"))]
+        atomic.atomic_write_group(tmp_path, "pic", writers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "pic.source.png"]  # complete, no temp
+    assert (tmp_path / "pic.png").read_bytes() == b"png"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
