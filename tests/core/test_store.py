@@ -257,9 +257,31 @@ def test_a_signal_during_a_group_write_waits_for_it_and_leaves_no_temp(tmp_path:
         signal.raise_signal(getattr(signal, signum))  # the handler would raise right here, mid-write
         fh.write(b"png")
 
-    with sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
-        writers = [(".png", interrupted), (".source.png", write_bytes(b"s"))]
-        atomic.atomic_write_group(tmp_path, "pic", writers)
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background run ignores it
+    try:
+        with sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
+            writers = [(".png", interrupted), (".source.png", write_bytes(b"s"))]
+            atomic.atomic_write_group(tmp_path, "pic", writers)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "pic.source.png"]  # complete, no temp
     assert (tmp_path / "pic.png").read_bytes() == b"png"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
+
+
+def test_a_signal_ignored_before_a_write_stays_ignored(tmp_path: Path) -> None:
+    import signal
+
+    from ddim_studio.core import atomic
+
+    def interrupted(fh: BinaryIO) -> None:
+        signal.raise_signal(signal.SIGINT)
+        fh.write(b"png")
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        written = atomic.atomic_write_group(tmp_path, "pic", [(".png", interrupted)])
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert [p.name for p in written] == ["pic.png"] and [p.name for p in tmp_path.iterdir()] == ["pic.png"]
