@@ -17,6 +17,7 @@ run without the torch one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -34,6 +35,9 @@ __all__ = ["fingerprint", "recall", "remember", "positional_embedding", "embeddi
 
 #: Bumped when what a record means changes, so older records are not trusted.
 RECORD_VERSION = 1
+#: Records kept; past this the least recently used go (a record is 40 bytes, a file retrained in a
+#: loop leaves one per version).
+MAX_RECORDS = 500
 #: UNet2DModel's defaults for the config keys the embedding reads (diffusers 0.2x–0.4x).
 _DEFAULTS: dict[str, Any] = {
     "time_embedding_type": "positional",
@@ -79,8 +83,9 @@ def recall(key: str | None) -> dict[str, Any] | None:
     """The record of a checked load for fingerprint ``key`` (``num_parameters``), or None."""
     if not key:
         return None
+    path = records_root() / f"{key}.json"
     try:
-        record = json.loads((records_root() / f"{key}.json").read_text("utf-8"))
+        record = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
@@ -88,6 +93,8 @@ def recall(key: str | None) -> dict[str, Any] | None:
     count = record.get("num_parameters")
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # used now: the last to be pruned
     return record
 
 
@@ -104,6 +111,19 @@ def remember(key: str | None, num_parameters: int) -> None:
         os.replace(temp, root / f"{key}.json")
     except OSError:  # a full disk or a read-only cache: the next load is a full one, that is all
         return
+    _prune(root)
+
+
+def _prune(root: Path) -> None:
+    """Keep the :data:`MAX_RECORDS` most recently used records (best effort)."""
+    records = []
+    for path in root.glob("*.json"):
+        with contextlib.suppress(OSError):
+            records.append((path.stat().st_mtime, path))
+    records.sort()
+    for _used, path in records[: max(0, len(records) - MAX_RECORDS)]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _setting(config: Mapping[str, Any], key: str) -> Any:

@@ -183,3 +183,17 @@ def test_a_deferred_model_whose_ir_was_pruned_converts_again(folder: Path, cache
     assert report.backend == "openvino" and deferred.built
     assert any("prepared the model" in note for note in report.notes)
     torch.testing.assert_close(again(x, t), expected, rtol=0, atol=1e-6)
+
+
+def test_records_past_the_limit_go_least_recently_used_first(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k in range(4):
+        known_weights.remember(f"old{k}", 10 + k)
+        stamp = 1_700_000_000 + k  # file times only: the order of use
+        os.utime(known_weights.records_root() / f"old{k}.json", (stamp, stamp))
+    monkeypatch.setattr(known_weights, "MAX_RECORDS", 3)  # the next write prunes to three
+    assert known_weights.recall("old0") == {"version": known_weights.RECORD_VERSION, "num_parameters": 10}
+    known_weights.remember("new", 99)
+    kept = sorted(p.stem for p in known_weights.records_root().glob("*.json"))
+    assert kept == ["new", "old0", "old3"]
