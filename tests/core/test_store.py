@@ -244,44 +244,63 @@ def test_an_interrupt_right_after_the_temp_file_is_created_leaves_nothing(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+SIGNAL_DURING_A_WRITE = """
+import signal, sys
+from pathlib import Path
+from ddim_studio.cli import sigterm_interrupts
+from ddim_studio.core import atomic
+
+folder, name, ignore = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "ignore"
+signal.signal(signal.SIGINT, signal.SIG_IGN if ignore else signal.default_int_handler)
+
+def interrupted(fh):
+    signal.raise_signal(getattr(signal, name))  # the handler would raise right here, mid-write
+    fh.write(b"png")
+
+def source(fh):
+    fh.write(b"s")
+
+outcome = "returned"
+try:
+    with sigterm_interrupts():
+        atomic.atomic_write_group(folder, "pic", [(".png", interrupted), (".source.png", source)])
+except KeyboardInterrupt:
+    outcome = "interrupted"
+handler = signal.getsignal(signal.SIGINT)
+kind = {signal.SIG_IGN: "ignored", signal.default_int_handler: "default"}.get(handler, "other")
+print(outcome, kind)
+print(*sorted(p.name for p in folder.iterdir()))
+print((folder / "pic.png").read_bytes().decode())
+"""
+
+
+def _signal_during_a_write(folder: Path, name: str, ignore: bool) -> list[str]:
+    """Run a group write that receives signal ``name`` mid-write, in a fresh interpreter.
+
+    Its own process: a real signal raised inside the test process, among the native libraries of
+    the tests before it, made the interpreter crash at exit (as the self-SIGTERM test did).
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_DURING_A_WRITE, str(folder), name, "ignore" if ignore else "handle"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_signal_during_a_group_write_waits_for_it_and_leaves_no_temp(tmp_path: Path, signum: str) -> None:
     """Found by CI: SIGTERM raised between the placing of ``pic-edit.png`` + ``.source.png`` and the
     removal of their temp files left both temps. The signal now waits until the group is written."""
-    import signal
-
-    from ddim_studio.cli import sigterm_interrupts
-    from ddim_studio.core import atomic
-
-    def interrupted(fh: BinaryIO) -> None:
-        signal.raise_signal(getattr(signal, signum))  # the handler would raise right here, mid-write
-        fh.write(b"png")
-
-    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background run ignores it
-    try:
-        with sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
-            writers = [(".png", interrupted), (".source.png", write_bytes(b"s"))]
-            atomic.atomic_write_group(tmp_path, "pic", writers)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
-    finally:
-        signal.signal(signal.SIGINT, ignored)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "pic.source.png"]  # complete, no temp
-    assert (tmp_path / "pic.png").read_bytes() == b"png"
+    outcome, names, content = _signal_during_a_write(tmp_path, signum, ignore=False)
+    assert outcome == "interrupted default"  # raised once the group was written; the handlers are back
+    assert names == "pic.png pic.source.png" and content == "png"  # complete, no temp file
 
 
 def test_a_signal_ignored_before_a_write_stays_ignored(tmp_path: Path) -> None:
-    import signal
-
-    from ddim_studio.core import atomic
-
-    def interrupted(fh: BinaryIO) -> None:
-        signal.raise_signal(signal.SIGINT)
-        fh.write(b"png")
-
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
-    try:
-        written = atomic.atomic_write_group(tmp_path, "pic", [(".png", interrupted)])
-        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, before)
-    assert [p.name for p in written] == ["pic.png"] and [p.name for p in tmp_path.iterdir()] == ["pic.png"]
+    outcome, names, content = _signal_during_a_write(tmp_path, "SIGINT", ignore=True)  # as under nohup
+    assert outcome == "returned ignored"
+    assert names == "pic.png pic.source.png" and content == "png"
