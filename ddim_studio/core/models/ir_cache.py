@@ -166,8 +166,5 @@ class IRCache:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        for folder in prune(self.root, keep=self.key):
-            for other, path in list(self._checked.items()):
-                if path.parent == folder:
-                    self._checked.pop(other)
+        prune(self.root, keep=self.key)  # never this model's entries, so ``_checked`` stays true
         return self.folder(batch) / "unet.xml"
