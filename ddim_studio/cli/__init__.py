@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     one_line = getattr(command, "ONE_LINE_ERRORS", True)
     reported: tuple[type[Exception], ...] = user_errors() if one_line else ()
     try:
-        with sigterm_interrupts():
+        with sigterm_interrupts(), _computing(args.command):
             summary = command.run(args)
     except reported as exc:
         print(f"ddim-studio {args.command}: error: {exc}", file=sys.stderr)
@@ -89,6 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json and summary is not None:
         print(json.dumps(summary, indent=2, default=_json_default))
     return 0
+
+
+#: Commands that do not compute with a model (downloads, the library; training sets its own threads).
+NOT_SHARING = frozenset({"models", "train"})
+
+
+@contextmanager
+def _computing(command: str) -> Iterator[None]:
+    """Share the cores with other studio runs while a computing command runs (``cli.progress``)."""
+    if command in NOT_SHARING:
+        yield
+        return
+    from ddim_studio.cli.progress import shared_cores  # imports torch: after OMP_WAIT_POLICY is set
+
+    with shared_cores():
+        yield
 
 
 class Terminated(KeyboardInterrupt):

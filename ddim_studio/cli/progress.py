@@ -9,6 +9,7 @@ run (its ``total_calls``), so a single run still gets one bar, not one per phase
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,27 @@ class _Overall:
 
 
 _current: list[_Overall] = []  # the open overall bar, if any (innermost last)
+_shares: list[Any] = []  # the CpuShare of the running command, if any
+
+
+@contextmanager
+def shared_cores() -> Iterator[None]:
+    """Within the block, share the cores with other studio runs computing at once (``core.cpu_share``).
+
+    Not when the user set ``OMP_NUM_THREADS`` (as ``torchrun`` and ``accelerate`` do for each process).
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    from ddim_studio.core.cpu_share import CpuShare
+    from ddim_studio.core.resources import cache_dir
+
+    with CpuShare(cache_dir("running")) as share:
+        _shares.append(share)
+        try:
+            yield
+        finally:
+            _shares.remove(share)
 
 
 def progress(total: int, desc: str) -> Any:
@@ -77,6 +99,8 @@ def drain(run: Run[R], desc: str) -> R:
 
     def on_step(current: Run[R], _step: object) -> None:
         nonlocal own
+        if _shares:
+            _shares[-1].rebalance()  # between model calls: this run's part of the cores
         if job is not None:
             bar = job.open(desc) if current.calls == 1 else job.bar
         else:
@@ -86,6 +110,8 @@ def drain(run: Run[R], desc: str) -> R:
             bar = own
         bar.update(1)
 
+    if _shares:
+        _shares[-1].rebalance()  # before the first call too (the model is loaded by now)
     try:
         return run_to_end(run, on_step)
     finally:

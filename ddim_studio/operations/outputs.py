@@ -17,11 +17,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ddim_studio.core.locks import try_lock
 from ddim_studio.core.store import StoreError
 
 CLAIM_SUFFIX = ".claim"
@@ -153,26 +153,6 @@ class Claim:
         self._fd = -1
 
 
-def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":  # pragma: no cover - Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-
-
 def claim(folder: Path, stem: str) -> Claim | None:
     """Claim the picture ``stem`` in ``folder`` for this process; None when another run holds it.
 
@@ -181,7 +161,7 @@ def claim(folder: Path, stem: str) -> Claim | None:
     path = folder / f".{stem}{CLAIM_SUFFIX}"
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             return None
         try:  # the file locked must still be the one at ``path`` (a finished claim is removed)
