@@ -1,14 +1,22 @@
-"""Two ``ddim-studio sample`` processes at once, with and without the passive OpenMP wait policy.
+"""Two ``ddim-studio sample`` processes at once: the thread settings the command line has had.
 
-    python benchmarks/bench_omp_policy.py [--reps 2] [--backend torch]
+    python benchmarks/bench_omp_policy.py [--reps 4] [--backend torch] [--num 4] [--steps 20]
 
-The command line now sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it (as the window does):
-OpenMP threads that spin while waiting steal the cores another process needs. Each repetition
-starts two ``sample --num 4 --steps 20`` processes together, once with the variable set to an
-empty string (the OpenMP runtime's default: spin, then sleep — what the command line did before)
-and once unset (the command line's PASSIVE), interleaved; the seconds until both have finished
-are printed with ``os.getloadavg()``. ``--backend torch``: OpenMP is torch's thread pool
-(OpenVINO uses its own, TBB).
+Each repetition starts two ``sample`` processes together (separate ``--out`` folders) and times
+until both have finished, for each case, interleaved (the order alternates):
+
+- ``before``: what the command line did before issue 28 — the OpenMP runtime's wait policy (spin,
+  then sleep: ``OMP_WAIT_POLICY`` set empty) and torch's thread per core in each process
+  (``OMP_NUM_THREADS`` = the cores, which also turns the sharing below off);
+- ``passive``: ``OMP_WAIT_POLICY=PASSIVE`` (the command line sets it unless the user did), still a
+  thread per core in each process — the command line of the last rounds;
+- ``now``: nothing set: PASSIVE, and the runs share the cores (``core/cpu_share.py``: each run
+  registers itself and takes ``cores // runs`` threads between model calls);
+- ``one thread``: ``OMP_NUM_THREADS=1`` in each process, what a user who knew could set.
+
+Then one process alone (``now``'s settings) as the reference. ``--backend torch``: OpenMP is
+torch's thread pool (OpenVINO uses its own, TBB, and keeps the thread count it compiled with).
+Prints each run and a table of medians with ``os.getloadavg()``: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -23,15 +31,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CORES = str(os.cpu_count() or 1)
+#: case -> environment variables set (None: removed) on top of this process's environment.
+CASES: dict[str, dict[str, str | None]] = {
+    "before": {"OMP_WAIT_POLICY": "", "OMP_NUM_THREADS": CORES},
+    "passive": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": CORES},
+    "now": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": None},
+    "one thread": {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": "1"},
+}
 
 
-def both(policy: str | None, backend: str, out: Path) -> float:
+def together(case: str, count: int, args: argparse.Namespace, out: Path) -> float:
+    """Seconds until ``count`` processes started together have all finished."""
     env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
-    if policy is not None:
-        env["OMP_WAIT_POLICY"] = policy
-    command = [sys.executable, "-m", "ddim_studio", "sample", "--num", "4", "--steps", "20",
-               "--backend", backend]  # fmt: skip
+    for key, value in CASES[case].items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    command = [sys.executable, "-m", "ddim_studio", "sample", "--num", str(args.num), "--steps",
+               str(args.steps), "--backend", args.backend]  # fmt: skip
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -39,34 +58,41 @@ def both(policy: str | None, backend: str, out: Path) -> float:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
-        for i in range(2)
+        for i in range(count)
     ]
-    codes = [p.wait() for p in procs]
-    if any(codes):
-        raise SystemExit(f"a sample process failed: {codes}")
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"a sample process failed ({case}): {err[-2000:]}")
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--backend", default="torch")
+    parser.add_argument("--num", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    cases = {"runtime default (before)": "", "PASSIVE (the command line now)": None}
-    times: dict[str, list[float]] = {name: [] for name in cases}
+    times: dict[str, list[float]] = {name: [] for name in [*CASES, "alone"]}
     with tempfile.TemporaryDirectory() as work:
         for rep in range(args.reps):
-            order = list(cases) if rep % 2 == 0 else list(reversed(cases))
+            order = [*CASES, "alone"] if rep % 2 == 0 else ["alone", *reversed(CASES)]
             for name in order:
-                times[name].append(both(cases[name], args.backend, Path(work) / f"{rep}-{len(name)}"))
+                out = Path(work) / f"{rep}-{name.replace(' ', '_')}"
+                seconds = together("now" if name == "alone" else name, 1 if name == "alone" else 2, args, out)
+                times[name].append(seconds)
                 load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-                print(f"rep {rep + 1}, {name}: {times[name][-1]:.1f} s (load {load})", flush=True)
-    print(f"\n| OMP_WAIT_POLICY | two concurrent sample processes ({args.backend}), median s | runs |")
+                print(f"rep {rep + 1}, {name}: {seconds:.1f} s (load {load})", flush=True)
+    print(f"\n`sample --num {args.num} --steps {args.steps} --backend {args.backend}`, {CORES} cores\n")
+    print("| case | seconds until the processes finished, median | runs (s) |")
     print("|---|---|---|")
     for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+        label = "one process alone (reference)" if name == "alone" else name
+        print(f"| {label} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
 
 
 if __name__ == "__main__":
