@@ -22,7 +22,7 @@ from types import TracebackType
 
 import torch
 
-from ddim_studio.core.locks import try_lock
+from ddim_studio.core.locks import same_file, try_lock
 
 SUFFIX = ".lock"
 
@@ -65,7 +65,7 @@ class CpuShare:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
             except OSError:
                 return self
-            if try_lock(fd) and _same_file(path, fd):
+            if try_lock(fd) and same_file(path, fd):
                 self._fd, self._path = fd, path
                 return self
             os.close(fd)
@@ -130,12 +130,3 @@ class CpuShare:
             return None
         self._set(wanted)
         return wanted
-
-
-def _same_file(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the open file ``fd`` (not removed or replaced meanwhile)."""
-    try:
-        here, mine = os.stat(path), os.fstat(fd)
-    except OSError:
-        return False
-    return (here.st_ino, here.st_dev) == (mine.st_ino, mine.st_dev)

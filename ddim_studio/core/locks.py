@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
+from pathlib import Path
 
 
 def try_lock(fd: int) -> bool:
@@ -29,3 +31,16 @@ def try_lock(fd: int) -> bool:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
         raise
+
+
+def same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the open file ``fd``: False if it was removed or replaced since.
+
+    A lock taken on a file another process had just removed protects nothing; check after locking.
+    """
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (here.st_ino, here.st_dev) == (mine.st_ino, mine.st_dev)

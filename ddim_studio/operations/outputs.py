@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ddim_studio.core.locks import try_lock
+from ddim_studio.core.locks import same_file, try_lock
 from ddim_studio.core.store import StoreError
 
 CLAIM_SUFFIX = ".claim"
@@ -164,13 +164,7 @@ def claim(folder: Path, stem: str) -> Claim | None:
         if not try_lock(fd):
             os.close(fd)
             return None
-        try:  # the file locked must still be the one at ``path`` (a finished claim is removed)
-            here = os.stat(path)
-        except FileNotFoundError:
-            os.close(fd)
-            continue
-        mine = os.fstat(fd)
-        if (here.st_ino, here.st_dev) != (mine.st_ino, mine.st_dev):
+        if not same_file(path, fd):  # a finished claim is removed: lock the file at ``path`` now
             os.close(fd)
             continue
         os.ftruncate(fd, 0)
